@@ -1,0 +1,149 @@
+//! The command line as typed. Nothing here reads the environment: `settings` turns this
+//! plus the step's variables into what the commands need.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "octopus-runkey",
+    version,
+    about = "Per-run, short-lived Octopus API keys labelled with the person who clicked Run.",
+    long_about = "Per-run, short-lived Octopus API keys labelled with the person who clicked Run.\n\n\
+        Secrets are read only from the environment (OCTOPUS_API_KEY, OCTOPUS_ACCESS_TOKEN, \
+        RUNKEY_API_KEY), never from the command line."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Octopus Server URL (default: OCTOPUS_URL, else OCTOPUS_WEB_SERVERURI)
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// Extra PEM root certificates to trust, beside the OS trust store
+    #[arg(long = "ca-cert", global = true, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// Seconds one HTTP request may take
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// Print each request and response status to stderr (credentials redacted)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create this run's key and emit it as a sensitive output variable
+    Create(CreateArgs),
+    /// Run CMD with the run key (RUNKEY_API_KEY) in its environment
+    Use(UseArgs),
+    /// Delete this run's key (RUNKEY_API_KEY_ID, else every key of OCTOPUS_TASK_ID)
+    Revoke(RevokeArgs),
+    /// Create a key, run CMD with it, and revoke it whatever happens
+    Exec(ExecArgs),
+    /// List the keys this tool made for the broker account
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// How long the key lives: 90s, 45m, 2h, 1d (default: RUNKEY_TTL, else 1h)
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Create the key even when no operator can be found
+    #[arg(long)]
+    pub allow_unattributed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UseArgs {
+    /// First check the key with GET /api/users/me and say whose key it is
+    #[arg(long)]
+    pub check: bool,
+    /// The command to run, after `--`
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub cmd: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Also delete this tool's keys that expired or are older than --max-age
+    #[arg(long)]
+    pub sweep: bool,
+    /// With --sweep: the age past which a key counts as stale (90s, 45m, 2h, 1d)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "24h",
+        requires = "sweep"
+    )]
+    pub max_age: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// How long the key lives: 90s, 45m, 2h, 1d (default: RUNKEY_TTL, else 1h)
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Create the key even when no operator can be found
+    #[arg(long)]
+    pub allow_unattributed: bool,
+    /// The command to run, after `--`
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub cmd: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON array of {Id, Purpose, Created, Expires, Expired}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn use_takes_everything_after_the_double_dash() {
+        let cli = Cli::try_parse_from([
+            "octopus-runkey",
+            "use",
+            "--check",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .unwrap();
+        let Command::Use(args) = cli.command else {
+            panic!("not use")
+        };
+        assert!(args.check);
+        assert_eq!(args.cmd, ["sh", "-c", "exit 3"]);
+    }
+}

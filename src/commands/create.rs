@@ -1,0 +1,229 @@
+//! `create`: mint this run's key for the broker account and hand it to later steps as a
+//! sensitive output variable. Also the first half of `exec` ([`mint`]).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use jiff::{SignedDuration, Timestamp};
+
+use super::Ctx;
+use crate::cli::CreateArgs;
+use crate::duration;
+use crate::error::{Outcome, usage};
+use crate::octopus::{self, Client, Created, User, status_of};
+use crate::purpose::{self, Marker, NO_TASK, Operator};
+use crate::secret::Secret;
+use crate::service_message::{mask, set_variable};
+use crate::settings;
+
+/// A key this run made.
+pub struct RunKey {
+    pub id: String,
+    pub owner: User,
+    pub key: Secret,
+    pub expires: Timestamp,
+    pub purpose: String,
+    /// Who the purpose names, for the summary line.
+    pub operator: String,
+}
+
+impl RunKey {
+    pub fn summary(&self) -> String {
+        format!(
+            "Created run key {} for {}, owned by {} ({}), expires {}.",
+            self.id,
+            self.operator,
+            self.owner.describe(),
+            self.owner.id,
+            self.expires_utc()
+        )
+    }
+
+    pub fn expires_utc(&self) -> String {
+        self.expires.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &CreateArgs) -> Result<Outcome> {
+    let connection = ctx.connection()?;
+    let credential = settings::require_broker_credential(ctx.env)?;
+    let ttl = settings::ttl(args.ttl.as_deref(), ctx.env)?;
+    let task = settings::task_id(ctx.env)?;
+    let client = Client::new(&connection, credential)?;
+    let key = mint(ctx, &client, ttl, args.allow_unattributed, task)?;
+    if let Err(e) = emit(ctx, &key) {
+        // A key whose output variable never reached Octopus could never be revoked by id.
+        let _ = client.delete_api_key(&key.owner.id, &key.id);
+        return Err(anyhow!(e).context(format!(
+            "writing the output variables failed, so run key {} was deleted again",
+            key.id
+        )));
+    }
+    ctx.console.info(&key.summary());
+    Ok(Outcome::Done)
+}
+
+/// The mask first, so that nothing printed after it can show the key; then the variables.
+fn emit(ctx: &Ctx, key: &RunKey) -> std::io::Result<()> {
+    ctx.console.line(&mask(key.key.expose()))?;
+    ctx.console
+        .line(&set_variable("ApiKey", key.key.expose(), true))?;
+    ctx.console
+        .line(&set_variable("ApiKeyId", &key.id, false))?;
+    ctx.console
+        .line(&set_variable("ApiKeyOwnerId", &key.owner.id, false))?;
+    ctx.console
+        .line(&set_variable("ApiKeyExpires", &key.expires_utc(), false))?;
+    ctx.console
+        .line(&set_variable("ApiKeyPurpose", &key.purpose, false))
+}
+
+/// Creates the run key: operator, owner, then one POST. A POST whose answer was lost is
+/// settled through its nonce (any key it made is deleted) and tried once more, so exactly
+/// one live key results.
+pub fn mint(
+    ctx: &Ctx,
+    client: &Client,
+    ttl: Duration,
+    allow_unattributed: bool,
+    task: Option<String>,
+) -> Result<RunKey> {
+    let operator = find_operator(ctx, client)?;
+    if operator.is_none() && !allow_unattributed {
+        return Err(no_operator(ctx));
+    }
+    let human = purpose::human_part(operator.as_ref(), &settings::run_context(ctx.env));
+    let operator = operator.map_or_else(
+        || "nobody (unattributed run)".to_string(),
+        |op| describe(&op),
+    );
+    let owner = client
+        .me()
+        .context("finding the broker account (GET /api/users/me)")?;
+    let task = task.unwrap_or_else(|| NO_TASK.to_string());
+    let ttl = SignedDuration::try_from(ttl).context("the TTL is too long")?;
+    for attempt in 1..=2 {
+        let marker = Marker::new(&task)?;
+        let purpose = purpose::compose(&human, &marker);
+        let expires = Timestamp::now()
+            .checked_add(ttl)
+            .context("the TTL is too long")?;
+        let created = client
+            .create_api_key(&owner.id, &purpose, expires)
+            .map_err(|e| explain_refusal(e, ttl))?;
+        match created {
+            Created::Key(key) => {
+                let expires = key
+                    .expires
+                    .as_deref()
+                    .and_then(octopus::parse_timestamp)
+                    .unwrap_or(expires);
+                return Ok(RunKey {
+                    id: key.id,
+                    owner,
+                    key: key.api_key,
+                    expires,
+                    purpose: key.purpose.unwrap_or(purpose),
+                    operator,
+                });
+            }
+            Created::Unknown(lost) => {
+                let removed = settle(client, &owner.id, &marker).with_context(|| {
+                    format!(
+                        "{lost}; a key made by that attempt may remain (its purpose ends with {marker}) until {}: run 'octopus-runkey revoke --sweep' with the broker key",
+                        octopus::format_expires(expires)
+                    )
+                })?;
+                if attempt == 2 {
+                    return Err(anyhow!(
+                        "creating the run key failed twice without a readable answer ({lost}); {removed} key(s) made by the last attempt were deleted, nothing is left on the server"
+                    ));
+                }
+                ctx.console.warn(&format!(
+                    "the answer to creating the run key was lost ({lost}); deleted {removed} key(s) that attempt made and creating it once more"
+                ));
+                if let Some(wait) = lost
+                    .downcast_ref::<octopus::HttpError>()
+                    .and_then(|e| e.retry_after)
+                {
+                    std::thread::sleep(wait.min(Duration::from_secs(10)));
+                }
+            }
+        }
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
+/// Deletes every key whose marker is exactly this attempt's: the keys a lost POST made.
+fn settle(client: &Client, owner: &str, marker: &Marker) -> Result<usize> {
+    let mut removed = 0;
+    for key in client.list_api_keys(owner, &marker.to_string())? {
+        if Marker::parse(key.purpose()).as_ref() == Some(marker) {
+            client.delete_api_key(owner, &key.id)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn explain_refusal(error: anyhow::Error, ttl: SignedDuration) -> anyhow::Error {
+    if status_of(&error) == Some(400) {
+        let ttl = duration::display(Duration::from_secs(ttl.as_secs().unsigned_abs()));
+        anyhow!(
+            "{error}; if the server names the expiry, choose a shorter --ttl or RUNKEY_TTL (now {ttl})"
+        )
+    } else {
+        error
+    }
+}
+
+/// The operator from the `CreatedBy` variables, else from the runbook run record.
+fn find_operator(ctx: &Ctx, client: &Client) -> Result<Option<Operator>> {
+    if let Some(operator) = settings::operator_from_env(ctx.env) {
+        return Ok(Some(operator));
+    }
+    let Some((space, run_id)) = settings::runbook_run(ctx.env) else {
+        return Ok(None);
+    };
+    let run = client
+        .runbook_run(&space, &run_id)
+        .with_context(|| format!("looking up who started runbook run {run_id}, as OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME is empty"))?;
+    let Some(username) = run.deployed_by.filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let display_name = match &run.deployed_by_id {
+        Some(id) => match client.user(id) {
+            Ok(user) => user
+                .display_name
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| username.clone()),
+            // Reading other users needs UserView; the username still names the operator.
+            Err(e) if status_of(&e) == Some(403) => username.clone(),
+            Err(e) => return Err(e.context(format!("looking up the operator {id}"))),
+        },
+        None => username.clone(),
+    };
+    Ok(Some(Operator {
+        username,
+        display_name,
+        id: run.deployed_by_id,
+    }))
+}
+
+fn no_operator(ctx: &Ctx) -> anyhow::Error {
+    let lookup = match settings::runbook_run(ctx.env) {
+        Some((_, run_id)) => format!("runbook run {run_id} names nobody"),
+        None => "OCTOPUS_RUNBOOKRUN_ID and OCTOPUS_SPACE_ID (from Octopus.RunbookRun.Id and Octopus.Space.Id) are not set to look the run up".to_string(),
+    };
+    usage(format!(
+        "no operator for this run: OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME (from Octopus.Deployment.CreatedBy.Username) is empty and {lookup}; map them in the step, or pass --allow-unattributed"
+    ))
+}
+
+fn describe(operator: &Operator) -> String {
+    if operator.display_name == operator.username {
+        operator.username.clone()
+    } else {
+        format!("{} ({})", operator.display_name, operator.username)
+    }
+}

@@ -1,0 +1,71 @@
+//! `list`: the broker's keys that carry this tool's marker.
+
+use anyhow::{Context, Result};
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::ListArgs;
+use crate::error::Outcome;
+use crate::octopus::{ApiKeyInfo, Client};
+use crate::purpose::Marker;
+use crate::settings;
+
+pub fn run(ctx: &Ctx, args: &ListArgs) -> Result<Outcome> {
+    let connection = ctx.connection()?;
+    let client = Client::new(&connection, settings::require_broker_credential(ctx.env)?)?;
+    let owner = client
+        .me()
+        .context("finding the broker account (GET /api/users/me)")?;
+    let keys: Vec<ApiKeyInfo> = client
+        .list_api_keys(&owner.id, Marker::any_prefix())?
+        .into_iter()
+        .filter(|key| Marker::parse(key.purpose()).is_some())
+        .collect();
+    let now = Timestamp::now();
+    let expired = |key: &ApiKeyInfo| key.expires_at().is_some_and(|at| at <= now);
+    let show = |at: Option<Timestamp>| at.map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+
+    if args.json {
+        let rows: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                json!({
+                    "Id": key.id,
+                    "Purpose": key.purpose(),
+                    "Created": show(key.created_at()),
+                    "Expires": show(key.expires_at()),
+                    "Expired": expired(key),
+                })
+            })
+            .collect();
+        ctx.console.line(&serde_json::to_string_pretty(&rows)?)?;
+        return Ok(Outcome::Done);
+    }
+    if keys.is_empty() {
+        ctx.console.line(&format!(
+            "No keys made by octopus-runkey for {} ({}).",
+            owner.describe(),
+            owner.id
+        ))?;
+        return Ok(Outcome::Done);
+    }
+    let width = keys.iter().map(|k| k.id.len()).max().unwrap_or(2).max(2);
+    let mut table = format!(
+        "{:<width$}  {:<20}  {:<20}  {:<7}  PURPOSE\n",
+        "ID", "CREATED", "EXPIRES", "STATE"
+    );
+    for key in &keys {
+        let dash = || "-".to_string();
+        table.push_str(&format!(
+            "{:<width$}  {:<20}  {:<20}  {:<7}  {}\n",
+            key.id,
+            show(key.created_at()).unwrap_or_else(dash),
+            show(key.expires_at()).unwrap_or_else(dash),
+            if expired(key) { "expired" } else { "live" },
+            key.purpose()
+        ));
+    }
+    ctx.console.line(table.trim_end())?;
+    Ok(Outcome::Done)
+}

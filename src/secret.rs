@@ -1,0 +1,55 @@
+//! `Secret` wraps a credential (the broker key, an access token, a run key) so that no
+//! `Debug` or `Display` of a value that holds one can print it. The only ways out are
+//! [`Secret::expose`], used for the request header, the child's environment and the
+//! base64 payload of the `mask`/`setVariable` service messages.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The plain value. Every caller is a place where the secret is meant to leave the
+    /// process: keep that list short.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let secret = Secret::new("API-SECRETVALUE1234");
+        assert_eq!(format!("{secret:?}"), "(redacted)");
+        assert_eq!(format!("{secret}"), "(redacted)");
+        assert_eq!(format!("{:?}", Some(&secret)), "Some((redacted))");
+        assert_eq!(secret.expose(), "API-SECRETVALUE1234");
+    }
+}
