@@ -36,7 +36,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 pub fn display(duration: Duration) -> String {
     let secs = duration.as_secs();
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs >= size && secs % size == 0 {
+        if secs >= size && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }

@@ -689,6 +689,13 @@ impl Client {
                     "could not resolve the host '{host}' for {label}: check the host name in OCTOPUS_URL and the worker's DNS"
                 ),
             ),
+            ureq::Error::Io(_) if detail.contains("failed to lookup address") => (
+                Sent::No,
+                true,
+                format!(
+                    "could not resolve the host '{host}' for {label}: check the host name in OCTOPUS_URL and the worker's DNS"
+                ),
+            ),
             ureq::Error::Timeout(ureq::Timeout::Resolve) => (
                 Sent::No,
                 true,

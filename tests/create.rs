@@ -1,0 +1,401 @@
+//! `create`: the key, its purpose, the output variables, and the ways it can fail.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::support::*;
+
+#[test]
+fn emits_the_mask_first_then_the_output_variables() {
+    let f = Fixture::new();
+    let out = create(&f, "ServerTasks-1");
+    let messages = out.messages();
+    let names: Vec<String> = messages
+        .iter()
+        .map(|m| format!("{}:{}", m.name, m.get("name").unwrap_or("")))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mask:",
+            "setVariable:ApiKey",
+            "setVariable:ApiKeyId",
+            "setVariable:ApiKeyOwnerId",
+            "setVariable:ApiKeyExpires",
+            "setVariable:ApiKeyPurpose"
+        ]
+    );
+    // Every service message line is one Calamari accepts: none was dropped.
+    let lines = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("##octopus"))
+        .count();
+    assert_eq!(lines, messages.len());
+    assert!(
+        out.stdout
+            .lines()
+            .filter(|l| l.contains("##octopus"))
+            .all(|l| l.starts_with("##octopus["))
+    );
+
+    let vars = out.output_variables();
+    let (key, sensitive) = &vars["ApiKey"];
+    assert!(sensitive, "ApiKey must be sensitive");
+    assert_eq!(
+        messages[0].get("value"),
+        Some(key.as_str()),
+        "mask carries the key"
+    );
+    assert!(!vars["ApiKeyId"].1 && !vars["ApiKeyPurpose"].1);
+    out.never_shows(key);
+    assert_eq!(out.stderr, "");
+
+    let keys = runkey_keys(&f);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].id, out.var("ApiKeyId"));
+    assert_eq!(&keys[0].secret, key);
+    assert_eq!(keys[0].purpose, out.var("ApiKeyPurpose"));
+    assert_eq!(out.var("ApiKeyOwnerId"), f.broker_id);
+    let summary = out.plain_stdout().join("\n");
+    assert!(
+        summary.contains(&format!("Created run key {}", keys[0].id)),
+        "{summary}"
+    );
+    assert!(summary.contains("for Jane Doe (jane.doe)"), "{summary}");
+}
+
+#[test]
+fn the_purpose_names_operator_run_and_marker() {
+    let f = Fixture::new();
+    let out = create(&f, "ServerTasks-77");
+    let purpose = out.var("ApiKeyPurpose");
+    assert!(
+        purpose.starts_with("Jane Doe (jane.doe) ran 'Restart web' in Production (space Default) [runkey ServerTasks-77/"),
+        "{purpose}"
+    );
+    let (task, nonce) = marker(&purpose).unwrap();
+    assert_eq!(task, "ServerTasks-77");
+    assert!(
+        (6..=12).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{nonce}"
+    );
+    assert!(purpose.chars().count() <= 200);
+    // A second create gets a fresh nonce.
+    let again = create(&f, "ServerTasks-77");
+    assert_ne!(marker(&again.var("ApiKeyPurpose")).unwrap().1, nonce);
+}
+
+#[test]
+fn the_key_works_and_the_audit_log_names_the_operator() {
+    let f = Fixture::new();
+    let out = create(&f, "ServerTasks-2");
+    let (status, me) = call_me(&f, &out.var("ApiKey"));
+    assert_eq!(status, 200);
+    assert_eq!(me["Id"], f.broker_id.as_str());
+    let audit = f.sim.audit();
+    let last = audit.last().unwrap();
+    assert_eq!(last.action, "GET /api/users/me");
+    assert!(
+        last.identity_established_with
+            .starts_with("API key 'Jane Doe (jane.doe) ran 'Restart web'"),
+        "{}",
+        last.identity_established_with
+    );
+    assert_eq!(
+        last.api_key_id.as_deref(),
+        Some(out.var("ApiKeyId").as_str())
+    );
+    // The create itself was made with the broker key.
+    let post = audit.iter().find(|e| e.action.starts_with("POST")).unwrap();
+    assert!(
+        post.identity_established_with
+            .starts_with("API key 'broker key for runbooks'")
+    );
+}
+
+#[test]
+fn expires_after_the_ttl() {
+    let f = Fixture::new();
+    for (args, env_ttl, expected) in [
+        (vec!["create"], None, 3600),
+        (vec!["create", "--ttl", "2h"], None, 7200),
+        (vec!["create"], Some("45m"), 2700),
+        (vec!["create", "--ttl", "90s"], Some("1d"), 90),
+    ] {
+        let mut run = runkey(&args).envs(create_env(&f, "ServerTasks-3"));
+        if let Some(ttl) = env_ttl {
+            run = run.env("RUNKEY_TTL", ttl);
+        }
+        let out = run.run();
+        out.code(0);
+        let expires: Timestamp = out.var("ApiKeyExpires").parse().unwrap();
+        assert!(out.var("ApiKeyExpires").ends_with('Z'), "UTC");
+        let left = expires.duration_since(Timestamp::now()).as_secs();
+        assert!(
+            (expected - 30..=expected).contains(&left),
+            "{args:?} {env_ttl:?}: {left}s left"
+        );
+    }
+}
+
+#[test]
+fn takes_two_requests_over_one_connection() {
+    let f = Fixture::new();
+    f.sim.reset_counters();
+    create(&f, "ServerTasks-4");
+    let requests: Vec<String> = f
+        .sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            "GET /api/users/me".to_string(),
+            format!("POST /api/users/{}/apikeys", f.broker_id)
+        ]
+    );
+    assert_eq!(f.sim.connections(), 1);
+}
+
+#[test]
+fn without_a_task_the_marker_says_no_task() {
+    let f = Fixture::new();
+    let env: Vec<_> = create_env(&f, "")
+        .into_iter()
+        .filter(|(k, _)| *k != "OCTOPUS_TASK_ID")
+        .collect();
+    let out = runkey(&["create"]).envs(env).run();
+    out.code(0);
+    assert_eq!(marker(&out.var("ApiKeyPurpose")).unwrap().0, "no-task");
+}
+
+#[test]
+fn operator_is_found_through_the_runbook_run_when_createdby_is_empty() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let env: Vec<_> = create_env(&f, &run.task_id)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("OCTOPUS_DEPLOYMENT_CREATEDBY"))
+        .chain([("OCTOPUS_RUNBOOKRUN_ID", run.id.clone())])
+        .collect();
+    let out = runkey(&["create"]).envs(env.clone()).run();
+    out.code(0);
+    assert!(
+        out.var("ApiKeyPurpose")
+            .starts_with("Jane Doe (jane.doe) ran"),
+        "{}",
+        out.var("ApiKeyPurpose")
+    );
+    let paths: Vec<String> = f.sim.requests().iter().map(|r| r.target.clone()).collect();
+    assert!(paths.contains(&format!("/api/{}/runbookRuns/{}", f.space_id, run.id)));
+    assert!(paths.contains(&format!("/api/users/{}", f.operator_id)));
+}
+
+#[test]
+fn operator_username_serves_as_display_name_when_users_cannot_be_read() {
+    let f = Fixture::new();
+    let broker = f
+        .sim
+        .add_user("svc-narrow", "Narrow Broker", true, &["RunbookRunView"]);
+    let (_, key) = f.sim.add_api_key(&broker, "narrow", None);
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let out = runkey(&["create"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("OCTOPUS_API_KEY", &key)
+        .env("OCTOPUS_SPACE_ID", &f.space_id)
+        .env("OCTOPUS_RUNBOOKRUN_ID", &run.id)
+        .env("OCTOPUS_TASK_ID", &run.task_id)
+        .run();
+    out.code(0);
+    assert!(
+        out.var("ApiKeyPurpose")
+            .starts_with("jane.doe (space Spaces-1) [runkey"),
+        "{}",
+        out.var("ApiKeyPurpose")
+    );
+}
+
+#[test]
+fn no_operator_is_a_usage_error_unless_unattributed_is_allowed() {
+    let f = Fixture::new();
+    let env = || {
+        vec![
+            ("OCTOPUS_URL", f.sim.url()),
+            ("OCTOPUS_API_KEY", f.broker_key.clone()),
+            ("OCTOPUS_TASK_ID", "ServerTasks-5".to_string()),
+            ("OCTOPUS_RUNBOOK_NAME", "Nightly".to_string()),
+        ]
+    };
+    let out = runkey(&["create"]).envs(env()).run();
+    out.code(2);
+    assert!(
+        out.stderr.contains("OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Octopus.Deployment.CreatedBy.Username"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--allow-unattributed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1);
+    assert!(runkey_keys(&f).is_empty());
+
+    let out = runkey(&["create", "--allow-unattributed"])
+        .envs(env())
+        .run();
+    out.code(0);
+    assert!(
+        out.var("ApiKeyPurpose")
+            .starts_with("unattributed run of 'Nightly' [runkey ServerTasks-5/")
+    );
+}
+
+#[test]
+fn a_run_record_that_names_nobody_is_a_usage_error() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, None);
+    let out = runkey(&["create"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("OCTOPUS_API_KEY", &f.broker_key)
+        .env("OCTOPUS_SPACE_ID", &f.space_id)
+        .env("OCTOPUS_RUNBOOKRUN_ID", &run.id)
+        .run();
+    out.code(2);
+    assert!(
+        out.stderr
+            .contains(&format!("runbook run {} names nobody", run.id)),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn works_with_a_bearer_access_token() {
+    let f = Fixture::new();
+    let token = f.sim.add_access_token(&f.broker_id);
+    let env: Vec<_> = create_env(&f, "ServerTasks-6")
+        .into_iter()
+        .filter(|(k, _)| *k != "OCTOPUS_API_KEY")
+        .chain([("OCTOPUS_ACCESS_TOKEN", token.clone())])
+        .collect();
+    let out = runkey(&["create"]).envs(env).run();
+    out.code(0).never_shows(&token);
+    assert_eq!(runkey_keys(&f).len(), 1);
+    let auth = &f.sim.requests()[0].headers;
+    assert!(
+        auth.iter().any(
+            |(k, v)| k.eq_ignore_ascii_case("authorization") && v == &format!("Bearer {token}")
+        )
+    );
+}
+
+#[test]
+fn a_ttl_beyond_what_the_server_allows_is_an_error_that_says_so() {
+    let f = Fixture::new();
+    // The broker key itself expires in 90 days; the server caps keys at 366 days.
+    for (ttl, says) in [
+        ("100d", "after the expiry of the API key used to create it"),
+        ("400d", "more than 366 days"),
+    ] {
+        let out = runkey(&["create", "--ttl", ttl])
+            .envs(create_env(&f, "ServerTasks-7"))
+            .run();
+        out.code(1);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+        assert!(out.stderr.contains("shorter --ttl"), "{}", out.stderr);
+        assert!(out.result_message().unwrap().contains(says));
+    }
+    assert!(runkey_keys(&f).is_empty());
+}
+
+#[test]
+fn a_lost_answer_to_the_post_leaves_exactly_one_working_key() {
+    let f = Fixture::new();
+    f.sim
+        .inject(Fault::new("POST", "/apikeys", FaultKind::CommitThenReset));
+    let out = create(&f, "ServerTasks-8");
+    let keys = runkey_keys(&f);
+    assert_eq!(keys.len(), 1, "exactly one live key");
+    assert_eq!(keys[0].id, out.var("ApiKeyId"));
+    assert_eq!(call_me(&f, &out.var("ApiKey")).0, 200);
+    let posts = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(
+        posts, 2,
+        "the POST is tried once more after the lost one is settled"
+    );
+}
+
+#[test]
+fn a_server_error_on_the_post_is_settled_and_retried_once() {
+    let f = Fixture::new();
+    f.sim.inject(Fault::new(
+        "POST",
+        "/apikeys",
+        FaultKind::Status {
+            status: 503,
+            retry_after: Some(1),
+        },
+    ));
+    let out = create(&f, "ServerTasks-9");
+    assert_eq!(runkey_keys(&f).len(), 1);
+    assert_eq!(call_me(&f, &out.var("ApiKey")).0, 200);
+}
+
+#[test]
+fn a_post_lost_twice_fails_and_leaves_nothing() {
+    let f = Fixture::new();
+    f.sim
+        .inject(Fault::new("POST", "/apikeys", FaultKind::CommitThenReset).times(2));
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-10"))
+        .run();
+    out.code(1);
+    assert!(
+        out.stderr.contains("nothing is left on the server"),
+        "{}",
+        out.stderr
+    );
+    assert!(runkey_keys(&f).is_empty());
+    assert!(out.output_variables().is_empty());
+}
+
+#[test]
+fn an_expired_broker_key_is_refused_with_401() {
+    let f = Fixture::new();
+    let (_, old) = f.sim.add_api_key(
+        &f.broker_id,
+        "old",
+        Some(Timestamp::now() - SignedDuration::from_hours(1)),
+    );
+    let env: Vec<_> = create_env(&f, "ServerTasks-11")
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "OCTOPUS_API_KEY" {
+                (k, old.clone())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let out = runkey(&["create"]).envs(env).run();
+    out.code(1).never_shows(&old);
+    assert!(
+        out.stderr.contains("(401)")
+            && out.stderr.contains("OCTOPUS_API_KEY is invalid or expired"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,0 +1,173 @@
+//! `exec`: create, run, revoke whatever happens.
+
+use std::time::Duration;
+
+use crate::support::*;
+use crate::use_::wait_for;
+
+fn exec(f: &Fixture, task: &str, script: &str) -> Run {
+    let mut args = vec!["exec", "--", "sh", "-c"];
+    args.push(script);
+    runkey(&args).envs(create_env(f, task))
+}
+
+#[test]
+fn runs_the_command_with_a_working_key_then_revokes_it() {
+    let f = Fixture::new();
+    f.sim.reset_counters();
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("key");
+    let out = exec(
+        &f,
+        "ServerTasks-1",
+        "printf %s \"$OCTOPUS_API_KEY\" > \"$DUMP\"",
+    )
+    .env("DUMP", &dump)
+    .run();
+    out.code(0);
+    let key = std::fs::read_to_string(&dump).unwrap();
+    assert!(key.starts_with("API-") && key != f.broker_key);
+    out.never_shows(&key).never_shows(&f.broker_key);
+    let masks: Vec<_> = out
+        .messages()
+        .into_iter()
+        .filter(|m| m.name == "mask")
+        .collect();
+    assert_eq!(masks.len(), 1);
+    assert_eq!(masks[0].get("value"), Some(key.as_str()));
+    assert!(out.stdout.contains("Revoked run key"), "{}", out.stdout);
+    assert!(runkey_keys(&f).is_empty(), "nothing left on the server");
+    let requests: Vec<String> = f.sim.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(requests, ["GET", "POST", "DELETE"]);
+    assert_eq!(f.sim.connections(), 1);
+}
+
+#[test]
+fn the_child_can_call_the_api_as_the_operator() {
+    let f = Fixture::new();
+    let out = exec(
+        &f,
+        "ServerTasks-2",
+        "test \"$OCTOPUS_URL\" != '' && test \"$OCTOPUS_APIKEY\" = \"$OCTOPUS_API_KEY\"",
+    )
+    .run();
+    out.code(0);
+    let created = f
+        .sim
+        .audit()
+        .into_iter()
+        .find(|e| e.message.starts_with("Created API key"))
+        .unwrap();
+    assert!(
+        created
+            .message
+            .contains("Jane Doe (jane.doe) ran 'Restart web'"),
+        "{}",
+        created.message
+    );
+}
+
+#[test]
+fn revokes_after_a_failing_command_and_keeps_its_status() {
+    let f = Fixture::new();
+    let out = exec(&f, "ServerTasks-3", "exit 3").run();
+    out.code(3);
+    assert!(runkey_keys(&f).is_empty());
+    assert!(out.stdout.contains("Revoked run key"));
+}
+
+#[test]
+fn revokes_when_the_command_cannot_start() {
+    let f = Fixture::new();
+    let out = runkey(&["exec", "--", "no-such-command-here"])
+        .envs(create_env(&f, "ServerTasks-4"))
+        .run();
+    out.code(127);
+    assert!(runkey_keys(&f).is_empty());
+}
+
+#[test]
+fn revokes_after_sigterm() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut run = exec(
+        &f,
+        "ServerTasks-5",
+        "touch \"$READY\"; while :; do sleep 0.05; done",
+    )
+    .env("READY", &ready);
+    let child = run
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ready);
+    assert_eq!(
+        runkey_keys(&f).len(),
+        1,
+        "the key is live while the command runs"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "the command was ended by SIGTERM"
+    );
+    assert!(runkey_keys(&f).is_empty(), "revoked after the cancel");
+}
+
+#[test]
+fn a_second_signal_kills_a_command_that_ignores_the_first() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut run = exec(
+        &f,
+        "ServerTasks-6",
+        "trap '' TERM INT; touch \"$READY\"; while :; do sleep 0.05; done",
+    )
+    .env("READY", &ready);
+    let child = run
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ready);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(137),
+        "SIGKILL after the second signal"
+    );
+    assert!(runkey_keys(&f).is_empty());
+}
+
+#[test]
+fn a_failed_revoke_after_success_exits_1_with_the_reason() {
+    let f = Fixture::new();
+    f.sim.inject(
+        Fault::new(
+            "DELETE",
+            "/apikeys/",
+            FaultKind::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .times(3),
+    );
+    let out = exec(&f, "ServerTasks-7", "true").run();
+    out.code(1);
+    assert!(
+        out.stderr
+            .contains("the command succeeded but revoking the run key failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("stays live until"), "{}", out.stderr);
+}

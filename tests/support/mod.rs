@@ -1,0 +1,195 @@
+//! Test helpers: the real binary run in a clean environment, its output decoded the way
+//! Octopus would decode it, and the simulator with its usual cast.
+
+#![allow(dead_code)]
+
+pub mod calamari;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+
+pub use octopus_sim::{Fault, FaultKind, Fixture, Options};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_octopus-runkey");
+
+/// The binary with an empty environment but for PATH, so that nothing from the machine
+/// running the tests (an OCTOPUS_* variable, a proxy) can change what it does.
+pub struct Run {
+    command: Command,
+}
+
+pub fn runkey(args: &[&str]) -> Run {
+    let mut command = Command::new(BIN);
+    command.env_clear();
+    command.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command.args(args);
+    command.stdin(Stdio::null());
+    Run { command }
+}
+
+impl Run {
+    pub fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Run {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn envs<'a>(mut self, vars: impl IntoIterator<Item = (&'a str, String)>) -> Run {
+        for (name, value) in vars {
+            self.command.env(name, value);
+        }
+        self
+    }
+
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.command
+    }
+
+    pub fn run(mut self) -> Out {
+        let output = self.command.output().expect("run octopus-runkey");
+        Out {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn messages(&self) -> Vec<calamari::Message> {
+        calamari::parse_output(&self.stdout)
+    }
+
+    /// Output variables as Octopus would record them: name -> (value, sensitive).
+    pub fn output_variables(&self) -> HashMap<String, (String, bool)> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.name == "setVariable")
+            .map(|m| {
+                let sensitive = m
+                    .get("sensitive")
+                    .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+                (
+                    m.get("name").unwrap().to_string(),
+                    (m.get("value").unwrap_or("").to_string(), sensitive),
+                )
+            })
+            .collect()
+    }
+
+    pub fn var(&self, name: &str) -> String {
+        self.output_variables()
+            .get(name)
+            .unwrap_or_else(|| panic!("no output variable {name} in {}", self.stdout))
+            .0
+            .clone()
+    }
+
+    pub fn result_message(&self) -> Option<String> {
+        self.messages()
+            .into_iter()
+            .find(|m| m.name == "resultMessage")
+            .and_then(|m| m.get("message").map(str::to_string))
+    }
+
+    /// Asserts the exit code, showing both streams when it differs.
+    pub fn code(&self, expected: i32) -> &Out {
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts that `secret` appears nowhere in plain text.
+    pub fn never_shows(&self, secret: &str) -> &Out {
+        assert!(
+            !self.stdout.contains(secret),
+            "secret on stdout:\n{}",
+            self.stdout
+        );
+        assert!(
+            !self.stderr.contains(secret),
+            "secret on stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Stdout lines that are not service messages.
+    pub fn plain_stdout(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.starts_with("##octopus["))
+            .collect()
+    }
+}
+
+/// What a create step's environment holds in a runbook run by Jane Doe.
+pub fn create_env(f: &Fixture, task: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("OCTOPUS_URL", f.sim.url()),
+        ("OCTOPUS_API_KEY", f.broker_key.clone()),
+        ("OCTOPUS_DEPLOYMENT_CREATEDBY_ID", f.operator_id.clone()),
+        ("OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME", "jane.doe".into()),
+        (
+            "OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME",
+            "Jane Doe".into(),
+        ),
+        ("OCTOPUS_TASK_ID", task.into()),
+        ("OCTOPUS_RUNBOOK_NAME", "Restart web".into()),
+        ("OCTOPUS_ENVIRONMENT_NAME", "Production".into()),
+        ("OCTOPUS_SPACE_ID", f.space_id.clone()),
+        ("OCTOPUS_SPACE_NAME", "Default".into()),
+    ]
+}
+
+/// Runs create for `task` and returns its output (asserting success).
+pub fn create(f: &Fixture, task: &str) -> Out {
+    let out = runkey(&["create"]).envs(create_env(f, task)).run();
+    out.code(0);
+    out
+}
+
+/// Keys of the broker that carry the runkey marker.
+pub fn runkey_keys(f: &Fixture) -> Vec<octopus_sim::ApiKey> {
+    f.sim
+        .keys(&f.broker_id)
+        .into_iter()
+        .filter(|k| k.purpose.contains("[runkey "))
+        .collect()
+}
+
+/// `GET /api/users/me` with `key`, as a later step's script would: (status, body).
+pub fn call_me(f: &Fixture, key: &str) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(&format!("{}/api/users/me", f.sim.url()))
+        .header("X-Octopus-ApiKey", key)
+        .call()
+        .expect("simulator answers");
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A purpose's marker, if it has one: (task, nonce).
+pub fn marker(purpose: &str) -> Option<(String, String)> {
+    let body = purpose.strip_suffix(']')?;
+    let start = body.rfind("[runkey ")? + "[runkey ".len();
+    let (task, nonce) = body[start..].split_once('/')?;
+    Some((task.to_string(), nonce.to_string()))
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real binary against the Octopus simulator, one module per feature.
+
+mod support;
+
+mod create;
+mod errors;
+mod exec;
+mod list;
+mod revoke;
+mod service_messages;
+mod simulator;
+mod use_;

@@ -1,0 +1,180 @@
+//! `use`: the child's environment, its exit status, signals, and `--check`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Reads `env -0` output that a child wrote to a file.
+fn read_env(path: &std::path::Path) -> HashMap<String, String> {
+    std::fs::read(path)
+        .unwrap()
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let (k, v) = entry.split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+pub fn wait_for(path: &std::path::Path) {
+    let started = Instant::now();
+    while !path.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_child_gets_the_run_key_and_never_the_broker_credential() {
+    let f = Fixture::new();
+    let created = create(&f, "ServerTasks-1");
+    let run_key = created.var("ApiKey");
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("env");
+    let out = runkey(&["use", "--", "sh", "-c", "env -0 > \"$DUMP\""])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &run_key)
+        .env("OCTOPUS_API_KEY", &f.broker_key)
+        .env("OCTOPUS_ACCESS_TOKEN", "eyJbroker-token")
+        .env("OCTOPUS_SPACE_NAME", "Default")
+        .env("DUMP", &dump)
+        .run();
+    out.code(0).never_shows(&run_key).never_shows(&f.broker_key);
+    let env = read_env(&dump);
+    for name in ["OCTOPUS_API_KEY", "OCTOPUS_APIKEY", "OCTOPUS_CLI_API_KEY"] {
+        assert_eq!(env.get(name), Some(&run_key), "{name}");
+    }
+    assert_eq!(env.get("OCTOPUS_URL"), Some(&f.sim.url()));
+    assert_eq!(env.get("OCTOPUS_CLI_SERVER"), Some(&f.sim.url()));
+    assert_eq!(
+        env.get("OCTOPUS_SPACE").map(String::as_str),
+        Some("Default")
+    );
+    assert!(!env.contains_key("OCTOPUS_ACCESS_TOKEN"));
+    assert!(
+        !env.values().any(|v| v.contains(&f.broker_key)),
+        "broker key reached the child"
+    );
+    assert_eq!(
+        env.get("DUMP").map(std::path::PathBuf::from),
+        Some(dump),
+        "the parent's environment is kept"
+    );
+}
+
+#[test]
+fn exits_with_the_childs_status() {
+    let f = Fixture::new();
+    let key = create(&f, "ServerTasks-2").var("ApiKey");
+    let status = |script: &str| {
+        runkey(&["use", "--", "sh", "-c", script])
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("RUNKEY_API_KEY", &key)
+            .run()
+            .code
+    };
+    assert_eq!(status("exit 0"), 0);
+    assert_eq!(status("exit 7"), 7);
+    assert_eq!(
+        status("kill -TERM $$"),
+        143,
+        "killed by signal 15 is 128+15"
+    );
+    assert_eq!(status("kill -KILL $$"), 137);
+}
+
+#[test]
+fn a_command_that_cannot_be_found_exits_127() {
+    let f = Fixture::new();
+    let key = create(&f, "ServerTasks-3").var("ApiKey");
+    let out = runkey(&["use", "--", "no-such-command-here"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &key)
+        .run();
+    out.code(127);
+    assert!(
+        out.stderr.contains("'no-such-command-here' was not found"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_says_whose_key_it_is_and_refuses_a_dead_one() {
+    let f = Fixture::new();
+    let created = create(&f, "ServerTasks-4");
+    let key = created.var("ApiKey");
+    let out = runkey(&["use", "--check", "--", "true"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &key)
+        .run();
+    out.code(0);
+    assert!(
+        out.stdout
+            .contains("The run key is valid: it acts as Runbook Broker (svc-runbooks)"),
+        "{}",
+        out.stdout
+    );
+    let last = f.sim.audit().pop().unwrap();
+    assert!(
+        last.identity_established_with
+            .contains("Jane Doe (jane.doe)")
+    );
+
+    runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &key)
+        .env("RUNKEY_API_KEY_ID", created.var("ApiKeyId"))
+        .run()
+        .code(0);
+    let out = runkey(&[
+        "use",
+        "--check",
+        "--",
+        "touch",
+        "/tmp/runkey-should-not-run",
+    ])
+    .env("OCTOPUS_URL", f.sim.url())
+    .env("RUNKEY_API_KEY", &key)
+    .run();
+    out.code(1);
+    assert!(
+        out.stderr.contains("(401)") && out.stderr.contains("run the create step again"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn sigterm_is_passed_on_to_the_child() {
+    let f = Fixture::new();
+    let key = create(&f, "ServerTasks-5").var("ApiKey");
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut run = runkey(&[
+        "use",
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 5' TERM; touch \"$READY\"; while :; do sleep 0.05; done",
+    ])
+    .env("OCTOPUS_URL", f.sim.url())
+    .env("RUNKEY_API_KEY", &key)
+    .env("READY", &ready);
+    let child = run
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ready);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("got-term"));
+}
