@@ -118,13 +118,13 @@ pub struct User {
 }
 
 impl User {
-    /// `Display Name (username)`, or whichever of the two the server sent.
+    /// `Display Name (username, Users-N)`, with whatever of the names the server sent.
     pub fn describe(&self) -> String {
+        let id = &self.id;
         match (self.display_name.as_deref(), self.username.as_deref()) {
-            (Some(d), Some(u)) if d != u && !d.is_empty() => format!("{d} ({u})"),
-            (_, Some(u)) => u.to_string(),
-            (Some(d), None) => d.to_string(),
-            (None, None) => self.id.clone(),
+            (Some(d), Some(u)) if d != u && !d.is_empty() => format!("{d} ({u}, {id})"),
+            (_, Some(u)) | (Some(u), None) => format!("{u} ({id})"),
+            (None, None) => id.clone(),
         }
     }
 }
@@ -872,7 +872,7 @@ mod tests {
         let user: User =
             serde_json::from_str(r#"{"Id":"Users-1","Username":"svc","DisplayName":null}"#)
                 .unwrap();
-        assert_eq!(user.describe(), "svc");
+        assert_eq!(user.describe(), "svc (Users-1)");
     }
 
     #[test]

@@ -68,7 +68,8 @@ fn the_table_has_a_header_and_a_row_per_key() {
         .run();
     out.code(0);
     assert!(
-        out.stdout
-            .starts_with("No keys made by octopus-runkey for Runbook Broker (svc-runbooks)")
+        out.stdout.starts_with(
+            "No keys made by octopus-runkey for Runbook Broker (svc-runbooks, Users-2)."
+        )
     );
 }

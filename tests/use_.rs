@@ -117,7 +117,7 @@ fn check_says_whose_key_it_is_and_refuses_a_dead_one() {
     out.code(0);
     assert!(
         out.stdout
-            .contains("The run key is valid: it acts as Runbook Broker (svc-runbooks)"),
+            .contains("The run key is valid: it acts as Runbook Broker (svc-runbooks, Users-2)."),
         "{}",
         out.stdout
     );

@@ -30,11 +30,10 @@ pub struct RunKey {
 impl RunKey {
     pub fn summary(&self) -> String {
         format!(
-            "Created run key {} for {}, owned by {} ({}), expires {}.",
+            "Created run key {} for {}, owned by {}, expires {}.",
             self.id,
             self.operator,
             self.owner.describe(),
-            self.owner.id,
             self.expires_utc()
         )
     }

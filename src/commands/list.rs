@@ -44,9 +44,8 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> Result<Outcome> {
     }
     if keys.is_empty() {
         ctx.console.line(&format!(
-            "No keys made by octopus-runkey for {} ({}).",
-            owner.describe(),
-            owner.id
+            "No keys made by octopus-runkey for {}.",
+            owner.describe()
         ))?;
         return Ok(Outcome::Done);
     }

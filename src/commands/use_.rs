@@ -17,9 +17,8 @@ pub fn run(ctx: &Ctx, args: &UseArgs) -> Result<Outcome> {
         let client = Client::new(&connection, run_key.clone())?;
         let me = client.me().context("checking the run key")?;
         ctx.console.info(&format!(
-            "The run key is valid: it acts as {} ({}).",
-            me.describe(),
-            me.id
+            "The run key is valid: it acts as {}.",
+            me.describe()
         ));
     }
     let signals = Signals::install()?;
