@@ -352,3 +352,46 @@ fn under_octopus_warnings_are_a_stdout_warning_block() {
     );
     assert!(!out.stderr.contains("warning"));
 }
+
+#[test]
+fn verbose_output_shows_requests_but_never_credentials() {
+    let f = Fixture::new();
+    let out = runkey(&["exec", "-v", "--", "true"])
+        .envs(create_env(&f, "ServerTasks-1"))
+        .run();
+    out.code(0).never_shows(&f.broker_key);
+    assert!(
+        out.stderr.contains("> GET http://127.0.0.1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("(X-Octopus-ApiKey: (redacted))"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("< 200 POST /api/users/Users-2/apikeys"),
+        "{}",
+        out.stderr
+    );
+    let created = out
+        .messages()
+        .into_iter()
+        .find(|m| m.name == "mask")
+        .unwrap();
+    out.never_shows(created.get("value").unwrap());
+}
+
+#[test]
+fn version_and_help_exit_0() {
+    let out = runkey(&["--version"]).run();
+    out.code(0);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("octopus-runkey {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = runkey(&["create", "--help"]).run();
+    out.code(0);
+    assert!(out.stdout.contains("--allow-unattributed"));
+}
