@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod calamari;
+pub mod octopus_step;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};

@@ -1,0 +1,262 @@
+//! Runs a step template the way Octopus and Calamari would: template parameters resolved
+//! (defaults, `#{...}` substitution), the script body substituted, the package extracted into
+//! the working folder under the reference name, and the body run by `bash` after Calamari's
+//! helper functions (`get_octopusvariable`, `set_octopusvariable`, `fail_step`, `write_*`),
+//! written here with the behaviour of Calamari's Bootstrap.sh. Output variables of a step
+//! become `Octopus.Action[<step>].Output.<Name>` for the steps after it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine;
+use serde_json::Value;
+
+use super::calamari;
+
+pub fn template(file: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("step-templates")
+        .join(file);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+pub fn script_body(template: &Value) -> String {
+    template["Properties"]["Octopus.Action.Script.ScriptBody"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// One runbook run: its variables grow with each step's output variables.
+pub struct Runbook {
+    pub variables: BTreeMap<String, String>,
+    masks: Vec<String>,
+    dir: tempfile::TempDir,
+    steps: usize,
+    /// Run steps as if no package had been chosen (nothing extracted).
+    pub without_package: bool,
+}
+
+pub struct Step {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    masks: Vec<String>,
+}
+
+impl Step {
+    /// The task log as Octopus shows it: service messages consumed, sensitive values masked.
+    pub fn log(&self) -> String {
+        let mut log = String::new();
+        for line in self.stdout.lines().chain(self.stderr.lines()) {
+            if line.starts_with("##octopus[") {
+                continue;
+            }
+            let masked = self
+                .masks
+                .iter()
+                .filter(|m| m.len() > 3)
+                .fold(line.to_string(), |l, m| l.replace(m.as_str(), "********"));
+            log.push_str(&masked);
+            log.push('\n');
+        }
+        log
+    }
+
+    pub fn result_message(&self) -> Option<String> {
+        calamari::parse_output(&self.stdout)
+            .into_iter()
+            .find(|m| m.name == "resultMessage")
+            .and_then(|m| m.get("message").map(str::to_string))
+    }
+}
+
+impl Runbook {
+    pub fn new(system: &[(&str, String)]) -> Runbook {
+        Runbook {
+            variables: system
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            masks: Vec::new(),
+            dir: tempfile::tempdir().unwrap(),
+            steps: 0,
+            without_package: false,
+        }
+    }
+
+    pub fn output(&self, step: &str, name: &str) -> Option<&String> {
+        self.variables
+            .get(&format!("Octopus.Action[{step}].Output.{name}"))
+    }
+
+    /// Runs `template_file` as the step `step_name` with these parameter values (the rest
+    /// take their defaults).
+    pub fn run_step(
+        &mut self,
+        step_name: &str,
+        template_file: &str,
+        parameters: &[(&str, &str)],
+    ) -> Step {
+        self.steps += 1;
+        let template = template(template_file);
+        let work = self.dir.path().join(format!("step-{}", self.steps));
+        std::fs::create_dir_all(&work).unwrap();
+
+        let mut variables = self.variables.clone();
+        let mut masks = self.masks.clone();
+        for parameter in template["Parameters"].as_array().unwrap() {
+            let name = parameter["Name"].as_str().unwrap();
+            let given = parameters
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string());
+            let raw = given
+                .unwrap_or_else(|| parameter["DefaultValue"].as_str().unwrap_or("").to_string());
+            let value = substitute(&raw, &self.variables);
+            if parameter["DisplaySettings"]["Octopus.ControlType"] == "Sensitive"
+                && !value.is_empty()
+            {
+                masks.push(value.clone());
+            }
+            variables.insert(name.to_string(), value);
+        }
+        let packages = if self.without_package {
+            &[][..]
+        } else {
+            template["Packages"].as_array().unwrap().as_slice()
+        };
+        for package in packages {
+            let reference = package["Name"].as_str().unwrap();
+            let extracted = work.join(reference);
+            std::fs::create_dir_all(&extracted).unwrap();
+            std::fs::copy(super::BIN, extracted.join("octopus-runkey")).unwrap();
+            variables.insert(
+                format!("Octopus.Action.Package[{reference}].ExtractedPath"),
+                extracted.display().to_string(),
+            );
+        }
+        variables.insert("Octopus.Action.Name".into(), step_name.into());
+        variables.insert("Octopus.Step.Name".into(), step_name.into());
+
+        let body = substitute(&script_body(&template), &variables);
+        std::fs::write(work.join("Script.sh"), &body).unwrap();
+        std::fs::write(work.join("Bootstrap.Script.sh"), bootstrap(&variables)).unwrap();
+        let output = Command::new("bash")
+            .arg("Bootstrap.Script.sh")
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("TentacleHome", self.dir.path())
+            .env("OctopusCalamariWorkingDirectory", &work)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        for message in calamari::parse_output(&stdout) {
+            match message.name.as_str() {
+                "setVariable" => {
+                    let name = message.get("name").unwrap_or_default().to_string();
+                    let value = message.get("value").unwrap_or_default().to_string();
+                    if message
+                        .get("sensitive")
+                        .is_some_and(|s| s.eq_ignore_ascii_case("true"))
+                    {
+                        masks.push(value.clone());
+                    }
+                    self.variables
+                        .insert(format!("Octopus.Action[{step_name}].Output.{name}"), value);
+                }
+                "mask" => masks.extend(message.get("value").map(str::to_string)),
+                _ => {}
+            }
+        }
+        self.masks = masks.clone();
+        Step {
+            code: output.status.code().unwrap_or(-1),
+            stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            masks,
+        }
+    }
+}
+
+/// Octostache's simplest form: `#{Name}` becomes the value when the variable exists and is
+/// left alone otherwise; `##{` stands for a literal `#{`.
+pub fn substitute(text: &str, variables: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("#{") {
+        if start > 0 && rest[..start].ends_with('#') {
+            out.push_str(&rest[..start - 1]);
+            out.push_str("#{");
+            rest = &rest[start + 2..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let name = after[..end].trim();
+                match variables.get(name) {
+                    Some(value) => out.push_str(value),
+                    None => out.push_str(&rest[start..start + 2 + end + 1]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Calamari's helper functions, then the script sourced.
+fn bootstrap(variables: &BTreeMap<String, String>) -> String {
+    let mut cases = String::new();
+    for (name, value) in variables {
+        cases.push_str(&format!(
+            "    '{}') __decode '{}' ;;\n",
+            b64(name),
+            b64(value)
+        ));
+    }
+    format!(
+        r###"#!/bin/bash
+__encode() {{ printf '%s' "$1" | base64 -w0; }}
+__decode() {{ printf '%s' "$1" | base64 -d; echo; }}
+get_octopusvariable() {{
+  case "$(__encode "$1")" in
+{cases}    *) echo "" ;;
+  esac
+}}
+fail_step() {{
+  if [ -n "${{1:-}}" ]; then
+    echo "##octopus[resultMessage message='$(__encode "$1")']"
+  fi
+  exit 1
+}}
+set_octopusvariable() {{
+  local message="##octopus[setVariable"
+  if [ -n "$1" ]; then message="$message name='$(__encode "$1")'"; fi
+  if [ -n "$2" ]; then message="$message value='$(__encode "$2")'"; fi
+  if [ "${{3:-}}" = "-sensitive" ]; then message="$message sensitive='$(__encode True)'"; fi
+  echo "$message]"
+}}
+__write_level() {{ echo "##octopus[$1]"; echo "$2"; echo "##octopus[stdout-default]"; }}
+write_verbose() {{ __write_level stdout-verbose "$1"; }}
+write_highlight() {{ __write_level stdout-highlight "$1"; }}
+write_wait() {{ __write_level stdout-wait "$1"; }}
+write_warning() {{ __write_level stdout-warning "$1"; }}
+source ./Script.sh
+"###
+    )
+}

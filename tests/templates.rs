@@ -1,0 +1,469 @@
+//! The step templates: the Library's own checks, shellcheck, and runbook runs emulated the
+//! way Octopus runs them, against the simulator.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::octopus_step::{Runbook, script_body, template};
+use crate::support::*;
+
+const TEMPLATES: [&str; 4] = [
+    "octopus-run-key-create.json",
+    "octopus-run-key-run-script.json",
+    "octopus-run-key-revoke.json",
+    "octopus-run-key-exec.json",
+];
+
+fn is_guid(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+        && text.chars().any(|c| c != '0' && c != '-')
+}
+
+#[test]
+fn the_templates_pass_the_librarys_checks_and_conventions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("step-templates");
+    let files: HashSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        TEMPLATES.iter().map(|t| t.to_string()).collect(),
+        "exactly the four templates"
+    );
+    let mut names = HashSet::new();
+    let mut ids = HashSet::new();
+    for file in TEMPLATES {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert!(!bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "{file}: no BOM");
+        assert!(std::str::from_utf8(&bytes).is_ok(), "{file}: UTF-8");
+        let t = template(file);
+        let id = t["Id"].as_str().unwrap();
+        assert!(is_guid(id), "{file}: Id is a GUID, not all zeros");
+        assert!(ids.insert(id.to_string()), "{file}: unique Id");
+        let name = t["Name"].as_str().unwrap();
+        assert!(
+            !name.is_empty() && name.len() <= 200 && names.insert(name.to_string()),
+            "{file}: name"
+        );
+        assert!(
+            name.starts_with("Octopus Run Key - "),
+            "{file}: 'Noun - Verb' name"
+        );
+        assert!(
+            t["LastModifiedBy"].is_string() && t["$Meta"]["ExportedAt"].is_string(),
+            "{file}"
+        );
+        assert_eq!(t["$Meta"]["Type"], "ActionTemplate");
+        assert_eq!(t["Category"], "octopus");
+        assert_eq!(t["ActionType"], "Octopus.Script");
+        assert!(t["Version"].as_u64().unwrap() >= 1);
+        assert!(
+            t["Description"].as_str().unwrap().len() > 80,
+            "{file}: a real description"
+        );
+        let properties = &t["Properties"];
+        assert_eq!(properties["Octopus.Action.Script.ScriptSource"], "Inline");
+        assert_eq!(properties["Octopus.Action.Script.Syntax"], "Bash");
+
+        let packages = t["Packages"].as_array().unwrap();
+        assert_eq!(packages.len(), 1);
+        let package = &packages[0];
+        assert!(is_guid(package["Id"].as_str().unwrap()));
+        assert_eq!(package["Name"], "RunKey");
+        assert!(
+            package["FeedId"].is_null() || package["FeedId"].as_str().unwrap().starts_with("#{")
+        );
+        assert_eq!(package["Properties"]["Extract"], "True");
+        let package_parameter = package["Properties"]["PackageParameterName"]
+            .as_str()
+            .unwrap();
+
+        let mut parameter_names = HashSet::new();
+        for parameter in t["Parameters"].as_array().unwrap() {
+            let pname = parameter["Name"].as_str().unwrap();
+            assert!(
+                pname.starts_with("RunKey.") && !pname.starts_with('$'),
+                "{file}: {pname} is namespaced"
+            );
+            assert!(parameter_names.insert(pname), "{file}: {pname} once");
+            assert!(
+                is_guid(parameter["Id"].as_str().unwrap()),
+                "{file}: {pname} Id"
+            );
+            assert!(
+                !parameter["Label"].as_str().unwrap().is_empty()
+                    && !parameter["HelpText"].as_str().unwrap().is_empty()
+            );
+            let control = parameter["DisplaySettings"]["Octopus.ControlType"]
+                .as_str()
+                .unwrap();
+            let default = &parameter["DefaultValue"];
+            match control {
+                "Sensitive" => assert!(default.is_null() || default == ""),
+                "Checkbox" => assert!(default == "True" || default == "False"),
+                "Package" => assert_eq!(
+                    pname, package_parameter,
+                    "{file}: the package parameter matches the reference"
+                ),
+                "SingleLineText" | "MultiLineText" | "StepName" => {}
+                other => panic!("{file}: unexpected control type {other}"),
+            }
+        }
+        assert!(parameter_names.contains(package_parameter));
+        assert!(parameter_names.contains("RunKey.ServerUri"));
+        let body = script_body(&t);
+        assert!(body.starts_with("set -euo pipefail\n"), "{file}");
+        assert!(
+            !body.contains("#{"),
+            "{file}: the body reads variables with get_octopusvariable, never #{{}}"
+        );
+        for used in body.split("get_octopusvariable \"RunKey.").skip(1) {
+            let pname = format!("RunKey.{}", used.split('"').next().unwrap());
+            assert!(
+                parameter_names.contains(pname.as_str()),
+                "{file}: reads undeclared {pname}"
+            );
+        }
+    }
+    let revoke = template("octopus-run-key-revoke.json");
+    assert!(
+        revoke["Description"]
+            .as_str()
+            .unwrap()
+            .contains("Always run")
+    );
+    assert!(
+        !revoke["Parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["Name"] == "RunKey.BrokerApiKey"),
+        "revoke needs no broker key"
+    );
+}
+
+#[test]
+fn shellcheck_passes_on_every_script_body() {
+    if Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "shellcheck must be installed in CI (.ci/run installs it)"
+        );
+        eprintln!("shellcheck is not installed: skipped (apt-get install shellcheck)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for file in TEMPLATES {
+        let path = dir.path().join(file.replace(".json", ".sh"));
+        std::fs::write(
+            &path,
+            format!("#!/usr/bin/env bash\n{}", script_body(&template(file))),
+        )
+        .unwrap();
+        let output = Command::new("shellcheck")
+            .args(["--shell=bash", "--severity=style"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{file}:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+/// The system variables of Jane Doe's runbook run.
+fn system(f: &Fixture, run: &octopus_sim::RunbookRun) -> Vec<(&'static str, String)> {
+    vec![
+        ("Octopus.Web.ServerUri", f.sim.url()),
+        ("Octopus.Deployment.CreatedBy.Id", f.operator_id.clone()),
+        ("Octopus.Deployment.CreatedBy.Username", "jane.doe".into()),
+        (
+            "Octopus.Deployment.CreatedBy.DisplayName",
+            "Jane Doe".into(),
+        ),
+        (
+            "Octopus.Deployment.CreatedBy.EmailAddress",
+            "jane.doe@example.com".into(),
+        ),
+        ("Octopus.Task.Id", run.task_id.clone()),
+        ("Octopus.RunbookRun.Id", run.id.clone()),
+        ("Octopus.Runbook.Name", "Restart web".into()),
+        ("Octopus.Project.Name", "Web".into()),
+        ("Octopus.Environment.Name", "Production".into()),
+        ("Octopus.Space.Id", f.space_id.clone()),
+        ("Octopus.Space.Name", "Default".into()),
+        ("Broker.ApiKey", f.broker_key.clone()),
+    ]
+}
+
+/// A Run Script body that calls the API with bash alone and reports what it saw.
+const CALL_API: &str = r#"hostport=${OCTOPUS_URL#http://}
+exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
+printf 'GET /api/users/me HTTP/1.1\r\nHost: octopus\r\nX-Octopus-ApiKey: %s\r\nConnection: close\r\n\r\n' "$OCTOPUS_API_KEY" >&3
+read -r status <&3
+echo "API answered: ${status%$'\r'} in #{Octopus.Environment.Name}"
+echo "script sees key $OCTOPUS_API_KEY"
+test -z "${OCTOPUS_ACCESS_TOKEN:-}"
+"#;
+
+#[test]
+fn create_run_script_revoke() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = Runbook::new(&system(&f, &run));
+
+    let create = runbook.run_step(
+        "Create run key",
+        "octopus-run-key-create.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
+    let key = runbook.output("Create run key", "ApiKey").unwrap().clone();
+    let key_id = runbook
+        .output("Create run key", "ApiKeyId")
+        .unwrap()
+        .clone();
+    assert!(
+        runbook
+            .output("Create run key", "ApiKeyPurpose")
+            .unwrap()
+            .starts_with("Jane Doe (jane.doe) ran 'Restart web' in Production")
+    );
+    assert!(!create.log().contains(&key) && !create.log().contains(&f.broker_key));
+
+    let script = runbook.run_step(
+        "Restart web",
+        "octopus-run-key-run-script.json",
+        &[
+            ("RunKey.CreateStep", "Create run key"),
+            ("RunKey.Script", CALL_API),
+        ],
+    );
+    assert_eq!(script.code, 0, "{}{}", script.stdout, script.stderr);
+    let log = script.log();
+    assert!(
+        log.contains("API answered: HTTP/1.1 200 OK in Production"),
+        "{log}"
+    );
+    assert!(
+        log.contains("script sees key ********"),
+        "the key is masked in the task log: {log}"
+    );
+    assert!(
+        log.contains("The run key is valid: it acts as Runbook Broker"),
+        "{log}"
+    );
+    let call = f
+        .sim
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|e| e.action == "GET /api/users/me")
+        .unwrap();
+    assert_eq!(
+        call.api_key_id.as_deref(),
+        Some(key_id.as_str()),
+        "the script's call used the run key"
+    );
+    assert!(
+        call.identity_established_with
+            .contains("Jane Doe (jane.doe) ran 'Restart web'")
+    );
+    assert_eq!(
+        runkey_keys(&f).len(),
+        1,
+        "the key is live during the script"
+    );
+
+    let revoke = runbook.run_step(
+        "Revoke run key",
+        "octopus-run-key-revoke.json",
+        &[("RunKey.CreateStep", "Create run key")],
+    );
+    assert_eq!(revoke.code, 0, "{}{}", revoke.stdout, revoke.stderr);
+    assert!(
+        revoke.log().contains(&format!("Revoked run key {key_id}")),
+        "{}",
+        revoke.log()
+    );
+    assert!(runkey_keys(&f).is_empty(), "gone after the revoke step");
+    let deleted = f
+        .sim
+        .audit()
+        .into_iter()
+        .find(|e| e.action.starts_with("DELETE"))
+        .unwrap();
+    assert!(
+        deleted.identity_established_with.contains("[runkey "),
+        "revoked with the run key, not the broker's"
+    );
+}
+
+#[test]
+fn a_failing_script_is_followed_by_a_revoke_that_still_revokes() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = Runbook::new(&system(&f, &run));
+    runbook.run_step(
+        "Create",
+        "octopus-run-key-create.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    let script = runbook.run_step(
+        "Work",
+        "octopus-run-key-run-script.json",
+        &[
+            ("RunKey.CreateStep", "Create"),
+            ("RunKey.Script", "echo failing; exit 3"),
+        ],
+    );
+    assert_eq!(script.code, 3);
+    assert_eq!(runkey_keys(&f).len(), 1);
+    let revoke = runbook.run_step(
+        "Revoke",
+        "octopus-run-key-revoke.json",
+        &[("RunKey.CreateStep", "Create")],
+    );
+    assert_eq!(revoke.code, 0, "{}{}", revoke.stdout, revoke.stderr);
+    assert!(runkey_keys(&f).is_empty());
+}
+
+#[test]
+fn exec_alone() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = Runbook::new(&system(&f, &run));
+    let step = runbook.run_step(
+        "Restart web",
+        "octopus-run-key-exec.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.Script", CALL_API),
+        ],
+    );
+    assert_eq!(step.code, 0, "{}{}", step.stdout, step.stderr);
+    let log = step.log();
+    assert!(
+        log.contains("API answered: HTTP/1.1 200 OK") && log.contains("script sees key ********"),
+        "{log}"
+    );
+    assert!(runkey_keys(&f).is_empty());
+    let call = f
+        .sim
+        .audit()
+        .into_iter()
+        .find(|e| {
+            e.action == "GET /api/users/me" && e.identity_established_with.contains("[runkey")
+        })
+        .unwrap();
+    assert!(
+        call.identity_established_with
+            .contains("Jane Doe (jane.doe)")
+    );
+
+    let failing = runbook.run_step(
+        "Fail",
+        "octopus-run-key-exec.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.Script", "exit 4"),
+        ],
+    );
+    assert_eq!(failing.code, 4);
+    assert!(runkey_keys(&f).is_empty());
+}
+
+#[test]
+fn required_parameters_fail_the_step_with_a_clear_message() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = Runbook::new(&system(&f, &run));
+    let step = runbook.run_step("Create", "octopus-run-key-create.json", &[]);
+    assert_eq!(step.code, 1);
+    assert!(
+        step.result_message()
+            .unwrap()
+            .starts_with("RunKey.BrokerApiKey is empty")
+    );
+    let step = runbook.run_step(
+        "Work",
+        "octopus-run-key-run-script.json",
+        &[("RunKey.Script", "true")],
+    );
+    assert_eq!(step.code, 1);
+    assert!(
+        step.result_message()
+            .unwrap()
+            .starts_with("RunKey.CreateStep is empty")
+    );
+    let step = runbook.run_step(
+        "Work",
+        "octopus-run-key-run-script.json",
+        &[("RunKey.CreateStep", "Create")],
+    );
+    assert_eq!(step.code, 1);
+    assert!(
+        step.result_message()
+            .unwrap()
+            .contains("left no ApiKey output variable")
+    );
+    // Revoke after a create that made nothing: a warning, not a failure.
+    let step = runbook.run_step(
+        "Revoke",
+        "octopus-run-key-revoke.json",
+        &[("RunKey.CreateStep", "Create")],
+    );
+    assert_eq!(step.code, 0);
+    assert!(
+        step.log().contains("left no ApiKeyId output variable"),
+        "{}",
+        step.log()
+    );
+    assert!(runkey_keys(&f).is_empty());
+}
+
+#[test]
+fn a_missing_package_or_server_fails_the_step_with_a_clear_message() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = Runbook::new(&system(&f, &run));
+    let step = runbook.run_step(
+        "Create",
+        "octopus-run-key-create.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.ServerUri", ""),
+        ],
+    );
+    assert_eq!(step.code, 1);
+    assert!(
+        step.result_message()
+            .unwrap()
+            .starts_with("RunKey.ServerUri is empty")
+    );
+    runbook.without_package = true;
+    let step = runbook.run_step(
+        "Create",
+        "octopus-run-key-create.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    assert_eq!(step.code, 1);
+    assert!(
+        step.result_message()
+            .unwrap()
+            .starts_with("octopus-runkey was not found in the extracted package")
+    );
+    assert!(runkey_keys(&f).is_empty());
+}
