@@ -1,27 +1,17 @@
 //! `octopus-runkey`: parse the command line, run one command, report. Exit codes are
 //! decided in `error` (and by the child, for `use` and `exec`).
 
-mod child;
-mod cli;
-mod commands;
-mod console;
-mod duration;
-mod error;
-mod octopus;
-mod purpose;
-mod secret;
-mod service_message;
-mod settings;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use crate::cli::Cli;
-use crate::console::Console;
-use crate::error::{EXIT_USAGE, Outcome};
-use crate::settings::Env;
+use octopus_runkey::cli::Cli;
+use octopus_runkey::console::Console;
+use octopus_runkey::error::{self, EXIT_USAGE, Outcome};
+use octopus_runkey::settings::Env;
+use octopus_runkey::{child, commands, service_message};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
