@@ -1,7 +1,6 @@
 //! `octopus-runkey`: parse the command line, run one command, report. Exit codes are
 //! decided in `error` (and by the child, for `use` and `exec`).
 
-
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -294,13 +294,22 @@ impl Client {
         let tls = TlsConfig::builder()
             .root_certs(root_certs(connection)?)
             .build();
+        let proxy = match &connection.proxy {
+            Some(url) => Some(Proxy::new(url).map_err(|_| {
+                usage(format!(
+                    "the proxy '{}' (from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) is not a proxy URL: use http://host:port",
+                    settings::host_of(url)
+                ))
+            })?),
+            None => None,
+        };
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(connection.timeout))
             .timeout_connect(Some(connection.timeout.min(CONNECT_TIMEOUT)))
             .user_agent(format!("octopus-runkey/{}", env!("CARGO_PKG_VERSION")))
-            .proxy(Proxy::try_from_env())
+            .proxy(proxy)
             .tls_config(tls)
             .build();
         let base = connection.server.clone();
@@ -825,6 +834,7 @@ fn encode(text: &str) -> String {
 
 fn shorten(text: &str) -> String {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = text.trim_end_matches('.').to_string();
     if text.chars().count() > 300 {
         format!("{}…", text.chars().take(300).collect::<String>())
     } else {
@@ -882,6 +892,7 @@ mod tests {
             ca_cert: None,
             timeout: Duration::from_secs(5),
             verbose: false,
+            proxy: None,
         };
         let cred = Credential::api_key(Secret::new("API-X"), "OCTOPUS_API_KEY");
         let plain = Client::new(&conn("https://o.example"), cred.clone()).unwrap();

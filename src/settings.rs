@@ -134,6 +134,8 @@ pub struct Connection {
     pub ca_cert: Option<PathBuf>,
     pub timeout: Duration,
     pub verbose: bool,
+    /// The proxy for this server, from the environment (`None`: connect directly).
+    pub proxy: Option<String>,
 }
 
 impl Connection {
@@ -162,8 +164,10 @@ impl Connection {
                 path.display()
             )));
         }
+        let server = server.trim_end_matches('/').to_string();
         Ok(Connection {
-            server: server.trim_end_matches('/').to_string(),
+            proxy: proxy_for(&server, env),
+            server,
             ca_cert: global.ca_cert.clone(),
             timeout: Duration::from_secs(global.timeout),
             verbose: global.verbose,
@@ -174,6 +178,57 @@ impl Connection {
     pub fn is_insecure(&self) -> bool {
         self.server.starts_with("http://") && !is_loopback(host_of(&self.server))
     }
+}
+
+/// The proxy Tentacle (or the machine) configured for this server: `HTTPS_PROXY` for an
+/// https:// server, `HTTP_PROXY` for http://, else `ALL_PROXY` (upper or lower case), unless
+/// the host matches `NO_PROXY`. The client talks to this one server only, so the choice is
+/// made once, here.
+fn proxy_for(server: &str, env: &Env) -> Option<String> {
+    let host = host_of(server);
+    let no_proxy = env
+        .raw("NO_PROXY")
+        .or_else(|| env.raw("no_proxy"))
+        .unwrap_or("");
+    if bypasses_proxy(host, no_proxy) {
+        return None;
+    }
+    let names: [&str; 4] = if server.starts_with("https://") {
+        ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    names
+        .iter()
+        .find_map(|name| env.raw(name))
+        .map(str::to_string)
+}
+
+/// `NO_PROXY` entries: `*` (everything), a host or IP (itself and, for names, its
+/// subdomains), `.example.com` or `*.example.com` (subdomains); a `:port` is ignored.
+fn bypasses_proxy(host: &str, no_proxy: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            let entry = entry.to_ascii_lowercase();
+            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+            let entry = match entry.rsplit_once(':') {
+                Some((name, port))
+                    if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    name
+                }
+                _ => entry,
+            };
+            let entry = entry.trim_start_matches('[').trim_end_matches(']');
+            host == entry || host.ends_with(&format!(".{entry}"))
+        })
 }
 
 fn validate_server_url(url: &str) -> Result<()> {
@@ -400,12 +455,42 @@ mod tests {
     }
 
     #[test]
+    fn the_proxy_follows_the_scheme_and_no_proxy() {
+        let env = Env::from_pairs(&[
+            ("HTTPS_PROXY", "http://secure-proxy:3128"),
+            ("http_proxy", "http://plain-proxy:3128"),
+            ("NO_PROXY", "localhost, .internal.example,10.0.0.7:8080"),
+        ]);
+        assert_eq!(
+            proxy_for("https://octopus.example.com", &env).as_deref(),
+            Some("http://secure-proxy:3128")
+        );
+        assert_eq!(
+            proxy_for("http://octopus.example.com", &env).as_deref(),
+            Some("http://plain-proxy:3128")
+        );
+        assert_eq!(proxy_for("https://localhost:8443", &env), None);
+        assert_eq!(proxy_for("https://octo.internal.example", &env), None);
+        assert_eq!(proxy_for("http://10.0.0.7", &env), None);
+        let all = Env::from_pairs(&[("ALL_PROXY", "http://all:1"), ("no_proxy", "*")]);
+        assert_eq!(proxy_for("https://x", &all), None);
+        let all = Env::from_pairs(&[("ALL_PROXY", "http://all:1")]);
+        assert_eq!(
+            proxy_for("https://x", &all).as_deref(),
+            Some("http://all:1")
+        );
+        assert!(bypasses_proxy("www.example.com", "example.com"));
+        assert!(!bypasses_proxy("notexample.com", "example.com"));
+    }
+
+    #[test]
     fn plain_http_is_insecure_except_on_loopback() {
         let conn = |url: &str| Connection {
             server: url.into(),
             ca_cert: None,
             timeout: Duration::from_secs(1),
             verbose: false,
+            proxy: None,
         };
         assert!(conn("http://octopus.example.com").is_insecure());
         assert!(!conn("http://127.0.0.1:8080").is_insecure());

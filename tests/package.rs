@@ -24,7 +24,11 @@ fn the_package_has_the_feed_name_and_the_binary_at_its_root_with_its_run_bit() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(files, std::slice::from_ref(&name), "only the archive is left");
+    assert_eq!(
+        files,
+        std::slice::from_ref(&name),
+        "only the archive is left"
+    );
     let listing = Command::new("tar")
         .arg("-tvzf")
         .arg(out.path().join(&name))

@@ -9,7 +9,7 @@
 mod http;
 
 use std::collections::HashMap;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -99,6 +99,8 @@ pub enum FaultKind {
     CommitThenReset,
     /// Stall this long, then do the work and answer.
     Delay(Duration),
+    /// Answer with this status and body (any bytes), without doing the work.
+    Body { status: u16, body: String },
 }
 
 /// A fault for the next `times` requests whose method matches and whose path contains
@@ -206,6 +208,7 @@ impl State {
 }
 
 struct Shared {
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: Mutex<State>,
     connections: AtomicUsize,
     stop: AtomicBool,
@@ -224,9 +227,28 @@ impl Simulator {
     }
 
     pub fn start_with(options: Options) -> Simulator {
+        Simulator::start_inner(options, None)
+    }
+
+    /// The simulator over HTTPS, with a certificate for 127.0.0.1 and localhost issued by
+    /// `ca`. Its URL is `https://127.0.0.1:<port>`.
+    pub fn start_tls(options: Options, ca: &TestCa) -> Simulator {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![ca.server_cert.clone().into()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(ca.server_key.clone().into()),
+            )
+            .expect("a valid server certificate");
+        Simulator::start_inner(options, Some(Arc::new(config)))
+    }
+
+    fn start_inner(options: Options, tls: Option<Arc<rustls::ServerConfig>>) -> Simulator {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
+            tls,
             state: Mutex::new(State {
                 users: Vec::new(),
                 keys: Vec::new(),
@@ -261,9 +283,14 @@ impl Simulator {
         }
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://` when started with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -441,7 +468,15 @@ impl Fixture {
     }
 
     pub fn with_options(options: Options) -> Fixture {
-        let sim = Simulator::start_with(options);
+        Fixture::on(Simulator::start_with(options))
+    }
+
+    /// The usual cast on a simulator that serves HTTPS with a certificate from `ca`.
+    pub fn with_tls(ca: &TestCa) -> Fixture {
+        Fixture::on(Simulator::start_tls(Options::default(), ca))
+    }
+
+    pub fn on(sim: Simulator) -> Fixture {
         let admin_id = sim.add_user(
             "admin",
             "Octopus Admin",
@@ -511,11 +546,79 @@ pub fn octopus_date(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%S%.7f+00:00").to_string()
 }
 
+/// A throwaway certificate authority and a server certificate it issued for 127.0.0.1 and
+/// localhost, made fresh for each test.
+pub struct TestCa {
+    /// The CA certificate, PEM: what a client must trust.
+    pub ca_pem: String,
+    server_cert: Vec<u8>,
+    server_key: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "octopus-sim test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().expect("server key");
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string()]).expect("server params");
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "octopus-sim");
+        let server_cert = params
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            server_cert: server_cert.der().to_vec(),
+            server_key: server_key.serialize_der(),
+        }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> TestCa {
+        TestCa::new()
+    }
+}
+
 fn serve(shared: Arc<Shared>, stream: TcpStream, connection: usize) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
-    let Ok(mut writer) = stream.try_clone() else {
+    let Ok(raw) = stream.try_clone() else {
         return;
     };
+    match shared.tls.clone() {
+        None => serve_stream(shared, stream, &raw, connection),
+        Some(config) => {
+            let Ok(tls) = rustls::ServerConnection::new(config) else {
+                return;
+            };
+            serve_stream(
+                shared,
+                rustls::StreamOwned::new(tls, stream),
+                &raw,
+                connection,
+            )
+        }
+    }
+}
+
+fn serve_stream<S: Read + Write>(
+    shared: Arc<Shared>,
+    stream: S,
+    raw: &TcpStream,
+    connection: usize,
+) {
     let mut reader = BufReader::new(stream);
     while !shared.stop.load(Ordering::SeqCst) {
         let request = match http::read_request(&mut reader) {
@@ -549,6 +652,15 @@ fn serve(shared: Arc<Shared>, stream: TcpStream, connection: usize) {
                 )),
                 false,
             ),
+            Some(FaultKind::Body { status, body }) => (
+                Some(Response {
+                    status: *status,
+                    content_type: "application/json; charset=utf-8",
+                    body: body.clone().into_bytes(),
+                    extra_headers: Vec::new(),
+                }),
+                false,
+            ),
             Some(FaultKind::ResetBeforeResponse) => (None, true),
             Some(FaultKind::Delay(pause)) => {
                 std::thread::sleep(*pause);
@@ -573,12 +685,12 @@ fn serve(shared: Arc<Shared>, stream: TcpStream, connection: usize) {
         }
         match response {
             Some(response) if !reset => {
-                if response.write_to(&mut writer).is_err() || request.wants_close() {
+                if response.write_to(reader.get_mut()).is_err() || request.wants_close() {
                     return;
                 }
             }
             _ => {
-                http::reset(&writer);
+                http::reset(raw);
                 return;
             }
         }

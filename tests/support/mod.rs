@@ -5,11 +5,12 @@
 
 pub mod calamari;
 pub mod octopus_step;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
-pub use octopus_sim::{Fault, FaultKind, Fixture, Options};
+pub use octopus_sim::{Fault, FaultKind, Fixture, Options, TestCa};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_octopus-runkey");
 
