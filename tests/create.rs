@@ -364,7 +364,8 @@ fn a_post_lost_twice_fails_and_leaves_nothing() {
         .run();
     out.code(1);
     assert!(
-        out.stderr.contains("nothing is left on the server"),
+        out.stderr
+            .contains("the 2 key(s) those attempts left were deleted"),
         "{}",
         out.stderr
     );

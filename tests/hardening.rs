@@ -233,7 +233,7 @@ fn a_hung_server_fails_in_bounded_time_naming_the_request() {
 }
 
 #[test]
-fn a_create_whose_post_hangs_leaves_no_key_it_knows_of_and_says_so() {
+fn a_create_whose_post_hangs_fails_in_bounded_time_and_says_when_a_late_key_expires() {
     let f = Fixture::new();
     f.sim
         .inject(Kind::Post.fault(FaultKind::Delay(Duration::from_secs(4)), 2));
@@ -244,7 +244,32 @@ fn a_create_whose_post_hangs_leaves_no_key_it_knows_of_and_says_so() {
     out.code(1);
     assert!(started.elapsed() < Duration::from_secs(12));
     assert!(out.stderr.contains("timed out after 1s"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("should the server still finish one, that key expires at"),
+        "{}",
+        out.stderr
+    );
     assert!(out.output_variables().is_empty());
+}
+
+#[test]
+fn exec_finds_a_key_that_a_slow_server_made_after_the_create_gave_up() {
+    let f = Fixture::new();
+    // The first POST is answered after the client's 1 s timeout: the key appears later.
+    f.sim
+        .inject(Kind::Post.fault(FaultKind::Delay(Duration::from_millis(1500)), 1));
+    let out = runkey(&["exec", "--timeout", "1", "--", "sleep", "1"])
+        .envs(create_env(&f, "ServerTasks-3"))
+        .run();
+    out.code(0);
+    assert!(
+        out.stdout
+            .contains("Also deleted 1 key(s) left by a create attempt"),
+        "{}",
+        out.stdout
+    );
+    assert!(runkey_keys(&f).is_empty(), "no key outlives the run");
 }
 
 #[test]

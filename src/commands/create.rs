@@ -25,6 +25,9 @@ pub struct RunKey {
     pub purpose: String,
     /// Who the purpose names, for the summary line.
     pub operator: String,
+    /// Markers of create attempts whose answer was lost. A slow server may still finish one
+    /// after it was settled; `exec` looks for them again when it revokes.
+    pub lost_attempts: Vec<Marker>,
 }
 
 impl RunKey {
@@ -101,6 +104,8 @@ pub fn mint(
         .context("finding the broker account (GET /api/users/me)")?;
     let task = task.unwrap_or_else(|| NO_TASK.to_string());
     let ttl = SignedDuration::try_from(ttl).context("the TTL is too long")?;
+    let mut lost_attempts = Vec::new();
+    let mut removed_total = 0;
     for attempt in 1..=2 {
         let marker = Marker::new(&task)?;
         let purpose = purpose::compose(&human, &marker);
@@ -124,6 +129,7 @@ pub fn mint(
                     expires,
                     purpose: key.purpose.unwrap_or(purpose),
                     operator,
+                    lost_attempts,
                 });
             }
             Created::Unknown(lost) => {
@@ -133,9 +139,12 @@ pub fn mint(
                         octopus::format_expires(expires)
                     )
                 })?;
+                removed_total += removed;
+                lost_attempts.push(marker);
                 if attempt == 2 {
                     return Err(anyhow!(
-                        "creating the run key failed twice without a readable answer ({lost}); {removed} key(s) made by the last attempt were deleted, nothing is left on the server"
+                        "creating the run key failed twice without a readable answer ({lost}); the {removed_total} key(s) those attempts left were deleted; should the server still finish one, that key expires at {} (or run 'octopus-runkey revoke --sweep')",
+                        octopus::format_expires(expires)
                     ));
                 }
                 ctx.console.warn(&format!(
@@ -154,7 +163,7 @@ pub fn mint(
 }
 
 /// Deletes every key whose marker is exactly this attempt's: the keys a lost POST made.
-fn settle(client: &Client, owner: &str, marker: &Marker) -> Result<usize> {
+pub fn settle(client: &Client, owner: &str, marker: &Marker) -> Result<usize> {
     let mut removed = 0;
     for key in client.list_api_keys(owner, &marker.to_string())? {
         if Marker::parse(key.purpose()).as_ref() == Some(marker) {

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, anyhow};
 
-use super::create::{RunKey, mint};
+use super::create::{RunKey, mint, settle};
 use super::{Ctx, child_env};
 use crate::child::{self, Signals};
 use crate::cli::ExecArgs;
@@ -55,9 +55,21 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Outcome> {
 }
 
 fn revoke(client: &Client, key: &RunKey) -> Result<String> {
+    // A create attempt whose answer was lost may have been finished by a slow server after
+    // it was settled: look once more, now that the command has run.
+    let late: usize = key
+        .lost_attempts
+        .iter()
+        .filter_map(|marker| settle(client, &key.owner.id, marker).ok())
+        .sum();
+    let late = if late > 0 {
+        format!(" Also deleted {late} key(s) left by a create attempt whose answer was lost.")
+    } else {
+        String::new()
+    };
     match client.delete_api_key(&key.owner.id, &key.id) {
-        Ok(Deleted::Now) => Ok(format!("Revoked run key {}.", key.id)),
-        Ok(Deleted::AlreadyGone) => Ok(format!("Run key {} was already revoked.", key.id)),
+        Ok(Deleted::Now) => Ok(format!("Revoked run key {}.{late}", key.id)),
+        Ok(Deleted::AlreadyGone) => Ok(format!("Run key {} was already revoked.{late}", key.id)),
         Err(e) => Err(e.context(format!(
             "run key {} stays live until {}; delete it in the broker account's API keys, or run 'octopus-runkey revoke --sweep'",
             key.id,
