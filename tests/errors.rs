@@ -395,3 +395,27 @@ fn version_and_help_exit_0() {
     out.code(0);
     assert!(out.stdout.contains("--allow-unattributed"));
 }
+
+#[test]
+fn redirects_are_not_followed_so_the_key_goes_nowhere_else() {
+    let f = Fixture::new();
+    f.sim.inject(Fault::new(
+        "GET",
+        "/api/users/me",
+        FaultKind::Status {
+            status: 301,
+            retry_after: None,
+        },
+    ));
+    let out = runkey(&["list"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("OCTOPUS_API_KEY", &f.broker_key)
+        .run();
+    out.code(1);
+    assert!(
+        out.stderr.contains("was redirected (301)") && out.stderr.contains("set OCTOPUS_URL"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(f.sim.requests().len(), 1);
+}
