@@ -85,8 +85,10 @@ impl Response {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(&self.body)?;
+        // One write: a head and body sent apart meet Nagle and delayed ACKs (40 ms stalls).
+        let mut message = head.into_bytes();
+        message.extend_from_slice(&self.body);
+        stream.write_all(&message)?;
         stream.flush()
     }
 }

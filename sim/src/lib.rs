@@ -594,6 +594,7 @@ impl Default for TestCa {
 
 fn serve(shared: Arc<Shared>, stream: TcpStream, connection: usize) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let _ = stream.set_nodelay(true);
     let Ok(raw) = stream.try_clone() else {
         return;
     };
@@ -803,11 +804,12 @@ fn route(
             if !actor.user.permissions.iter().any(|p| p == "UserView") {
                 return done(forbidden("UserView"));
             }
-            let users: Vec<Value> = state.users.iter().map(user_json).collect();
+            let users: Vec<&User> = state.users.iter().collect();
             done(paged(
                 request,
                 "User",
                 users,
+                user_json,
                 state.options.max_take,
                 "/api/users",
                 &[],
@@ -821,6 +823,7 @@ fn route(
                 request,
                 "Space",
                 spaces,
+                |space| space,
                 state.options.max_take,
                 "/api/spaces",
                 &[],
@@ -885,18 +888,19 @@ fn list_keys(state: &State, request: &Request, owner: &User) -> Response {
     let partial = request
         .query("partialPurpose")
         .filter(|p| !p.is_empty() && state.options.partial_purpose);
+    let partial_lower = partial.as_ref().map(|p| p.to_lowercase());
     let mut keys: Vec<&ApiKey> = state
         .keys
         .iter()
         .filter(|k| k.user_id == owner.id)
         .filter(|k| {
-            partial
+            partial_lower
                 .as_ref()
-                .is_none_or(|p| k.purpose.to_lowercase().contains(&p.to_lowercase()))
+                .is_none_or(|p| k.purpose.to_lowercase().contains(p.as_str()))
         })
         .collect();
     keys.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
-    let items = keys.into_iter().map(listed_key_json).collect();
+
     let extra: Vec<(&str, String)> = partial
         .iter()
         .map(|p| ("partialPurpose", p.clone()))
@@ -904,7 +908,8 @@ fn list_keys(state: &State, request: &Request, owner: &User) -> Response {
     paged(
         request,
         "ApiKey",
-        items,
+        keys,
+        listed_key_json,
         state.options.max_take,
         &format!("/api/users/{}/apikeys", owner.id),
         &extra,
@@ -1005,10 +1010,12 @@ fn delete_key(state: &mut State, actor: &Actor, owner: &User, key_id: &str) -> (
     )
 }
 
-fn paged(
+/// One page of `items`, rendered with `render` (only the page's items are rendered).
+fn paged<T>(
     request: &Request,
     item_type: &str,
-    items: Vec<Value>,
+    items: Vec<T>,
+    render: impl Fn(T) -> Value,
     max_take: Option<usize>,
     base: &str,
     extra: &[(&str, String)],
@@ -1024,7 +1031,12 @@ fn paged(
     let take = max_take.map_or(asked, |max| asked.min(max)).max(1);
     let total = items.len();
     let pages = total.div_ceil(take).max(1);
-    let page: Vec<Value> = items.into_iter().skip(skip).take(take).collect();
+    let page: Vec<Value> = items
+        .into_iter()
+        .skip(skip)
+        .take(take)
+        .map(render)
+        .collect();
     let query = |skip: usize| {
         let mut q = format!("{base}?skip={skip}&take={take}");
         for (name, value) in extra {

@@ -62,14 +62,18 @@ pub fn run(ctx: &Ctx, args: &RevokeArgs) -> Result<Outcome> {
     })?;
     let client = Client::new(&connection, credential)?;
 
-    match revoke_target(ctx, &client, target) {
+    let revoked = owner(ctx, &client).and_then(|owner| {
+        revoke_target(ctx, &client, &owner, target)?;
+        match max_age {
+            Some(max_age) => sweep(ctx, &client, &owner, max_age),
+            None => Ok(()),
+        }
+    });
+    match revoked {
         Err(e) if client.credential().role() == Role::RunKey && status_of(&e) == Some(401) => {
             ctx.console.info("The run key can no longer act (the server answers 401): it expired or was already revoked.");
         }
         other => other?,
-    }
-    if let Some(max_age) = max_age {
-        sweep(ctx, &client, max_age)?;
     }
     Ok(Outcome::Done)
 }
@@ -84,12 +88,10 @@ fn owner(ctx: &Ctx, client: &Client) -> Result<String> {
     }
 }
 
-fn revoke_target(ctx: &Ctx, client: &Client, target: Target) -> Result<()> {
+fn revoke_target(ctx: &Ctx, client: &Client, owner: &str, target: Target) -> Result<()> {
     match target {
-        Target::Id { id, task } => {
-            revoke_by_id(ctx, client, &owner(ctx, client)?, &id, task.as_deref())
-        }
-        Target::Task(task) => revoke_by_task(ctx, client, &owner(ctx, client)?, &task),
+        Target::Id { id, task } => revoke_by_id(ctx, client, owner, &id, task.as_deref()),
+        Target::Task(task) => revoke_by_task(ctx, client, owner, &task),
         Target::Nothing => Ok(()),
     }
 }
@@ -166,16 +168,15 @@ fn revoke_by_task(ctx: &Ctx, client: &Client, owner: &str, task: &str) -> Result
     Ok(())
 }
 
-fn sweep(ctx: &Ctx, client: &Client, max_age: Duration) -> Result<()> {
-    let owner = client
-        .me()
-        .context("finding the broker account (GET /api/users/me)")?;
+/// The broker's keys with the marker that expired or are older than `max_age`. With the
+/// broker credential (which `--sweep` requires) the run key's owner is the broker.
+fn sweep(ctx: &Ctx, client: &Client, owner: &str, max_age: Duration) -> Result<()> {
     let now = Timestamp::now();
     let oldest = now
         .checked_sub(SignedDuration::try_from(max_age)?)
         .unwrap_or(Timestamp::MIN);
     let ours: Vec<_> = client
-        .list_api_keys(&owner.id, Marker::any_prefix())?
+        .list_api_keys(owner, Marker::any_prefix())?
         .into_iter()
         .filter(|key| Marker::parse(key.purpose()).is_some())
         .collect();
@@ -187,7 +188,7 @@ fn sweep(ctx: &Ctx, client: &Client, max_age: Duration) -> Result<()> {
         })
         .collect();
     for key in &stale {
-        client.delete_api_key(&owner.id, &key.id)?;
+        client.delete_api_key(owner, &key.id)?;
     }
     ctx.console.info(&format!(
         "Swept {} stale run key(s) (expired, or older than {}); {} live run key(s) left.",
