@@ -68,6 +68,13 @@ pub struct UseArgs {
     /// First check the key with GET /api/users/me and say whose key it is
     #[arg(long)]
     pub check: bool,
+    #[command(flatten)]
+    pub command: CommandArgs,
+}
+
+/// The step's command, for `use` and `exec`.
+#[derive(Debug, Args)]
+pub struct CommandArgs {
     /// The command to run, after `--`
     #[arg(
         required = true,
@@ -95,20 +102,10 @@ pub struct RevokeArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// How long the key lives: 90s, 45m, 2h, 1d (default: RUNKEY_TTL, else 1h)
-    #[arg(long, value_name = "DURATION")]
-    pub ttl: Option<String>,
-    /// Create the key even when no operator can be found
-    #[arg(long)]
-    pub allow_unattributed: bool,
-    /// The command to run, after `--`
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
-    pub cmd: Vec<OsString>,
+    #[command(flatten)]
+    pub key: CreateArgs,
+    #[command(flatten)]
+    pub command: CommandArgs,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +141,6 @@ mod tests {
             panic!("not use")
         };
         assert!(args.check);
-        assert_eq!(args.cmd, ["sh", "-c", "exit 3"]);
+        assert_eq!(args.command.cmd, ["sh", "-c", "exit 3"]);
     }
 }

@@ -262,9 +262,7 @@ fn no_operator_is_a_usage_error_unless_unattributed_is_allowed() {
 fn a_run_record_that_names_nobody_is_a_usage_error() {
     let f = Fixture::new();
     let run = f.sim.add_runbook_run(&f.space_id, None);
-    let out = runkey(&["create"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
+    let out = as_broker(&f, &["create"])
         .env("OCTOPUS_SPACE_ID", &f.space_id)
         .env("OCTOPUS_RUNBOOKRUN_ID", &run.id)
         .run();

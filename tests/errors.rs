@@ -204,10 +204,7 @@ fn gets_are_retried_on_503_honouring_retry_after() {
         .times(2),
     );
     let started = std::time::Instant::now();
-    let out = runkey(&["list"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list"]).run();
     out.code(0);
     assert!(
         started.elapsed().as_millis() >= 2000,
@@ -236,10 +233,7 @@ fn persistent_failure_gives_up_after_three_attempts() {
         )
         .times(10),
     );
-    let out = runkey(&["list"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list"]).run();
     out.code(1);
     assert!(
         out.stderr.contains("failed on the server (HTTP 500)"),
@@ -254,10 +248,7 @@ fn an_html_502_from_a_proxy_gives_a_short_message() {
     let f = Fixture::new();
     f.sim
         .inject(Fault::new("GET", "/api/users/me", FaultKind::Html502).times(3));
-    let out = runkey(&["list"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list"]).run();
     out.code(1);
     assert!(
         out.stderr.contains("HTTP 502") && out.stderr.contains("HTML page"),
@@ -301,10 +292,7 @@ fn a_hung_server_times_out_naming_the_request() {
         .times(3),
     );
     let started = std::time::Instant::now();
-    let out = runkey(&["list", "--timeout", "1"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list", "--timeout", "1"]).run();
     out.code(1);
     assert!(
         started.elapsed().as_secs() < 8,
@@ -407,10 +395,7 @@ fn redirects_are_not_followed_so_the_key_goes_nowhere_else() {
             retry_after: None,
         },
     ));
-    let out = runkey(&["list"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list"]).run();
     out.code(1);
     assert!(
         out.stderr.contains("was redirected (301)") && out.stderr.contains("set OCTOPUS_URL"),

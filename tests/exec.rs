@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::support::*;
-use crate::use_::wait_for;
 
 fn exec(f: &Fixture, task: &str, script: &str) -> Run {
     let mut args = vec!["exec", "--", "sh", "-c"];
@@ -91,24 +90,21 @@ fn revokes_after_sigterm() {
     let f = Fixture::new();
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
-    let mut run = exec(
-        &f,
-        "ServerTasks-5",
-        "touch \"$READY\"; while :; do sleep 0.05; done",
-    )
-    .env("READY", &ready);
-    let child = run
-        .command()
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&ready);
+    let child = start_until_ready(
+        exec(
+            &f,
+            "ServerTasks-5",
+            "touch \"$READY\"; while :; do sleep 0.05; done",
+        )
+        .env("READY", &ready),
+        &ready,
+    );
     assert_eq!(
         runkey_keys(&f).len(),
         1,
         "the key is live while the command runs"
     );
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    signal(&child, libc::SIGTERM);
     let output = child.wait_with_output().unwrap();
     assert_eq!(
         output.status.code(),
@@ -123,21 +119,18 @@ fn a_second_signal_kills_a_command_that_ignores_the_first() {
     let f = Fixture::new();
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
-    let mut run = exec(
-        &f,
-        "ServerTasks-6",
-        "trap '' TERM INT; touch \"$READY\"; while :; do sleep 0.05; done",
-    )
-    .env("READY", &ready);
-    let child = run
-        .command()
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&ready);
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let child = start_until_ready(
+        exec(
+            &f,
+            "ServerTasks-6",
+            "trap '' TERM INT; touch \"$READY\"; while :; do sleep 0.05; done",
+        )
+        .env("READY", &ready),
+        &ready,
+    );
+    signal(&child, libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    signal(&child, libc::SIGINT);
     let output = child.wait_with_output().unwrap();
     assert_eq!(
         output.status.code(),

@@ -3,12 +3,10 @@
 //! step hangs.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::proxy::TestProxy;
 use crate::support::*;
-use crate::use_::wait_for;
 
 /// The four request kinds and a command that makes each.
 #[derive(Clone, Copy, Debug)]
@@ -38,22 +36,15 @@ impl Kind {
     fn run(self, f: &Fixture, fault: Fault) -> (Out, Duration) {
         let task = "ServerTasks-500";
         let run = match self {
-            Kind::Me => runkey(&["list"])
-                .env("OCTOPUS_URL", f.sim.url())
-                .env("OCTOPUS_API_KEY", &f.broker_key),
+            Kind::Me => as_broker(f, &["list"]),
             Kind::Post => runkey(&["create"]).envs(create_env(f, task)),
             Kind::List => {
                 create(f, task);
-                runkey(&["revoke"])
-                    .env("OCTOPUS_URL", f.sim.url())
-                    .env("OCTOPUS_API_KEY", &f.broker_key)
-                    .env("OCTOPUS_TASK_ID", task)
+                as_broker(f, &["revoke"]).env("OCTOPUS_TASK_ID", task)
             }
             Kind::Delete => {
                 let created = create(f, task);
-                runkey(&["revoke"])
-                    .env("OCTOPUS_URL", f.sim.url())
-                    .env("OCTOPUS_API_KEY", &f.broker_key)
+                as_broker(f, &["revoke"])
                     .env("RUNKEY_API_KEY_ID", created.var("ApiKeyId"))
                     .env("RUNKEY_API_KEY_OWNER_ID", &f.broker_id)
             }
@@ -215,10 +206,7 @@ fn a_hung_server_fails_in_bounded_time_naming_the_request() {
     f.sim
         .inject(Kind::Me.fault(FaultKind::Delay(Duration::from_secs(30)), 3));
     let started = Instant::now();
-    let out = runkey(&["list", "--timeout", "2"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list", "--timeout", "2"]).run();
     out.code(1);
     assert!(
         started.elapsed() < Duration::from_secs(12),
@@ -295,10 +283,7 @@ fn malformed_answers_give_a_clear_error_and_never_a_panic() {
                 body: body.to_string(),
             },
         ));
-        let out = runkey(&["list"])
-            .env("OCTOPUS_URL", f.sim.url())
-            .env("OCTOPUS_API_KEY", &f.broker_key)
-            .run();
+        let out = as_broker(&f, &["list"]).run();
         out.code(1);
         assert!(!out.stderr.contains("panicked"), "{body:?}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{body:?}: {}", out.stderr);
@@ -351,10 +336,7 @@ fn tls_an_untrusted_server_is_refused_with_how_to_trust_it() {
     let ca = TestCa::new();
     let f = Fixture::with_tls(&ca);
     assert!(f.sim.url().starts_with("https://"));
-    let out = runkey(&["list"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list"]).run();
     out.code(1);
     let line = out.stderr.trim();
     assert_eq!(line.lines().count(), 1, "{line}");
@@ -388,9 +370,7 @@ fn tls_trusted_through_ca_cert_or_ssl_cert_file_works() {
     out.code(0);
     assert!(runkey_keys(&f).is_empty());
     // SSL_CERT_FILE is where the OS trust store is read from: the default verifier uses it.
-    let out = runkey(&["list"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
+    let out = as_broker(&f, &["list"])
         .env("SSL_CERT_FILE", pem.path())
         .run();
     out.code(0);
@@ -411,9 +391,7 @@ fn proxies_are_honoured_and_no_proxy_bypasses_them() {
     let f = Fixture::new();
     let proxy = TestProxy::start();
     let list = |vars: &[(&str, String)]| {
-        runkey(&["list"])
-            .env("OCTOPUS_URL", f.sim.url())
-            .env("OCTOPUS_API_KEY", &f.broker_key)
+        as_broker(&f, &["list"])
             .envs(vars.iter().map(|(k, v)| (*k, v.clone())))
             .run()
     };
@@ -470,18 +448,19 @@ fn sigint_is_passed_to_the_child_and_exec_then_revokes() {
     let f = Fixture::new();
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
-    let mut run = runkey(&[
-        "exec",
-        "--",
-        "sh",
-        "-c",
-        "trap 'echo got-int; exit 9' INT; touch \"$READY\"; while :; do sleep 0.05; done",
-    ])
-    .envs(create_env(&f, "ServerTasks-1"))
-    .env("READY", &ready);
-    let child = run.command().stdout(Stdio::piped()).spawn().unwrap();
-    wait_for(&ready);
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let child = start_until_ready(
+        runkey(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 9' INT; touch \"$READY\"; while :; do sleep 0.05; done",
+        ])
+        .envs(create_env(&f, "ServerTasks-1"))
+        .env("READY", &ready),
+        &ready,
+    );
+    signal(&child, libc::SIGINT);
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(9));
     assert!(String::from_utf8_lossy(&output.stdout).contains("got-int"));
@@ -551,20 +530,21 @@ fn secrets_never_reach_argv_and_the_broker_key_never_reaches_the_child() {
     let run_key = created.var("ApiKey");
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
-    let mut run = runkey(&[
-        "use",
-        "--check",
-        "--",
-        "sh",
-        "-c",
-        "touch \"$READY\"; sleep 5",
-    ])
-    .env("OCTOPUS_URL", f.sim.url())
-    .env("RUNKEY_API_KEY", &run_key)
-    .env("OCTOPUS_API_KEY", &f.broker_key)
-    .env("READY", &ready);
-    let mut child = run.command().stdout(Stdio::piped()).spawn().unwrap();
-    wait_for(&ready);
+    let mut child = start_until_ready(
+        runkey(&[
+            "use",
+            "--check",
+            "--",
+            "sh",
+            "-c",
+            "touch \"$READY\"; sleep 5",
+        ])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &run_key)
+        .env("OCTOPUS_API_KEY", &f.broker_key)
+        .env("READY", &ready),
+        &ready,
+    );
     let pid = child.id();
     let shell = children(pid);
     assert_eq!(shell.len(), 1);
@@ -584,7 +564,7 @@ fn secrets_never_reach_argv_and_the_broker_key_never_reaches_the_child() {
         !environ.contains(&f.broker_key),
         "the child never has the broker key"
     );
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    signal(&child, libc::SIGTERM);
     let _ = child.wait();
 }
 
@@ -603,12 +583,7 @@ fn the_tool_writes_no_files() {
     let created = in_dirs(runkey(&["create"]).envs(create_env(&f, "ServerTasks-1")));
     created.code(0);
     in_dirs(runkey(&["exec", "--", "true"]).envs(create_env(&f, "ServerTasks-2"))).code(0);
-    in_dirs(
-        runkey(&["list", "--json"])
-            .env("OCTOPUS_URL", f.sim.url())
-            .env("OCTOPUS_API_KEY", &f.broker_key),
-    )
-    .code(0);
+    in_dirs(as_broker(&f, &["list", "--json"])).code(0);
     in_dirs(
         runkey(&["revoke"])
             .env("OCTOPUS_URL", f.sim.url())

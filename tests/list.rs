@@ -16,10 +16,7 @@ fn json_lists_only_marked_keys_with_their_state() {
         Some(Timestamp::now() - hour),
     );
     f.sim.add_api_key(&f.broker_id, "not ours", None);
-    let out = runkey(&["list", "--json"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list", "--json"]).run();
     out.code(0);
     let rows: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(rows.len(), 2);
@@ -49,10 +46,7 @@ fn json_lists_only_marked_keys_with_their_state() {
 fn the_table_has_a_header_and_a_row_per_key() {
     let f = Fixture::new();
     let a = create(&f, "ServerTasks-1");
-    let out = runkey(&["list"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["list"]).run();
     out.code(0);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(

@@ -140,9 +140,7 @@ fn by_task_deletes_only_that_tasks_keys_across_pages() {
     }
     let mine_b = create(&f, "ServerTasks-42");
     f.sim.reset_counters();
-    let out = runkey(&["revoke"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
+    let out = as_broker(&f, &["revoke"])
         .env("OCTOPUS_TASK_ID", "ServerTasks-42")
         .run();
     out.code(0);
@@ -172,9 +170,7 @@ fn by_task_pages_through_everything_on_servers_without_partial_purpose() {
             .add_api_key(&f.broker_id, &format!("unrelated {i}"), None);
     }
     f.sim.reset_counters();
-    runkey(&["revoke"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
+    as_broker(&f, &["revoke"])
         .env("OCTOPUS_TASK_ID", "ServerTasks-9")
         .run()
         .code(0);
@@ -197,9 +193,7 @@ fn by_task_pages_through_everything_on_servers_without_partial_purpose() {
 #[test]
 fn by_task_with_nothing_left_says_already_revoked() {
     let f = Fixture::new();
-    let out = runkey(&["revoke"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
+    let out = as_broker(&f, &["revoke"])
         .env("OCTOPUS_TASK_ID", "ServerTasks-404")
         .run();
     out.code(0);
@@ -215,9 +209,7 @@ fn by_task_with_nothing_left_says_already_revoked() {
 fn never_deletes_a_key_without_the_marker() {
     let f = Fixture::new();
     let (id, _) = f.sim.add_api_key(&f.broker_id, "Jane Doe", None);
-    let out = runkey(&["revoke"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
+    let out = as_broker(&f, &["revoke"])
         .env("RUNKEY_API_KEY_ID", &id)
         .run();
     out.code(1);
@@ -271,10 +263,7 @@ fn sweep_deletes_expired_and_old_keys_of_this_tool_only() {
     let (foreign, _) = f
         .sim
         .add_api_key(&f.broker_id, "someone's expired key", Some(now - hour));
-    let out = runkey(&["revoke", "--sweep"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["revoke", "--sweep"]).run();
     out.code(0);
     assert!(
         out.stdout.contains("Swept 2 stale run key(s)"),
@@ -292,10 +281,7 @@ fn sweep_deletes_expired_and_old_keys_of_this_tool_only() {
         SignedDuration::from_mins(10),
         Some(now + hour),
     );
-    let out = runkey(&["revoke", "--sweep", "--max-age", "5m"])
-        .env("OCTOPUS_URL", f.sim.url())
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .run();
+    let out = as_broker(&f, &["revoke", "--sweep", "--max-age", "5m"]).run();
     out.code(0);
     assert!(out.stdout.contains("Swept 1 stale"), "{}", out.stdout);
     let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();

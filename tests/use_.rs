@@ -1,7 +1,6 @@
 //! `use`: the child's environment, its exit status, signals, and `--check`.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -16,18 +15,6 @@ fn read_env(path: &std::path::Path) -> HashMap<String, String> {
             Some((k.to_string(), v.to_string()))
         })
         .collect()
-}
-
-pub fn wait_for(path: &std::path::Path) {
-    let started = Instant::now();
-    while !path.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -157,23 +144,20 @@ fn sigterm_is_passed_on_to_the_child() {
     let key = create(&f, "ServerTasks-5").var("ApiKey");
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
-    let mut run = runkey(&[
-        "use",
-        "--",
-        "sh",
-        "-c",
-        "trap 'echo got-term; exit 5' TERM; touch \"$READY\"; while :; do sleep 0.05; done",
-    ])
-    .env("OCTOPUS_URL", f.sim.url())
-    .env("RUNKEY_API_KEY", &key)
-    .env("READY", &ready);
-    let child = run
-        .command()
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&ready);
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let child = start_until_ready(
+        runkey(&[
+            "use",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 5' TERM; touch \"$READY\"; while :; do sleep 0.05; done",
+        ])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &key)
+        .env("READY", &ready),
+        &ready,
+    );
+    signal(&child, libc::SIGTERM);
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&output.stdout).contains("got-term"));

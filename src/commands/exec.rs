@@ -16,18 +16,18 @@ use crate::settings;
 pub fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Outcome> {
     let connection = ctx.connection()?;
     let credential = settings::require_broker_credential(ctx.env)?;
-    let ttl = settings::ttl(args.ttl.as_deref(), ctx.env)?;
+    let ttl = settings::ttl(args.key.ttl.as_deref(), ctx.env)?;
     let task = settings::task_id(ctx.env)?;
     // Caught from here on, so that a cancel during create still ends in a revoke.
     let signals = Signals::install()?;
     let client = Client::new(&connection, credential)?;
-    let key = mint(ctx, &client, ttl, args.allow_unattributed, task)?;
+    let key = mint(ctx, &client, ttl, args.key.allow_unattributed, task)?;
 
     let outcome = match ctx.console.line(&mask(key.key.expose())) {
         Ok(()) => {
             ctx.console.info(&key.summary());
             let env = child_env(&connection, &key.key, settings::space(ctx.env));
-            child::run(&args.cmd, &env, &signals)
+            child::run(&args.command.cmd, &env, &signals)
         }
         Err(e) => Err(anyhow!(
             "writing the mask for the run key failed ({e}); the command was not run"

@@ -23,6 +23,6 @@ pub fn run(ctx: &Ctx, args: &UseArgs) -> Result<Outcome> {
     }
     let signals = Signals::install()?;
     let env = child_env(&connection, run_key.secret(), settings::space(ctx.env));
-    let code = child::run(&args.cmd, &env, &signals)?;
+    let code = child::run(&args.command.cmd, &env, &signals)?;
     Ok(Outcome::Child(code))
 }

@@ -134,6 +134,37 @@ impl Out {
     }
 }
 
+/// The binary with the server and the broker's key: how list, sweep and most revokes run.
+pub fn as_broker(f: &Fixture, args: &[&str]) -> Run {
+    runkey(args)
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("OCTOPUS_API_KEY", &f.broker_key)
+}
+
+/// Starts `run` in the background and waits until its command has touched `ready`.
+pub fn start_until_ready(mut run: Run, ready: &std::path::Path) -> std::process::Child {
+    let child = run
+        .command()
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start octopus-runkey");
+    let started = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{} never appeared",
+            ready.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+pub fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on a child we started and have not reaped.
+    unsafe { libc::kill(child.id() as i32, signal) };
+}
+
 /// What a create step's environment holds in a runbook run by Jane Doe.
 pub fn create_env(f: &Fixture, task: &str) -> Vec<(&'static str, String)> {
     vec![
