@@ -247,7 +247,7 @@ fn exec_finds_a_key_that_a_slow_server_made_after_the_create_gave_up() {
     // The first POST is answered after the client's 1 s timeout: the key appears later.
     f.sim
         .inject(Kind::Post.fault(FaultKind::Delay(Duration::from_millis(1500)), 1));
-    let out = runkey(&["exec", "--timeout", "1", "--", "sleep", "1"])
+    let out = runkey(&["exec", "--timeout", "1", "--", "sleep", "2"])
         .envs(create_env(&f, "ServerTasks-3"))
         .run();
     out.code(0);
