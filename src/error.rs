@@ -1,7 +1,7 @@
 //! Exit status is decided here and nowhere else: 0 done, 1 the operation failed (server,
 //! network, permission), 2 usage or configuration error. A [`UsageError`] anywhere in an
 //! error's chain makes it exit 2; every other error exits 1. `use` and `exec` return the
-//! child's own status instead, through [`Outcome::Child`].
+//! child's own status instead, through [`Outcome::Child`], or 127/126 when it cannot start.
 
 use std::fmt;
 
@@ -34,8 +34,12 @@ pub enum Outcome {
     Child(i32),
 }
 
+/// 2 for a usage error anywhere in the chain; 127/126 when the step's command could not
+/// start (as a shell says); 1 for everything else.
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
-    if error.chain().any(|cause| cause.is::<UsageError>()) {
+    if let Some(spawn) = error.downcast_ref::<crate::child::SpawnError>() {
+        spawn.code as u8
+    } else if error.chain().any(|cause| cause.is::<UsageError>()) {
         EXIT_USAGE
     } else {
         EXIT_FAILED

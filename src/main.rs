@@ -10,7 +10,7 @@ use octopus_runkey::cli::Cli;
 use octopus_runkey::console::Console;
 use octopus_runkey::error::{self, EXIT_USAGE, Outcome};
 use octopus_runkey::settings::Env;
-use octopus_runkey::{child, commands, service_message};
+use octopus_runkey::{commands, service_message};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -37,10 +37,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Child(code)) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             console.error(&error::one_line(&e));
-            match e.downcast_ref::<child::SpawnError>() {
-                Some(spawn) => ExitCode::from(spawn.code as u8),
-                None => ExitCode::from(error::exit_code_for(&e)),
-            }
+            ExitCode::from(error::exit_code_for(&e))
         }
     }
 }
