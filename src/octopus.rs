@@ -798,6 +798,11 @@ pub fn format_expires(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
 }
 
+/// A time as the tool shows it: ISO 8601 UTC to the second, `2026-11-22T10:00:00Z`.
+pub fn utc(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// Octopus dates: ISO 8601 with an offset and up to 7 fractional digits; a date without an
 /// offset (older servers) is read as UTC.
 pub fn parse_timestamp(text: &str) -> Option<Timestamp> {

@@ -26,6 +26,17 @@ pub struct Operator {
     pub id: Option<String>,
 }
 
+impl Operator {
+    /// `Display Name (username)`, or the username alone when the two are the same.
+    pub fn describe(&self) -> String {
+        if self.display_name.is_empty() || self.display_name == self.username {
+            clean(&self.username)
+        } else {
+            format!("{} ({})", clean(&self.display_name), clean(&self.username))
+        }
+    }
+}
+
 /// What the run is, as far as the step's variables tell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunContext {
@@ -132,10 +143,7 @@ pub fn new_nonce() -> anyhow::Result<String> {
 /// Web, space Default)`, or `unattributed run ...` when nobody is known.
 pub fn human_part(operator: Option<&Operator>, run: &RunContext) -> String {
     let mut text = match operator {
-        Some(op) if op.display_name.is_empty() || op.display_name == op.username => {
-            clean(&op.username)
-        }
-        Some(op) => format!("{} ({})", clean(&op.display_name), clean(&op.username)),
+        Some(op) => op.describe(),
         None => "unattributed run".to_string(),
     };
     match (&run.runbook, operator) {

@@ -309,13 +309,7 @@ pub fn run_key(env: &Env) -> Result<Option<Credential>> {
 /// Octopus keys are `API-` plus capitals and digits. Catching anything else here turns a
 /// mis-wired parameter into a clear usage error instead of a 401 (the value is not shown).
 fn check_key_shape(var: Var, key: &str) -> Result<()> {
-    let ok = key.strip_prefix("API-").is_some_and(|rest| {
-        !rest.is_empty()
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    });
-    if ok {
+    if crate::octopus::is_key_shaped(key) {
         Ok(())
     } else {
         Err(usage(format!(

@@ -42,7 +42,7 @@ impl RunKey {
     }
 
     pub fn expires_utc(&self) -> String {
-        self.expires.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+        octopus::utc(self.expires)
     }
 }
 
@@ -97,7 +97,7 @@ pub fn mint(
     let human = purpose::human_part(operator.as_ref(), &settings::run_context(ctx.env));
     let operator = operator.map_or_else(
         || "nobody (unattributed run)".to_string(),
-        |op| describe(&op),
+        |op| op.describe(),
     );
     let owner = client
         .me()
@@ -226,12 +226,4 @@ fn no_operator(ctx: &Ctx) -> anyhow::Error {
     usage(format!(
         "no operator for this run: OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME (from Octopus.Deployment.CreatedBy.Username) is empty and {lookup}; map them in the step, or pass --allow-unattributed"
     ))
-}
-
-fn describe(operator: &Operator) -> String {
-    if operator.display_name == operator.username {
-        operator.username.clone()
-    } else {
-        format!("{} ({})", operator.display_name, operator.username)
-    }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::Ctx;
 use crate::cli::ListArgs;
 use crate::error::Outcome;
-use crate::octopus::{ApiKeyInfo, Client};
+use crate::octopus::{self, ApiKeyInfo, Client};
 use crate::purpose::Marker;
 use crate::settings;
 
@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> Result<Outcome> {
         .collect();
     let now = Timestamp::now();
     let expired = |key: &ApiKeyInfo| key.expires_at().is_some_and(|at| at <= now);
-    let show = |at: Option<Timestamp>| at.map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let show = |at: Option<Timestamp>| at.map(octopus::utc);
 
     if args.json {
         let rows: Vec<_> = keys

@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::cli::RevokeArgs;
 use crate::duration;
 use crate::error::{Outcome, usage};
-use crate::octopus::{Client, Deleted, Role, status_of};
+use crate::octopus::{self, Client, Deleted, Role, status_of};
 use crate::purpose::Marker;
 use crate::settings::{
     self, OCTOPUS_API_KEY, RUNKEY_API_KEY, RUNKEY_API_KEY_ID, RUNKEY_API_KEY_OWNER_ID,
@@ -130,9 +130,9 @@ fn revoke_by_id(
             .console
             .info(&format!("Run key {id} is already revoked.")),
         Err(e) if self_delete && status_of(&e) == Some(403) => {
-            let until = key.expires_at().map_or("its expiry".to_string(), |t| {
-                t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-            });
+            let until = key
+                .expires_at()
+                .map_or("its expiry".to_string(), octopus::utc);
             bail!(
                 "the server does not let the run key delete itself ({e}); the key stays live until {until}: give the revoke step the broker key in OCTOPUS_API_KEY"
             );
