@@ -1,0 +1,111 @@
+//! The usual cast for a test: an admin, the broker service account with its key, and the
+//! operator who clicks Run, on a fresh simulator; and a throwaway certificate authority for
+//! the tests that serve HTTPS.
+
+use jiff::SignedDuration;
+
+use crate::faults::Options;
+use crate::simulator::Simulator;
+
+/// The usual cast: a broker service account with a key, and the operator who clicks Run.
+pub struct Fixture {
+    pub sim: Simulator,
+    pub admin_id: String,
+    pub broker_id: String,
+    pub broker_key: String,
+    pub operator_id: String,
+    pub space_id: String,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        Fixture::with_options(Options::default())
+    }
+
+    pub fn with_options(options: Options) -> Fixture {
+        Fixture::on(Simulator::start_with(options))
+    }
+
+    /// The usual cast on a simulator that serves HTTPS with a certificate from `ca`.
+    pub fn with_tls(ca: &TestCa) -> Fixture {
+        Fixture::on(Simulator::start_tls(Options::default(), ca))
+    }
+
+    pub fn on(sim: Simulator) -> Fixture {
+        let admin_id = sim.add_user(
+            "admin",
+            "Octopus Admin",
+            false,
+            &["UserView", "UserEdit", "RunbookRunView"],
+        );
+        let broker_id = sim.add_user(
+            "svc-runbooks",
+            "Runbook Broker",
+            true,
+            &["UserView", "RunbookRunView"],
+        );
+        let operator_id = sim.add_user("jane.doe", "Jane Doe", false, &["RunbookRunView"]);
+        let expires = sim.now() + SignedDuration::from_hours(24 * 90);
+        let (_, broker_key) = sim.add_api_key(&broker_id, "broker key for runbooks", Some(expires));
+        Fixture {
+            sim,
+            admin_id,
+            broker_id,
+            broker_key,
+            operator_id,
+            space_id: "Spaces-1".to_string(),
+        }
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Fixture {
+        Fixture::new()
+    }
+}
+
+/// A throwaway certificate authority and a server certificate it issued for 127.0.0.1 and
+/// localhost, made fresh for each test.
+pub struct TestCa {
+    /// The CA certificate, PEM: what a client must trust.
+    pub ca_pem: String,
+    pub(crate) server_cert: Vec<u8>,
+    pub(crate) server_key: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "octopus-sim test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().expect("server key");
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string()]).expect("server params");
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "octopus-sim");
+        let server_cert = params
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            server_cert: server_cert.der().to_vec(),
+            server_key: server_key.serialize_der(),
+        }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> TestCa {
+        TestCa::new()
+    }
+}

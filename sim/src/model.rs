@@ -1,0 +1,80 @@
+//! The records the simulated server keeps: users and service accounts, their API keys,
+//! runbook runs, the audit log and the request log. Tests read these back to see what a run
+//! left behind.
+
+use jiff::Timestamp;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub is_service: bool,
+    pub is_active: bool,
+    /// Permission names such as `UserView`, `UserEdit`, `RunbookRunView`.
+    pub permissions: Vec<String>,
+}
+
+impl User {
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: String,
+    pub purpose: String,
+    /// The plaintext key. The server shows it once, in the answer to the POST.
+    pub secret: String,
+    pub created: Timestamp,
+    pub expires: Option<Timestamp>,
+}
+
+impl ApiKey {
+    pub fn is_expired_at(&self, now: Timestamp) -> bool {
+        self.expires.is_some_and(|at| at <= now)
+    }
+
+    /// The first eight characters of the key, which Octopus shows in listings and events.
+    pub fn hint(&self) -> String {
+        self.secret.chars().take(8).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub occurred: Timestamp,
+    pub user_id: String,
+    pub username: String,
+    /// `METHOD /path`.
+    pub action: String,
+    pub status: u16,
+    /// `API key '<Purpose>' created <date>`, or `access token`.
+    pub identity_established_with: String,
+    pub api_key_id: Option<String>,
+    pub api_key_hint: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub connection: usize,
+    pub method: String,
+    pub target: String,
+    /// The status sent, or `None` when the connection was reset instead.
+    pub status: Option<u16>,
+    pub fault: Option<String>,
+    /// Every request header, as received (tests look for leaked credentials here).
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunbookRun {
+    pub id: String,
+    pub space_id: String,
+    pub task_id: String,
+    pub deployed_by: Option<String>,
+}

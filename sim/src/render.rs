@@ -1,0 +1,225 @@
+//! How the server writes its answers: resources in Octopus's PascalCase shapes, its date
+//! format, paged collections with their `Links`, and its error bodies.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::http::{Request, Response};
+use crate::model::{ApiKey, RunbookRun, User};
+use crate::state::State;
+
+/// Octopus's default page size when a request names no `take`.
+pub const DEFAULT_TAKE: usize = 30;
+
+/// Octopus's date format: offset, 7 fractional digits.
+pub fn octopus_date(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%.7f+00:00").to_string()
+}
+
+/// One page of `items`, rendered with `render` (only the page's items are rendered).
+pub(crate) fn paged<T>(
+    request: &Request,
+    item_type: &str,
+    items: Vec<T>,
+    render: impl Fn(T) -> Value,
+    max_take: Option<usize>,
+    base: &str,
+    extra: &[(&str, String)],
+) -> Response {
+    let skip: usize = request
+        .query("skip")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let asked: usize = request
+        .query("take")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_TAKE);
+    let take = max_take.map_or(asked, |max| asked.min(max)).max(1);
+    let total = items.len();
+    let pages = total.div_ceil(take).max(1);
+    let page: Vec<Value> = items
+        .into_iter()
+        .skip(skip)
+        .take(take)
+        .map(render)
+        .collect();
+    let query = |skip: usize| {
+        let mut q = format!("{base}?skip={skip}&take={take}");
+        for (name, value) in extra {
+            q.push_str(&format!("&{name}={}", encode(value)));
+        }
+        q
+    };
+    let mut links = HashMap::new();
+    links.insert("Self", query(skip));
+    links.insert("Template", format!("{base}{{?skip,take,partialPurpose}}"));
+    links.insert("Page.All", format!("{base}?skip=0&take=2147483647"));
+    links.insert("Page.Current", query(skip));
+    links.insert("Page.Last", query((pages - 1) * take));
+    if skip + take < total {
+        links.insert("Page.Next", query(skip + take));
+    }
+    Response::json(
+        200,
+        &json!({
+            "ItemType": item_type,
+            "TotalResults": total,
+            "ItemsPerPage": take,
+            "NumberOfPages": pages,
+            "LastPageNumber": pages - 1,
+            "Items": page,
+            "Links": links,
+        }),
+    )
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn root_document() -> Value {
+    json!({
+        "Application": "Octopus Deploy",
+        "Version": "2026.3.0",
+        "ApiVersion": "3.0.0",
+        "InstallationId": "00000000-0000-0000-0000-00000000beef",
+        "Links": {"Self": "/api", "CurrentUser": "/api/users/me", "Users": "/api/users{/id}{?skip,take,ids,filter}"},
+    })
+}
+
+pub(crate) fn user_json(user: &User) -> Value {
+    json!({
+        "Id": user.id,
+        "Username": user.username,
+        "DisplayName": user.display_name,
+        "EmailAddress": user.email,
+        "IsActive": user.is_active,
+        "IsService": user.is_service,
+        "IsRequestor": false,
+        "CanPasswordBeEdited": !user.is_service,
+        "Identities": [],
+        "Links": {
+            "Self": format!("/api/users/{}", user.id),
+            "ApiKeys": format!("/api/users/{}/apikeys{{/id}}{{?skip,take}}", user.id),
+            "Permissions": format!("/api/users/{}/permissions", user.id),
+        },
+    })
+}
+
+pub(crate) fn listed_key_json(key: &ApiKey) -> Value {
+    let mut value = json!({
+        "Id": key.id,
+        "Purpose": key.purpose,
+        "UserId": key.user_id,
+        "ApiKey": {"HasValue": true, "Hint": key.hint()},
+        "Created": octopus_date(key.created),
+        "Links": {"Self": format!("/api/users/{}/apikeys/{}", key.user_id, key.id), "User": format!("/api/users/{}", key.user_id)},
+    });
+    if let Some(expires) = key.expires {
+        value["Expires"] = Value::String(octopus_date(expires));
+    }
+    value
+}
+
+pub(crate) fn runbook_run_json(state: &State, run: &RunbookRun) -> Value {
+    let mut value = json!({
+        "Id": run.id,
+        "SpaceId": run.space_id,
+        "ProjectId": "Projects-1",
+        "RunbookId": "Runbooks-1",
+        "RunbookSnapshotId": "RunbookSnapshots-1",
+        "FrozenRunbookProcessId": "RunbookProcess-Runbooks-1-s-1",
+        "EnvironmentId": "Environments-1",
+        "TaskId": run.task_id,
+        "Name": "Run 1",
+        "Comments": "",
+        "Created": octopus_date(state.now()),
+        "QueueTime": octopus_date(state.now()),
+        "FailureEncountered": false,
+        "ForcePackageDownload": false,
+        "UseGuidedFailure": false,
+        "SkipActions": [],
+        "SpecificMachineIds": [],
+        "ExcludedMachineIds": [],
+        "DeployedToMachineIds": [],
+        "FormValues": {},
+        "Links": {"Self": format!("/api/{}/runbookRuns/{}", run.space_id, run.id), "Task": format!("/api/tasks/{}", run.task_id)},
+    });
+    if let Some(user) = run.deployed_by.as_deref().and_then(|id| state.user(id)) {
+        value["DeployedBy"] = Value::String(user.username.clone());
+        value["DeployedById"] = Value::String(user.id.clone());
+    }
+    value
+}
+
+/// Octopus's error body: `ErrorMessage`, and `Errors` repeating it when no details are given.
+pub(crate) fn error(status: u16, message: &str, errors: &[&str]) -> Response {
+    let errors: Vec<&str> = if errors.is_empty() {
+        vec![message]
+    } else {
+        errors.to_vec()
+    };
+    Response::json(
+        status,
+        &json!({
+            "ErrorMessage": message,
+            "Errors": errors,
+            "FullException": null,
+            "HelpText": null,
+            "HelpLink": null,
+            "Details": {},
+        }),
+    )
+}
+
+pub(crate) fn unauthorized() -> Response {
+    error(
+        401,
+        "You must be logged in to perform this action. Please provide a valid API key or log in again.",
+        &[],
+    )
+}
+
+pub(crate) fn forbidden(permission: &str) -> Response {
+    error(
+        403,
+        &format!(
+            "You do not have permission to perform this action. Please contact your Octopus administrator. Missing permission: {permission}"
+        ),
+        &[],
+    )
+}
+
+pub(crate) fn not_found(what: &str) -> Response {
+    error(404, &format!("The resource '{what}' was not found."), &[])
+}
+
+pub(crate) fn not_owned() -> Response {
+    error(
+        400,
+        "This ApiKey does not belong to the specified user.",
+        &[],
+    )
+}
+
+pub(crate) fn invalid(message: &str) -> Response {
+    error(400, "There was a problem with your request.", &[message])
+}
+
+pub(crate) fn method_not_allowed() -> Response {
+    error(
+        405,
+        "The requested method is not allowed on this resource.",
+        &[],
+    )
+}

@@ -1,0 +1,215 @@
+//! The handle a test holds: starting the server (plain or over TLS), seeding it with users,
+//! keys, tokens and runbook runs, injecting faults and changing options while it runs, and
+//! reading back what it holds and what it was asked. The server stops when it is dropped.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
+use std::thread::JoinHandle;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::faults::{Fault, Options};
+use crate::fixture::TestCa;
+use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, User};
+use crate::server::{self, Shared};
+use crate::state::{ALNUM, State, random_chars};
+
+/// A running simulator; it stops when dropped.
+pub struct Simulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    pub fn start() -> Simulator {
+        Simulator::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Simulator {
+        Simulator::start_inner(options, None)
+    }
+
+    /// The simulator over HTTPS, with a certificate for 127.0.0.1 and localhost issued by
+    /// `ca`. Its URL is `https://127.0.0.1:<port>`.
+    pub fn start_tls(options: Options, ca: &TestCa) -> Simulator {
+        let config = server::tls_config(&ca.server_cert, &ca.server_key);
+        Simulator::start_inner(options, Some(config))
+    }
+
+    fn start_inner(options: Options, tls: Option<Arc<rustls::ServerConfig>>) -> Simulator {
+        let (shared, addr, accept) = server::listen(options, tls);
+        Simulator {
+            shared,
+            addr,
+            accept: Some(accept),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`, or `https://` when started with TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state()
+    }
+
+    pub fn add_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        is_service: bool,
+        permissions: &[&str],
+    ) -> String {
+        let mut state = self.state();
+        let id = format!("Users-{}", state.users.len() + 1);
+        state.users.push(User {
+            id: id.clone(),
+            username: username.to_string(),
+            display_name: display_name.to_string(),
+            email: if is_service {
+                String::new()
+            } else {
+                format!("{username}@example.com")
+            },
+            is_service,
+            is_active: true,
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        });
+        id
+    }
+
+    pub fn disable_user(&self, user_id: &str) {
+        let mut state = self.state();
+        if let Some(user) = state.users.iter_mut().find(|u| u.id == user_id) {
+            user.is_active = false;
+        }
+    }
+
+    /// A key made outside the API (as an admin would in the portal). Returns (id, key).
+    pub fn add_api_key(
+        &self,
+        user_id: &str,
+        purpose: &str,
+        expires: Option<Timestamp>,
+    ) -> (String, String) {
+        let mut state = self.state();
+        let now = state.now();
+        state.insert_key(user_id, purpose, now, expires)
+    }
+
+    /// A key created `age` ago (for sweep tests).
+    pub fn add_old_api_key(
+        &self,
+        user_id: &str,
+        purpose: &str,
+        age: SignedDuration,
+        expires: Option<Timestamp>,
+    ) -> (String, String) {
+        let mut state = self.state();
+        let created = state.now() - age;
+        state.insert_key(user_id, purpose, created, expires)
+    }
+
+    /// A bearer access token for `user_id`, valid for one hour.
+    pub fn add_access_token(&self, user_id: &str) -> String {
+        let mut state = self.state();
+        let token = format!("eyJ{}", random_chars(40, ALNUM));
+        let expires = state.now() + SignedDuration::from_hours(1);
+        state
+            .tokens
+            .push((token.clone(), user_id.to_string(), expires));
+        token
+    }
+
+    /// A runbook run in `space_id` started by `deployed_by` (a user id, or nobody).
+    pub fn add_runbook_run(&self, space_id: &str, deployed_by: Option<&str>) -> RunbookRun {
+        let mut state = self.state();
+        let n = state.next();
+        let run = RunbookRun {
+            id: format!("RunbookRuns-{n}"),
+            space_id: space_id.to_string(),
+            task_id: format!("ServerTasks-{n}"),
+            deployed_by: deployed_by.map(str::to_string),
+        };
+        state.runs.push(run.clone());
+        run
+    }
+
+    /// Every key the server holds for `user_id`, newest first, expired ones included.
+    pub fn keys(&self, user_id: &str) -> Vec<ApiKey> {
+        let state = self.state();
+        let mut keys: Vec<ApiKey> = state
+            .keys
+            .iter()
+            .filter(|k| k.user_id == user_id)
+            .cloned()
+            .collect();
+        keys.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+        keys
+    }
+
+    /// The keys of `user_id` that still authenticate.
+    pub fn live_keys(&self, user_id: &str) -> Vec<ApiKey> {
+        let now = self.now();
+        self.keys(user_id)
+            .into_iter()
+            .filter(|k| !k.is_expired_at(now))
+            .collect()
+    }
+
+    pub fn audit(&self) -> Vec<AuditEvent> {
+        self.state().audit.clone()
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state().requests.clone()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Forgets the request log and the connection count (for per-operation figures).
+    pub fn reset_counters(&self) {
+        self.state().requests.clear();
+        self.shared.connections.store(0, Ordering::SeqCst);
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state().faults.push(fault);
+    }
+
+    pub fn set_options(&self, change: impl FnOnce(&mut Options)) {
+        change(&mut self.state().options);
+    }
+
+    /// Moves the server's clock (expiry checks, `Created` of new keys) forward.
+    pub fn advance_clock(&self, by: SignedDuration) {
+        self.state().clock += by;
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.state().now()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            server::stop(&self.shared, self.addr, accept);
+        }
+    }
+}

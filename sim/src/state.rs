@@ -1,0 +1,100 @@
+//! Everything the simulated server knows, behind one lock: its records, the faults still to
+//! fire, its options and its clock (which tests can move forward), plus the helpers that
+//! mint ids and key values the way Octopus shapes them.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::faults::{Fault, FaultKind, Options};
+use crate::http::Request;
+use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, User};
+
+pub(crate) struct State {
+    pub users: Vec<User>,
+    pub keys: Vec<ApiKey>,
+    /// Bearer access tokens: (token, user id, expiry).
+    pub tokens: Vec<(String, String, Timestamp)>,
+    pub runs: Vec<RunbookRun>,
+    pub audit: Vec<AuditEvent>,
+    pub requests: Vec<RequestRecord>,
+    pub faults: Vec<Fault>,
+    pub options: Options,
+    pub clock: SignedDuration,
+    pub counter: u64,
+}
+
+impl State {
+    pub fn new(options: Options) -> State {
+        State {
+            users: Vec::new(),
+            keys: Vec::new(),
+            tokens: Vec::new(),
+            runs: Vec::new(),
+            audit: Vec::new(),
+            requests: Vec::new(),
+            faults: Vec::new(),
+            options,
+            clock: SignedDuration::ZERO,
+            counter: 0,
+        }
+    }
+
+    /// The server's time: the real clock moved by whatever the test advanced it.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::now() + self.clock
+    }
+
+    /// The next number for an id of the form `Kind-N`.
+    pub fn next(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// Takes one use of the first fault that matches `request`, if any.
+    pub fn take_fault(&mut self, request: &Request) -> Option<FaultKind> {
+        let index = self.faults.iter().position(|f| f.matches(request))?;
+        let fault = &mut self.faults[index];
+        fault.times -= 1;
+        let kind = fault.kind.clone();
+        if fault.times == 0 {
+            self.faults.remove(index);
+        }
+        Some(kind)
+    }
+
+    /// Stores a new key for `user_id` and returns (id, plaintext key).
+    pub fn insert_key(
+        &mut self,
+        user_id: &str,
+        purpose: &str,
+        created: Timestamp,
+        expires: Option<Timestamp>,
+    ) -> (String, String) {
+        let key = ApiKey {
+            id: format!("apikeys-{}", random_chars(25, ALNUM)),
+            user_id: user_id.to_string(),
+            purpose: purpose.to_string(),
+            secret: format!("API-{}", random_chars(26, UPPER_ALNUM)),
+            created,
+            expires,
+        };
+        let result = (key.id.clone(), key.secret.clone());
+        self.keys.push(key);
+        result
+    }
+}
+
+pub(crate) const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+pub(crate) fn random_chars(count: usize, alphabet: &[u8]) -> String {
+    let mut bytes = vec![0u8; count];
+    getrandom::fill(&mut bytes).expect("OS random source");
+    bytes
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect()
+}
