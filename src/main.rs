@@ -1,5 +1,4 @@
-//! `octopus-runkey`: parse the command line, run one command, report. Exit codes are
-//! decided in `error` (and by the child, for `use` and `exec`).
+//! `octopus-runkey`: parse the command line, resolve the settings, run one command, report.
 
 use std::process::ExitCode;
 
@@ -8,11 +7,12 @@ use clap::error::ErrorKind;
 
 use octopus_runkey::cli::Cli;
 use octopus_runkey::console::Console;
-use octopus_runkey::error::{self, EXIT_USAGE, Outcome};
-use octopus_runkey::settings::Env;
-use octopus_runkey::{commands, service_message};
+use octopus_runkey::exit::{ExitStatus, one_line};
+use octopus_runkey::settings::{self, Env};
 
 fn main() -> ExitCode {
+    let env = Env::from_process();
+    let console = Console::new(env.under_octopus());
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -20,24 +20,20 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = e.print();
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or("invalid command line");
-            let summary = first.strip_prefix("error: ").unwrap_or(first);
-            println!(
-                "{}",
-                service_message::result_message(&format!("octopus-runkey: {summary}"))
-            );
-            return ExitCode::from(EXIT_USAGE);
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            console.summary(first.strip_prefix("error: ").unwrap_or(first));
+            return ExitStatus::Usage.into();
         }
     };
-    let env = Env::from_process();
-    let console = Console::new(env.under_octopus());
-    match commands::run(&cli, &env, &console) {
-        Ok(Outcome::Done) => ExitCode::SUCCESS,
-        Ok(Outcome::Child(code)) => ExitCode::from(code.clamp(0, 255) as u8),
+    let console = console.with_verbose(cli.global.verbose);
+    let status = settings::resolve(&cli, &env)
+        .and_then(|settings| octopus_runkey::commands::run(settings, &console));
+    match status {
+        Ok(status) => status.into(),
         Err(e) => {
-            console.error(&error::one_line(&e));
-            ExitCode::from(error::exit_code_for(&e))
+            console.error(&one_line(&e));
+            ExitStatus::of_error(&e).into()
         }
     }
 }

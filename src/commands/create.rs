@@ -6,15 +6,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use jiff::{SignedDuration, Timestamp};
 
-use super::Ctx;
-use crate::cli::CreateArgs;
+use super::client;
+use crate::console::Console;
 use crate::duration;
-use crate::error::{Outcome, usage};
+use crate::exit::{ExitStatus, usage};
 use crate::octopus::{self, Client, Created, User, status_of};
 use crate::purpose::{self, Marker, NO_TASK, Operator};
 use crate::secret::Secret;
 use crate::service_message::{mask, set_variable};
-use crate::settings;
+use crate::settings::{Mint, OperatorSource};
 
 /// A key this run made.
 pub struct RunKey {
@@ -46,14 +46,10 @@ impl RunKey {
     }
 }
 
-pub fn run(ctx: &Ctx, args: &CreateArgs) -> Result<Outcome> {
-    let connection = ctx.connection()?;
-    let credential = settings::require_broker_credential(ctx.env)?;
-    let ttl = settings::ttl(args.ttl.as_deref(), ctx.env)?;
-    let task = settings::task_id(ctx.env)?;
-    let client = Client::new(&connection, credential)?;
-    let key = mint(ctx, &client, ttl, args.allow_unattributed, task)?;
-    if let Err(e) = emit(ctx, &key) {
+pub fn run(settings: &Mint, console: &Console) -> Result<ExitStatus> {
+    let client = client(&settings.connection, settings.broker.clone(), console)?;
+    let key = mint(settings, &client, console)?;
+    if let Err(e) = emit(console, &key) {
         // A key whose output variable never reached Octopus could never be revoked by id.
         let _ = client.delete_api_key(&key.owner.id, &key.id);
         return Err(anyhow!(e).context(format!(
@@ -61,40 +57,34 @@ pub fn run(ctx: &Ctx, args: &CreateArgs) -> Result<Outcome> {
             key.id
         )));
     }
-    ctx.console.info(&key.summary());
-    Ok(Outcome::Done)
+    console.info(&key.summary());
+    Ok(ExitStatus::Success)
 }
 
 /// The mask first, so that nothing printed after it can show the key; then the variables.
-fn emit(ctx: &Ctx, key: &RunKey) -> std::io::Result<()> {
-    ctx.console.line(&mask(key.key.expose()))?;
-    ctx.console
-        .line(&set_variable("ApiKey", key.key.expose(), true))?;
-    ctx.console
-        .line(&set_variable("ApiKeyId", &key.id, false))?;
-    ctx.console
-        .line(&set_variable("ApiKeyOwnerId", &key.owner.id, false))?;
-    ctx.console
-        .line(&set_variable("ApiKeyExpires", &key.expires_utc(), false))?;
-    ctx.console
-        .line(&set_variable("ApiKeyPurpose", &key.purpose, false))
+fn emit(console: &Console, key: &RunKey) -> std::io::Result<()> {
+    console.line(&mask(key.key.expose()))?;
+    console.line(&set_variable("ApiKey", key.key.expose(), true))?;
+    console.line(&set_variable("ApiKeyId", &key.id, false))?;
+    console.line(&set_variable("ApiKeyOwnerId", &key.owner.id, false))?;
+    console.line(&set_variable("ApiKeyExpires", &key.expires_utc(), false))?;
+    console.line(&set_variable("ApiKeyPurpose", &key.purpose, false))
 }
 
 /// Creates the run key: operator, owner, then one POST. A POST whose answer was lost is
 /// settled through its nonce (any key it made is deleted) and tried once more, so exactly
 /// one live key results.
-pub fn mint(
-    ctx: &Ctx,
-    client: &Client,
-    ttl: Duration,
-    allow_unattributed: bool,
-    task: Option<String>,
-) -> Result<RunKey> {
-    let operator = find_operator(ctx, client)?;
-    if operator.is_none() && !allow_unattributed {
-        return Err(no_operator(ctx));
+pub fn mint(settings: &Mint, client: &Client, console: &Console) -> Result<RunKey> {
+    let operator = find_operator(&settings.operator, client)?;
+    if operator.is_none() && !settings.allow_unattributed {
+        let OperatorSource::RunbookRun { run_id, .. } = &settings.operator else {
+            unreachable!("settings refuse a run without an operator source")
+        };
+        return Err(usage(format!(
+            "no operator for this run: OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME (from Octopus.Deployment.CreatedBy.Username) is empty and runbook run {run_id} names nobody; map them in the step, or pass --allow-unattributed"
+        )));
     }
-    let human = purpose::human_part(operator.as_ref(), &settings::run_context(ctx.env));
+    let human = purpose::human_part(operator.as_ref(), &settings.run);
     let operator = operator.map_or_else(
         || "nobody (unattributed run)".to_string(),
         |op| op.describe(),
@@ -102,19 +92,19 @@ pub fn mint(
     let owner = client
         .me()
         .context("finding the broker account (GET /api/users/me)")?;
-    let task = task.unwrap_or_else(|| NO_TASK.to_string());
-    let ttl = SignedDuration::try_from(ttl).context("the TTL is too long")?;
+    let task = settings.task.as_deref().unwrap_or(NO_TASK);
+    let ttl = SignedDuration::try_from(settings.ttl).context("the TTL is too long")?;
     let mut lost_attempts = Vec::new();
     let mut removed_total = 0;
     for attempt in 1..=2 {
-        let marker = Marker::new(&task)?;
+        let marker = Marker::new(task)?;
         let purpose = purpose::compose(&human, &marker);
         let expires = Timestamp::now()
             .checked_add(ttl)
             .context("the TTL is too long")?;
         let created = client
             .create_api_key(&owner.id, &purpose, expires)
-            .map_err(|e| explain_refusal(e, ttl))?;
+            .map_err(|e| explain_refusal(e, settings.ttl))?;
         match created {
             Created::Key(key) => {
                 let expires = key
@@ -147,14 +137,14 @@ pub fn mint(
                         octopus::format_expires(expires)
                     ));
                 }
-                ctx.console.warn(&format!(
+                console.warn(&format!(
                     "the answer to creating the run key was lost ({lost}); deleted {removed} key(s) that attempt made and creating it once more"
                 ));
                 if let Some(wait) = lost
                     .downcast_ref::<octopus::HttpError>()
                     .and_then(|e| e.retry_after)
                 {
-                    std::thread::sleep(wait.min(Duration::from_secs(10)));
+                    std::thread::sleep(wait);
                 }
             }
         }
@@ -174,9 +164,9 @@ pub fn settle(client: &Client, owner: &str, marker: &Marker) -> Result<usize> {
     Ok(removed)
 }
 
-fn explain_refusal(error: anyhow::Error, ttl: SignedDuration) -> anyhow::Error {
+fn explain_refusal(error: anyhow::Error, ttl: Duration) -> anyhow::Error {
     if status_of(&error) == Some(400) {
-        let ttl = duration::display(Duration::from_secs(ttl.as_secs().unsigned_abs()));
+        let ttl = duration::display(ttl);
         anyhow!(
             "{error}; if the server names the expiry, choose a shorter --ttl or RUNKEY_TTL (now {ttl})"
         )
@@ -186,16 +176,17 @@ fn explain_refusal(error: anyhow::Error, ttl: SignedDuration) -> anyhow::Error {
 }
 
 /// The operator from the `CreatedBy` variables, else from the runbook run record.
-fn find_operator(ctx: &Ctx, client: &Client) -> Result<Option<Operator>> {
-    if let Some(operator) = settings::operator_from_env(ctx.env) {
-        return Ok(Some(operator));
-    }
-    let Some((space, run_id)) = settings::runbook_run(ctx.env) else {
-        return Ok(None);
+fn find_operator(source: &OperatorSource, client: &Client) -> Result<Option<Operator>> {
+    let (space, run_id) = match source {
+        OperatorSource::Variables(operator) => return Ok(Some(operator.clone())),
+        OperatorSource::Unknown => return Ok(None),
+        OperatorSource::RunbookRun { space_id, run_id } => (space_id, run_id),
     };
-    let run = client
-        .runbook_run(&space, &run_id)
-        .with_context(|| format!("looking up who started runbook run {run_id}, as OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME is empty"))?;
+    let run = client.runbook_run(space, run_id).with_context(|| {
+        format!(
+            "looking up who started runbook run {run_id}, as OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME is empty"
+        )
+    })?;
     let Some(username) = run.deployed_by.filter(|u| !u.trim().is_empty()) else {
         return Ok(None);
     };
@@ -216,14 +207,4 @@ fn find_operator(ctx: &Ctx, client: &Client) -> Result<Option<Operator>> {
         display_name,
         id: run.deployed_by_id,
     }))
-}
-
-fn no_operator(ctx: &Ctx) -> anyhow::Error {
-    let lookup = match settings::runbook_run(ctx.env) {
-        Some((_, run_id)) => format!("runbook run {run_id} names nobody"),
-        None => "OCTOPUS_RUNBOOKRUN_ID and OCTOPUS_SPACE_ID (from Octopus.RunbookRun.Id and Octopus.Space.Id) are not set to look the run up".to_string(),
-    };
-    usage(format!(
-        "no operator for this run: OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME (from Octopus.Deployment.CreatedBy.Username) is empty and {lookup}; map them in the step, or pass --allow-unattributed"
-    ))
 }

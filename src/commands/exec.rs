@@ -5,29 +5,26 @@
 use anyhow::{Result, anyhow};
 
 use super::create::{RunKey, mint, settle};
-use super::{Ctx, child_env};
+use super::{child_env, client};
 use crate::child::{self, Signals};
-use crate::cli::ExecArgs;
-use crate::error::Outcome;
+use crate::console::Console;
+use crate::exit::ExitStatus;
 use crate::octopus::{Client, Deleted};
 use crate::service_message::mask;
-use crate::settings;
+use crate::settings::Exec;
 
-pub fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Outcome> {
-    let connection = ctx.connection()?;
-    let credential = settings::require_broker_credential(ctx.env)?;
-    let ttl = settings::ttl(args.key.ttl.as_deref(), ctx.env)?;
-    let task = settings::task_id(ctx.env)?;
+pub fn run(settings: &Exec, console: &Console) -> Result<ExitStatus> {
     // Caught from here on, so that a cancel during create still ends in a revoke.
     let signals = Signals::install()?;
-    let client = Client::new(&connection, credential)?;
-    let key = mint(ctx, &client, ttl, args.key.allow_unattributed, task)?;
+    let connection = &settings.mint.connection;
+    let client = client(connection, settings.mint.broker.clone(), console)?;
+    let key = mint(&settings.mint, &client, console)?;
 
-    let outcome = match ctx.console.line(&mask(key.key.expose())) {
+    let outcome = match console.line(&mask(key.key.expose())) {
         Ok(()) => {
-            ctx.console.info(&key.summary());
-            let env = child_env(&connection, &key.key, settings::space(ctx.env));
-            child::run(&args.command.cmd, &env, &signals)
+            console.info(&key.summary());
+            let env = child_env(connection, &key.key, settings.space.as_deref());
+            child::run(&settings.cmd, &env, &signals)
         }
         Err(e) => Err(anyhow!(
             "writing the mask for the run key failed ({e}); the command was not run"
@@ -35,20 +32,20 @@ pub fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Outcome> {
     };
     let revoked = revoke(&client, &key);
     if let Ok(message) = &revoked {
-        ctx.console.info(message);
+        console.info(message);
     }
     match (outcome, revoked) {
-        (Ok(code), Ok(_)) => Ok(Outcome::Child(code)),
-        (Ok(0), Err(e)) => Err(e.context("the command succeeded but revoking the run key failed")),
-        (Ok(code), Err(e)) => {
-            ctx.console
-                .error(&format!("revoking the run key failed: {e:#}"));
-            Ok(Outcome::Child(code))
+        (Ok(status), Ok(_)) => Ok(status),
+        (Ok(ExitStatus::Child(0)), Err(e)) => {
+            Err(e.context("the command succeeded but revoking the run key failed"))
+        }
+        (Ok(status), Err(e)) => {
+            console.error(&format!("revoking the run key failed: {e:#}"));
+            Ok(status)
         }
         (Err(e), Ok(_)) => Err(e),
         (Err(e), Err(revoke_error)) => {
-            ctx.console
-                .error(&format!("revoking the run key failed: {revoke_error:#}"));
+            console.error(&format!("revoking the run key failed: {revoke_error:#}"));
             Err(e)
         }
     }

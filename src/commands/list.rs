@@ -4,16 +4,15 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::Ctx;
-use crate::cli::ListArgs;
-use crate::error::Outcome;
-use crate::octopus::{self, ApiKeyInfo, Client};
+use super::client;
+use crate::console::Console;
+use crate::exit::ExitStatus;
+use crate::octopus::{self, ApiKeyInfo};
 use crate::purpose::Marker;
-use crate::settings;
+use crate::settings::List;
 
-pub fn run(ctx: &Ctx, args: &ListArgs) -> Result<Outcome> {
-    let connection = ctx.connection()?;
-    let client = Client::new(&connection, settings::require_broker_credential(ctx.env)?)?;
+pub fn run(settings: &List, console: &Console) -> Result<ExitStatus> {
+    let client = client(&settings.connection, settings.broker.clone(), console)?;
     let owner = client
         .me()
         .context("finding the broker account (GET /api/users/me)")?;
@@ -26,7 +25,7 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> Result<Outcome> {
     let expired = |key: &ApiKeyInfo| key.expires_at().is_some_and(|at| at <= now);
     let show = |at: Option<Timestamp>| at.map(octopus::utc);
 
-    if args.json {
+    if settings.json {
         let rows: Vec<_> = keys
             .iter()
             .map(|key| {
@@ -39,15 +38,15 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> Result<Outcome> {
                 })
             })
             .collect();
-        ctx.console.line(&serde_json::to_string_pretty(&rows)?)?;
-        return Ok(Outcome::Done);
+        console.line(&serde_json::to_string_pretty(&rows)?)?;
+        return Ok(ExitStatus::Success);
     }
     if keys.is_empty() {
-        ctx.console.line(&format!(
+        console.line(&format!(
             "No keys made by octopus-runkey for {}.",
             owner.describe()
         ))?;
-        return Ok(Outcome::Done);
+        return Ok(ExitStatus::Success);
     }
     let width = keys.iter().map(|k| k.id.len()).max().unwrap_or(2).max(2);
     let mut table = format!(
@@ -65,6 +64,6 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> Result<Outcome> {
             key.purpose()
         ));
     }
-    ctx.console.line(table.trim_end())?;
-    Ok(Outcome::Done)
+    console.line(table.trim_end())?;
+    Ok(ExitStatus::Success)
 }

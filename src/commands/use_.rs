@@ -2,27 +2,30 @@
 
 use anyhow::{Context, Result};
 
-use super::{Ctx, child_env};
+use super::{child_env, client, warn_if_insecure};
 use crate::child::{self, Signals};
-use crate::cli::UseArgs;
-use crate::error::Outcome;
-use crate::octopus::Client;
-use crate::settings::{self, RUNKEY_API_KEY};
+use crate::console::Console;
+use crate::exit::ExitStatus;
+use crate::settings::Use;
 
-pub fn run(ctx: &Ctx, args: &UseArgs) -> Result<Outcome> {
-    let connection = ctx.connection()?;
-    let run_key = settings::run_key(ctx.env)?
-        .ok_or_else(|| settings::missing(ctx.env, RUNKEY_API_KEY, ""))?;
-    if args.check {
-        let client = Client::new(&connection, run_key.clone())?;
+pub fn run(settings: &Use, console: &Console) -> Result<ExitStatus> {
+    let connection = &settings.connection;
+    if settings.check {
+        let client = client(connection, settings.run_key.clone(), console)?;
         let me = client.me().context("checking the run key")?;
-        ctx.console.info(&format!(
+        console.info(&format!(
             "The run key is valid: it acts as {}.",
             me.describe()
         ));
+    } else {
+        // The child sends the key even when this command does not.
+        warn_if_insecure(connection, console);
     }
     let signals = Signals::install()?;
-    let env = child_env(&connection, run_key.secret(), settings::space(ctx.env));
-    let code = child::run(&args.command.cmd, &env, &signals)?;
-    Ok(Outcome::Child(code))
+    let env = child_env(
+        connection,
+        settings.run_key.secret(),
+        settings.space.as_deref(),
+    );
+    child::run(&settings.cmd, &env, &signals)
 }

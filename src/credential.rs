@@ -1,0 +1,136 @@
+//! The credential a request is sent with: its secret, how it is presented (an API key
+//! header or a bearer token), whose it is (the broker service account, or the run key acting
+//! as itself) and the variable it came from, which messages name instead of the value.
+
+use crate::secret::Secret;
+
+/// How the server is told who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `X-Octopus-ApiKey: API-...`.
+    ApiKey,
+    /// `Authorization: Bearer <token>`, for a service account's access token.
+    Bearer,
+}
+
+/// Who the client acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The broker service account, which owns every run key.
+    Broker,
+    /// A run key acting as itself (revoke without the broker credential).
+    RunKey,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credential {
+    secret: Secret,
+    scheme: Scheme,
+    role: Role,
+    source: &'static str,
+}
+
+impl Credential {
+    pub fn new(secret: Secret, scheme: Scheme, role: Role, source: &'static str) -> Credential {
+        Credential {
+            secret,
+            scheme,
+            role,
+            source,
+        }
+    }
+
+    /// The variable it came from, for messages.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn header_name(&self) -> &'static str {
+        match self.scheme {
+            Scheme::ApiKey => "X-Octopus-ApiKey",
+            Scheme::Bearer => "Authorization",
+        }
+    }
+
+    /// The header as sent: the only place a credential leaves for the server.
+    pub fn header_value(&self) -> String {
+        match self.scheme {
+            Scheme::ApiKey => self.secret.expose().to_string(),
+            Scheme::Bearer => format!("Bearer {}", self.secret.expose()),
+        }
+    }
+
+    /// What to do when the server refuses this credential (401).
+    pub fn fix_for_401(&self) -> &'static str {
+        match (self.role, self.scheme) {
+            (Role::RunKey, _) => "the run key expired or was revoked; run the create step again",
+            (Role::Broker, Scheme::Bearer) => {
+                "get a fresh access token for the broker service account (they last one hour)"
+            }
+            (Role::Broker, Scheme::ApiKey) => {
+                "give the step a current API key of the broker service account"
+            }
+        }
+    }
+}
+
+/// Octopus API keys are `API-` followed by capital letters and digits.
+pub fn is_key_shaped(key: &str) -> bool {
+    key.strip_prefix("API-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_api_dash_capitals_and_digits() {
+        assert!(is_key_shaped("API-ABC123"));
+        for bad in ["API-", "api-ABC", "API-abc", "ABC123", "API-AB C", ""] {
+            assert!(!is_key_shaped(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_follow_the_scheme() {
+        let key = Credential::new(
+            Secret::new("API-K"),
+            Scheme::ApiKey,
+            Role::Broker,
+            "OCTOPUS_API_KEY",
+        );
+        assert_eq!(
+            (key.header_name(), key.header_value().as_str()),
+            ("X-Octopus-ApiKey", "API-K")
+        );
+        let token = Credential::new(
+            Secret::new("eyJ"),
+            Scheme::Bearer,
+            Role::Broker,
+            "OCTOPUS_ACCESS_TOKEN",
+        );
+        assert_eq!(
+            (token.header_name(), token.header_value().as_str()),
+            ("Authorization", "Bearer eyJ")
+        );
+        assert!(format!("{token:?}").contains("(redacted)"));
+        assert!(!format!("{token:?}").contains("eyJ"));
+    }
+}

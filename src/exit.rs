@@ -1,0 +1,129 @@
+//! How the process ends, decided here and nowhere else: 0 done, 1 the operation failed
+//! (server, network, permission), 2 usage or configuration error, 126/127 when the step's
+//! command cannot start (as a shell says), and for `use` and `exec` the command's own status
+//! (128+N when signal N killed it). Commands return an [`ExitStatus`]; an error is mapped by
+//! [`ExitStatus::of_error`].
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Failed,
+    Usage,
+    /// The step's command does not exist (127).
+    CommandNotFound,
+    /// The step's command exists but cannot be started (126).
+    CommandCannotRun,
+    /// The step's command ran: its status, passed through.
+    Child(i32),
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failed => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::CommandCannotRun => 126,
+            ExitStatus::CommandNotFound => 127,
+            ExitStatus::Child(code) => code.clamp(0, 255) as u8,
+        }
+    }
+
+    /// 2 for a usage error anywhere in the chain, 126/127 for a command that cannot start,
+    /// 1 for everything else.
+    pub fn of_error(error: &anyhow::Error) -> ExitStatus {
+        if let Some(start) = error.downcast_ref::<CannotStart>() {
+            start.status
+        } else if error.chain().any(|cause| cause.is::<UsageError>()) {
+            ExitStatus::Usage
+        } else {
+            ExitStatus::Failed
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        std::process::ExitCode::from(status.code())
+    }
+}
+
+/// A mistake in the command line or the step's variables: the fix is in the runbook, not
+/// on the server.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Builds an `anyhow::Error` that exits 2.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+/// The step's command could not be started; `status` says which of 126/127.
+#[derive(Debug)]
+pub struct CannotStart {
+    pub status: ExitStatus,
+    pub message: String,
+}
+
+impl fmt::Display for CannotStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CannotStart {}
+
+/// The error as one line: the chain joined with ": ", with any line breaks a server put in
+/// its message folded into spaces.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let text = format!("{error:#}");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn usage_errors_exit_2_even_with_context() {
+        let err = Err::<(), _>(usage("OCTOPUS_URL is not set"))
+            .context("create")
+            .unwrap_err();
+        assert_eq!(ExitStatus::of_error(&err), ExitStatus::Usage);
+        assert_eq!(ExitStatus::of_error(&err).code(), 2);
+        assert_eq!(
+            ExitStatus::of_error(&anyhow::anyhow!("server said no")).code(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_exits_like_a_shell() {
+        let missing = anyhow::Error::new(CannotStart {
+            status: ExitStatus::CommandNotFound,
+            message: "not found".into(),
+        });
+        assert_eq!(ExitStatus::of_error(&missing).code(), 127);
+        assert_eq!(ExitStatus::CommandCannotRun.code(), 126);
+        assert_eq!(ExitStatus::Child(143).code(), 143);
+        assert_eq!(ExitStatus::Child(-1).code(), 0);
+        assert_eq!(ExitStatus::Child(300).code(), 255);
+    }
+
+    #[test]
+    fn one_line_folds_line_breaks() {
+        let err = anyhow::anyhow!("first\nsecond\r\n  third").context("outer");
+        assert_eq!(one_line(&err), "outer: first second third");
+    }
+}

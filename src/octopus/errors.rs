@@ -1,0 +1,290 @@
+//! A failed request as one line that names the request, the cause and the fix: an HTTP
+//! status the server answered ([`HttpError`]) or no answer at all ([`TransportError`]).
+//! Every message the client can produce is written here.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::url::ServerUrl;
+use super::wire::ErrorBody;
+use crate::credential::Credential;
+
+/// The server answered with a status that is not success.
+#[derive(Debug)]
+pub struct HttpError {
+    pub status: u16,
+    /// The server's `Retry-After`, already capped at what the client honours.
+    pub retry_after: Option<Duration>,
+    message: String,
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// Whether a request that failed in transport may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Failed before the request left (refused, unresolvable, TLS): safe to send again.
+    No,
+    /// The request may have been carried out; only its answer is missing.
+    Maybe,
+}
+
+/// No HTTP answer at all.
+#[derive(Debug)]
+pub struct TransportError {
+    pub sent: Sent,
+    pub retryable: bool,
+    message: String,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// The HTTP status behind an error, if the server answered at all.
+pub fn status_of(error: &anyhow::Error) -> Option<u16> {
+    error.downcast_ref::<HttpError>().map(|e| e.status)
+}
+
+/// What a failed request is described with.
+pub struct Context<'a> {
+    pub label: &'a str,
+    pub server: &'a ServerUrl,
+    pub credential: &'a Credential,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// The answer's status, body and headers, as far as a message needs them.
+pub struct Answer<'a> {
+    pub status: u16,
+    pub body: &'a str,
+    pub retry_after: Option<Duration>,
+    pub location: Option<&'a str>,
+}
+
+pub fn status_error(cx: &Context, answer: &Answer) -> HttpError {
+    let label = cx.label;
+    let status = answer.status;
+    let parsed = server_text(answer.body);
+    let source = cx.credential.source();
+    let base = cx.server.base();
+    let message = match (status, &parsed) {
+        (300..=399, _) => format!(
+            "{label} was redirected ({status}) to {}: set OCTOPUS_URL to the server's own address",
+            answer.location.unwrap_or("another address")
+        ),
+        (401, _) => format!(
+            "{label} was refused (401): {source} is invalid or expired, or its user is disabled; {}",
+            cx.credential.fix_for_401()
+        ),
+        (403, Some(text)) => match text.split("Missing permission:").nth(1) {
+            Some(permission) => {
+                let permission = permission.trim().trim_end_matches('.');
+                format!(
+                    "{label} was forbidden (403): the account behind {source} lacks the permission {permission}; add {permission} to a team of that account"
+                )
+            }
+            None => format!("{label} was forbidden (403): {text}"),
+        },
+        (429, _) => format!(
+            "{label} was rate limited (429) by the server; wait a little and run the step again"
+        ),
+        (_, None) => {
+            let kind = if answer.body.trim_start().starts_with('<') {
+                "an HTML page, likely from a proxy or load balancer in front of Octopus"
+            } else {
+                "not an Octopus error"
+            };
+            format!(
+                "{label} failed with HTTP {status} and an answer that is {kind}; check that {base} is the Octopus Server and that it is up"
+            )
+        }
+        (404, Some(text)) => format!("{label}: not found (404): {text}"),
+        (500.., Some(text)) => format!(
+            "{label} failed on the server (HTTP {status}): {text}; try again, or check the server's log"
+        ),
+        (_, Some(text)) => format!("{label} was rejected (HTTP {status}): {text}"),
+    };
+    HttpError {
+        status,
+        retry_after: answer.retry_after,
+        message,
+    }
+}
+
+/// Octopus's `ErrorMessage` and `Errors` joined, if the body is an Octopus error.
+fn server_text(body: &str) -> Option<String> {
+    let body = serde_json::from_str::<ErrorBody>(body).ok()?;
+    let mut parts: Vec<String> = body
+        .error_message
+        .into_iter()
+        .filter(|m| !m.is_empty())
+        .collect();
+    for error in body.errors.unwrap_or_default() {
+        if !parts.contains(&error) {
+            parts.push(error);
+        }
+    }
+    (!parts.is_empty()).then(|| shorten(&parts.join("; ")))
+}
+
+pub fn transport_error(cx: &Context, error: ureq::Error) -> TransportError {
+    let label = cx.label;
+    let host = cx.server.host();
+    let origin = cx.server.origin();
+    let secs = cx.timeout.as_secs();
+    let detail = error.to_string();
+    let tls_like = matches!(
+        error,
+        ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_)
+    ) || detail.contains("certificate")
+        || detail.contains("UnknownIssuer");
+    let unresolved = || {
+        format!(
+            "could not resolve the host '{host}' for {label}: check the host name in OCTOPUS_URL and the worker's DNS"
+        )
+    };
+    let (sent, retryable, message) = match &error {
+        _ if tls_like => (
+            Sent::No,
+            false,
+            format!(
+                "the TLS connection to {host} failed during {label} ({detail}): if the server uses a private CA, pass --ca-cert /path/to/ca.pem, set SSL_CERT_FILE, or add the CA to the worker's trust store"
+            ),
+        ),
+        ureq::Error::HostNotFound => (Sent::No, true, unresolved()),
+        ureq::Error::Io(_) if detail.contains("failed to lookup address") => {
+            (Sent::No, true, unresolved())
+        }
+        ureq::Error::Timeout(ureq::Timeout::Resolve) => (
+            Sent::No,
+            true,
+            format!("resolving the host '{host}' timed out during {label}: check the worker's DNS"),
+        ),
+        ureq::Error::Timeout(ureq::Timeout::Connect) => (
+            Sent::No,
+            true,
+            format!(
+                "connecting to {origin} timed out during {label} (limit {}s): check that the server is reachable from this worker (firewall, proxy)",
+                cx.connect_timeout.as_secs()
+            ),
+        ),
+        ureq::Error::Timeout(_) => (
+            Sent::Maybe,
+            true,
+            format!(
+                "{label} timed out after {secs}s waiting for {origin}: the server did not answer in time; check the server, or raise --timeout"
+            ),
+        ),
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => (
+            Sent::No,
+            true,
+            format!(
+                "could not connect to {origin} for {label}: connection refused; check OCTOPUS_URL and that the server is up"
+            ),
+        ),
+        ureq::Error::ConnectionFailed => (
+            Sent::No,
+            true,
+            format!(
+                "could not connect to {origin} for {label}: check OCTOPUS_URL and that the server is up"
+            ),
+        ),
+        _ => (
+            Sent::Maybe,
+            true,
+            format!(
+                "the connection to {origin} broke during {label} ({detail}); the server or a proxy closed it: check the server, then run the step again"
+            ),
+        ),
+    };
+    TransportError {
+        sent,
+        retryable,
+        message,
+    }
+}
+
+/// A server's message on one line, at most 300 characters.
+fn shorten(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = text.trim_end_matches('.').to_string();
+    if text.chars().count() > 300 {
+        format!("{}…", text.chars().take(300).collect::<String>())
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credential::{Role, Scheme};
+    use crate::secret::Secret;
+
+    fn message(status: u16, body: &str) -> String {
+        let server = ServerUrl::parse("https://o.example").unwrap();
+        let credential = Credential::new(
+            Secret::new("API-X"),
+            Scheme::ApiKey,
+            Role::Broker,
+            "OCTOPUS_API_KEY",
+        );
+        let cx = Context {
+            label: "GET /api/users/me",
+            server: &server,
+            credential: &credential,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let answer = Answer {
+            status,
+            body,
+            retry_after: None,
+            location: None,
+        };
+        status_error(&cx, &answer).to_string()
+    }
+
+    #[test]
+    fn a_403_names_the_missing_permission() {
+        let text = message(
+            403,
+            r#"{"ErrorMessage":"You do not have permission to perform this action. Please contact your Octopus administrator. Missing permission: TaskView"}"#,
+        );
+        assert!(text.contains("lacks the permission TaskView"), "{text}");
+    }
+
+    #[test]
+    fn an_html_page_is_not_taken_for_octopus() {
+        let text = message(404, "<html><body>Not Found</body></html>");
+        assert!(text.contains("an HTML page"), "{text}");
+        let text = message(
+            404,
+            r#"{"ErrorMessage":"The resource 'apikeys-1' was not found."}"#,
+        );
+        assert!(
+            text.contains("The resource 'apikeys-1' was not found"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn long_server_messages_are_shortened_to_one_line() {
+        let long = format!(r#"{{"ErrorMessage":"{}\nmore"}}"#, "x".repeat(400));
+        let text = message(400, &long);
+        assert!(!text.contains('\n'));
+        assert!(text.ends_with('…'), "{text}");
+    }
+}

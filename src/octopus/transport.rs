@@ -1,0 +1,305 @@
+//! Sending requests: one pooled connection for the whole run, the TLS roots (the OS trust
+//! store, plus `--ca-cert`), the proxy, timeouts, and retries. GET and DELETE (and any
+//! request that never left) are retried up to three times on connection errors, 5xx and
+//! 429, with backoff and the server's `Retry-After` (capped); a POST that may have reached
+//! the server is never sent twice.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::{Agent, Proxy};
+
+use super::errors::{self, Answer, Context, HttpError, Sent, TransportError};
+use super::url::ServerUrl;
+use crate::console::Console;
+use crate::credential::Credential;
+use crate::exit::usage;
+
+const ATTEMPTS: u32 = 3;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest `Retry-After` honoured: a step should not sit silent for minutes.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// How to reach the server: everything the client needs, resolved by `settings`.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub server: ServerUrl,
+    pub ca_cert: Option<PathBuf>,
+    pub timeout: Duration,
+    /// The proxy for this server and the variable it came from (`None`: connect directly).
+    pub proxy: Option<ProxySetting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySetting {
+    pub url: String,
+    pub variable: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// A successful answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+struct Raw {
+    status: u16,
+    body: String,
+    retry_after: Option<Duration>,
+    location: Option<String>,
+}
+
+pub struct Transport {
+    agent: Agent,
+    pub server: ServerUrl,
+    credential: Credential,
+    timeout: Duration,
+    console: Console,
+}
+
+impl Transport {
+    pub fn new(
+        connection: &Connection,
+        credential: Credential,
+        console: Console,
+    ) -> Result<Transport> {
+        let tls = TlsConfig::builder()
+            .root_certs(root_certs(connection)?)
+            .build();
+        let proxy = match &connection.proxy {
+            Some(proxy) => Some(Proxy::new(&proxy.url).map_err(|_| {
+                usage(format!(
+                    "the proxy '{}' (from {}) is not a proxy URL: use http://host:port",
+                    proxy_host(&proxy.url),
+                    proxy.variable
+                ))
+            })?),
+            None => None,
+        };
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(connection.timeout))
+            .timeout_connect(Some(connection.timeout.min(CONNECT_TIMEOUT)))
+            .user_agent(format!("octopus-runkey/{}", env!("CARGO_PKG_VERSION")))
+            .proxy(proxy)
+            .tls_config(tls)
+            .build();
+        Ok(Transport {
+            agent: Agent::new_with_config(config),
+            server: connection.server.clone(),
+            credential,
+            timeout: connection.timeout,
+            console,
+        })
+    }
+
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// Sends one request, retrying as the module says. `label` (`GET /api/...`) names the
+    /// request in every message.
+    pub fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        label: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Reply> {
+        let idempotent = method != Method::Post;
+        let mut attempt = 1;
+        loop {
+            let result = self.send_once(method, url, label, body);
+            let wait = match &result {
+                Ok(raw) if idempotent && (raw.status >= 500 || raw.status == 429) => {
+                    Some(raw.retry_after.unwrap_or_else(|| backoff(attempt)))
+                }
+                Err(e) if e.retryable && (idempotent || e.sent == Sent::No) => {
+                    Some(backoff(attempt))
+                }
+                _ => None,
+            };
+            match (wait, attempt < ATTEMPTS) {
+                (Some(wait), true) => {
+                    self.console.verbose(&format!(
+                        "retrying {label} in {} ms (attempt {} of {ATTEMPTS})",
+                        wait.as_millis(),
+                        attempt + 1
+                    ));
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+                _ => {
+                    let raw = result?;
+                    return if (200..300).contains(&raw.status) {
+                        Ok(Reply {
+                            status: raw.status,
+                            body: raw.body,
+                        })
+                    } else {
+                        Err(self.status_error(label, &raw).into())
+                    };
+                }
+            }
+        }
+    }
+
+    fn context<'a>(&'a self, label: &'a str) -> Context<'a> {
+        Context {
+            label,
+            server: &self.server,
+            credential: &self.credential,
+            timeout: self.timeout,
+            connect_timeout: CONNECT_TIMEOUT.min(self.timeout),
+        }
+    }
+
+    fn status_error(&self, label: &str, raw: &Raw) -> HttpError {
+        errors::status_error(
+            &self.context(label),
+            &Answer {
+                status: raw.status,
+                body: &raw.body,
+                retry_after: raw.retry_after,
+                location: raw.location.as_deref(),
+            },
+        )
+    }
+
+    fn send_once(
+        &self,
+        method: Method,
+        url: &str,
+        label: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Raw, TransportError> {
+        let started = Instant::now();
+        let name = self.credential.header_name();
+        self.console
+            .verbose(&format!("> {} {url} ({name}: (redacted))", method.as_str()));
+        let value = self.credential.header_value();
+        let result = match method {
+            Method::Get => self
+                .agent
+                .get(url)
+                .header(name, &value)
+                .header("Accept", "application/json")
+                .call(),
+            Method::Delete => self
+                .agent
+                .delete(url)
+                .header(name, &value)
+                .header("Accept", "application/json")
+                .call(),
+            Method::Post => self
+                .agent
+                .post(url)
+                .header(name, &value)
+                .header("Accept", "application/json")
+                .content_type("application/json")
+                .send(body.unwrap_or_default()),
+        };
+        let transport = |e| errors::transport_error(&self.context(label), e);
+        let mut response = result.map_err(transport)?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+        let location = header("location");
+        let body = response.body_mut().read_to_string().map_err(transport)?;
+        self.console.verbose(&format!(
+            "< {status} {label} in {} ms",
+            started.elapsed().as_millis()
+        ));
+        Ok(Raw {
+            status,
+            body,
+            retry_after,
+            location,
+        })
+    }
+}
+
+/// The host of a proxy URL, for messages: never its password.
+fn proxy_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+}
+
+fn root_certs(connection: &Connection) -> Result<RootCerts> {
+    let Some(path) = &connection.ca_cert else {
+        return Ok(RootCerts::PlatformVerifier);
+    };
+    let pem = std::fs::read(path)
+        .with_context(|| format!("--ca-cert {}: cannot read it", path.display()))?;
+    let mut certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(cert)) => Some(cert),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(usage(format!(
+            "--ca-cert {} holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the CA's certificate in PEM form",
+            path.display()
+        )));
+    }
+    // The platform verifier cannot take extra roots through ureq, so with --ca-cert the OS
+    // store (which honours SSL_CERT_FILE and SSL_CERT_DIR) is loaded beside the given CA.
+    let native = rustls_native_certs::load_native_certs();
+    certs.extend(
+        native
+            .certs
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()).to_owned()),
+    );
+    Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let mut jitter = [0u8; 1];
+    let _ = getrandom::fill(&mut jitter);
+    Duration::from_millis(200 * u64::from(attempt) + u64::from(jitter[0]) / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_messages_never_show_a_password() {
+        assert_eq!(proxy_host("http://bob:secret@proxy:3128/"), "proxy:3128");
+        assert_eq!(proxy_host("proxy:3128"), "proxy:3128");
+    }
+}

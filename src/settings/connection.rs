@@ -1,0 +1,235 @@
+//! Where the server is and how to reach it: the URL (from `--server`, `OCTOPUS_URL` or
+//! `OCTOPUS_WEB_SERVERURI`), the extra CA, the timeout, and the proxy the environment names
+//! for that server (`HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, unless `NO_PROXY` says not).
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::env::{Env, OCTOPUS_URL, OCTOPUS_WEB_SERVERURI};
+use crate::cli::GlobalArgs;
+use crate::exit::usage;
+use crate::octopus::{Connection, ProxySetting, ServerUrl, UrlProblem};
+
+pub fn resolve(global: &GlobalArgs, env: &Env) -> Result<Connection> {
+    let text = match (
+        &global.server,
+        env.get(OCTOPUS_URL),
+        env.get(OCTOPUS_WEB_SERVERURI),
+    ) {
+        (Some(url), _, _) => url.trim().to_string(),
+        (None, Some(url), _) | (None, None, Some(url)) => url.to_string(),
+        (None, None, None) => {
+            return Err(env.missing(
+                OCTOPUS_URL,
+                " (or set OCTOPUS_WEB_SERVERURI, or pass --server URL)",
+            ));
+        }
+    };
+    let server = ServerUrl::parse(&text).map_err(|problem| url_error(&text, problem))?;
+    if let Some(path) = &global.ca_cert
+        && !path.is_file()
+    {
+        return Err(usage(format!(
+            "--ca-cert {}: no such file; give the path of a PEM file with the CA certificate",
+            path.display()
+        )));
+    }
+    Ok(Connection {
+        proxy: proxy_for(&server, env),
+        server,
+        ca_cert: global.ca_cert.clone(),
+        timeout: Duration::from_secs(global.timeout),
+    })
+}
+
+const LIKE: &str =
+    "set OCTOPUS_URL to the Octopus Server's address, like https://octopus.example.com";
+
+fn url_error(text: &str, problem: UrlProblem) -> anyhow::Error {
+    let shown = without_password(text);
+    usage(match problem {
+        UrlProblem::Scheme => {
+            format!("the server URL '{shown}' does not start with https:// or http://: {LIKE}")
+        }
+        UrlProblem::NoHost => format!("the server URL '{shown}' has no host: {LIKE}"),
+        UrlProblem::Credentials => format!(
+            "the server URL '{shown}' holds a user name or password: remove it (credentials go only in OCTOPUS_API_KEY or OCTOPUS_ACCESS_TOKEN); {LIKE}"
+        ),
+        UrlProblem::QueryOrFragment => format!(
+            "the server URL '{shown}' has a ?query or #fragment: give only the server's address, {}",
+            LIKE.trim_start_matches("set OCTOPUS_URL to the Octopus Server's address, ")
+        ),
+        UrlProblem::Invalid(why) => {
+            format!("the server URL '{shown}' is not a valid URL ({why}): {LIKE}")
+        }
+    })
+}
+
+/// The URL with any `user:password@` shown as `***@`.
+fn without_password(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => text.to_string(),
+    }
+}
+
+/// The proxy Tentacle (or the machine) configured for this server: `HTTPS_PROXY` for an
+/// https:// server, `HTTP_PROXY` for http://, else `ALL_PROXY` (upper or lower case), unless
+/// the host matches `NO_PROXY`. The client talks to this one server only, so the choice is
+/// made once, here.
+fn proxy_for(server: &ServerUrl, env: &Env) -> Option<ProxySetting> {
+    let no_proxy = env
+        .raw("NO_PROXY")
+        .or_else(|| env.raw("no_proxy"))
+        .unwrap_or("");
+    if bypasses_proxy(server.host(), no_proxy) {
+        return None;
+    }
+    let names: [&'static str; 4] = if server.is_https() {
+        ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    names.iter().find_map(|name| {
+        env.raw(name).map(|url| ProxySetting {
+            url: url.to_string(),
+            variable: name,
+        })
+    })
+}
+
+/// `NO_PROXY` entries: `*` (everything), a host or IP (itself and, for names, its
+/// subdomains), `.example.com` or `*.example.com` (subdomains); a `:port` is ignored.
+fn bypasses_proxy(host: &str, no_proxy: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            let entry = entry.to_ascii_lowercase();
+            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+            let entry = match entry.rsplit_once(':') {
+                Some((name, port))
+                    if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    name
+                }
+                _ => entry,
+            };
+            let entry = entry.trim_start_matches('[').trim_end_matches(']');
+            host == entry || host.ends_with(&format!(".{entry}"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::ExitStatus;
+
+    fn global() -> GlobalArgs {
+        GlobalArgs {
+            server: None,
+            ca_cert: None,
+            timeout: 30,
+            verbose: false,
+        }
+    }
+
+    fn server(env: &Env) -> String {
+        resolve(&global(), env).unwrap().server.base()
+    }
+
+    #[test]
+    fn server_comes_from_the_flag_then_octopus_url_then_serveruri() {
+        let env = Env::from_pairs(&[
+            ("OCTOPUS_URL", "https://a.example/"),
+            ("OCTOPUS_WEB_SERVERURI", "https://b.example"),
+        ]);
+        assert_eq!(server(&env), "https://a.example");
+        let env = Env::from_pairs(&[
+            ("OCTOPUS_URL", ""),
+            ("OCTOPUS_WEB_SERVERURI", "https://b.example"),
+        ]);
+        assert_eq!(server(&env), "https://b.example");
+        let mut args = global();
+        args.server = Some("https://c.example".into());
+        assert_eq!(
+            resolve(&args, &env).unwrap().server.base(),
+            "https://c.example"
+        );
+    }
+
+    #[test]
+    fn a_missing_server_is_a_usage_error_naming_the_octopus_variable() {
+        let err = resolve(&global(), &Env::default()).unwrap_err();
+        assert_eq!(ExitStatus::of_error(&err), ExitStatus::Usage);
+        let text = err.to_string();
+        assert!(text.contains("OCTOPUS_URL is not set"), "{text}");
+        assert!(text.contains("Octopus.Web.ServerUri"), "{text}");
+    }
+
+    #[test]
+    fn unsubstituted_expressions_count_as_missing_and_say_so() {
+        let env = Env::from_pairs(&[("OCTOPUS_URL", "#{Octopus.Web.ServerUri}")]);
+        let err = resolve(&global(), &env).unwrap_err();
+        assert!(err.to_string().contains("was not substituted"), "{err}");
+    }
+
+    #[test]
+    fn bad_server_urls_are_usage_errors_that_never_show_a_password() {
+        for bad in [
+            "octopus.example.com",
+            "ftp://x",
+            "https://",
+            "https:///api",
+            "https://jane:hunter2@octo.example",
+            "https://octo.example/?tab=1",
+        ] {
+            let env = Env::from_pairs(&[("OCTOPUS_URL", bad)]);
+            let err = resolve(&global(), &env).unwrap_err();
+            assert_eq!(ExitStatus::of_error(&err), ExitStatus::Usage, "{bad}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_proxy_follows_the_scheme_and_no_proxy() {
+        let env = Env::from_pairs(&[
+            ("HTTPS_PROXY", "http://secure-proxy:3128"),
+            ("http_proxy", "http://plain-proxy:3128"),
+            ("NO_PROXY", "localhost, .internal.example,10.0.0.7:8080"),
+        ]);
+        let proxy = |url: &str, env: &Env| {
+            proxy_for(&ServerUrl::parse(url).unwrap(), env).map(|p| (p.url, p.variable))
+        };
+        assert_eq!(
+            proxy("https://octopus.example.com", &env),
+            Some(("http://secure-proxy:3128".into(), "HTTPS_PROXY"))
+        );
+        assert_eq!(
+            proxy("http://octopus.example.com", &env),
+            Some(("http://plain-proxy:3128".into(), "http_proxy"))
+        );
+        assert_eq!(proxy("https://localhost:8443", &env), None);
+        assert_eq!(proxy("https://octo.internal.example", &env), None);
+        assert_eq!(proxy("http://10.0.0.7", &env), None);
+        let all = Env::from_pairs(&[("ALL_PROXY", "http://all:1"), ("no_proxy", "*")]);
+        assert_eq!(proxy("https://x", &all), None);
+        let all = Env::from_pairs(&[("ALL_PROXY", "http://all:1")]);
+        assert_eq!(
+            proxy("https://x", &all),
+            Some(("http://all:1".into(), "ALL_PROXY"))
+        );
+        assert!(bypasses_proxy("www.example.com", "example.com"));
+        assert!(!bypasses_proxy("notexample.com", "example.com"));
+    }
+}

@@ -1,0 +1,443 @@
+//! The command line plus the step's environment, resolved once, in one fallible step, into
+//! a plain struct per command. Commands take their struct and never see the environment, so
+//! every usage error (exit 2) comes before the first request. `env` names every variable
+//! the tool reads; `connection` resolves the server, CA and proxy.
+
+mod connection;
+pub mod env;
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::credential::{Credential, Role, Scheme, is_key_shaped};
+use crate::duration;
+use crate::exit::usage;
+use crate::octopus::Connection;
+use crate::purpose::{self, Operator, RunContext};
+use crate::secret::Secret;
+use env::*;
+
+pub use env::Env;
+
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// What one command needs, resolved.
+#[derive(Debug)]
+pub enum Settings {
+    Create(Mint),
+    Use(Use),
+    Revoke(Revoke),
+    Exec(Exec),
+    List(List),
+}
+
+/// What minting a run key needs (`create`, and the first half of `exec`).
+#[derive(Debug)]
+pub struct Mint {
+    pub connection: Connection,
+    pub broker: Credential,
+    pub ttl: Duration,
+    /// `OCTOPUS_TASK_ID`, checked so that it can stand in a marker.
+    pub task: Option<String>,
+    pub operator: OperatorSource,
+    pub allow_unattributed: bool,
+    pub run: RunContext,
+}
+
+/// Where the operator's name comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorSource {
+    /// The `Octopus.Deployment.CreatedBy.*` variables.
+    Variables(Operator),
+    /// The runbook run record, when those variables are empty.
+    RunbookRun { space_id: String, run_id: String },
+    /// Nothing names one (allowed only with `--allow-unattributed`).
+    Unknown,
+}
+
+#[derive(Debug)]
+pub struct Use {
+    pub connection: Connection,
+    pub run_key: Credential,
+    pub check: bool,
+    pub cmd: Vec<OsString>,
+    /// For `OCTOPUS_SPACE` in the child: the space name, else its id.
+    pub space: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Exec {
+    pub mint: Mint,
+    pub cmd: Vec<OsString>,
+    pub space: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Revoke {
+    pub connection: Connection,
+    /// The broker credential when the step has it, else the run key acting as itself.
+    pub credential: Credential,
+    pub target: RevokeTarget,
+    /// `RUNKEY_API_KEY_OWNER_ID`: saves asking the server who owns the key.
+    pub owner: Option<String>,
+    /// With `--sweep`: the age past which a key counts as stale.
+    pub sweep: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// `RUNKEY_API_KEY_ID`, checked against this run's task when that is known.
+    Id { id: String, task: Option<String> },
+    /// Every key whose marker names this task.
+    Task(String),
+    /// Only the sweep.
+    Nothing,
+}
+
+#[derive(Debug)]
+pub struct List {
+    pub connection: Connection,
+    pub broker: Credential,
+    pub json: bool,
+}
+
+pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
+    let connection = || connection::resolve(&cli.global, env);
+    Ok(match &cli.command {
+        Command::Create(args) => Settings::Create(mint(
+            connection()?,
+            env,
+            args.ttl.as_deref(),
+            args.allow_unattributed,
+        )?),
+        Command::Exec(args) => Settings::Exec(Exec {
+            mint: mint(
+                connection()?,
+                env,
+                args.key.ttl.as_deref(),
+                args.key.allow_unattributed,
+            )?,
+            cmd: args.command.cmd.clone(),
+            space: space(env),
+        }),
+        Command::Use(args) => Settings::Use(Use {
+            connection: connection()?,
+            run_key: run_key(env)?.ok_or_else(|| env.missing(RUNKEY_API_KEY, ""))?,
+            check: args.check,
+            cmd: args.command.cmd.clone(),
+            space: space(env),
+        }),
+        Command::Revoke(args) => {
+            let connection = connection()?;
+            let broker = broker_credential(env)?;
+            let run_key = run_key(env)?;
+            let task = task_id(env)?;
+            let sweep = args
+                .sweep
+                .then(|| {
+                    duration::parse(&args.max_age).map_err(|e| usage(format!("--max-age: {e}")))
+                })
+                .transpose()?;
+            if args.sweep && broker.is_none() {
+                return Err(env.missing(
+                    OCTOPUS_API_KEY,
+                    " (--sweep deletes other runs' keys, so it needs the broker credential)",
+                ));
+            }
+            let target = match (env.get_string(RUNKEY_API_KEY_ID), task) {
+                (Some(id), task) => RevokeTarget::Id { id, task },
+                (None, Some(task)) => RevokeTarget::Task(task),
+                (None, None) if args.sweep => RevokeTarget::Nothing,
+                (None, None) => {
+                    return Err(usage(format!(
+                        "nothing to revoke: RUNKEY_API_KEY_ID is not set: map it from {} in the step (or set OCTOPUS_TASK_ID from Octopus.Task.Id to revoke every key of this run)",
+                        RUNKEY_API_KEY_ID.source
+                    )));
+                }
+            };
+            let credential = broker.or(run_key).ok_or_else(|| {
+                env.missing(
+                    RUNKEY_API_KEY,
+                    " (or give the step the broker key in OCTOPUS_API_KEY)",
+                )
+            })?;
+            Settings::Revoke(Revoke {
+                connection,
+                credential,
+                target,
+                owner: env.get_string(RUNKEY_API_KEY_OWNER_ID),
+                sweep,
+            })
+        }
+        Command::List(args) => Settings::List(List {
+            connection: connection()?,
+            broker: require_broker_credential(env)?,
+            json: args.json,
+        }),
+    })
+}
+
+fn mint(
+    connection: Connection,
+    env: &Env,
+    ttl_arg: Option<&str>,
+    allow_unattributed: bool,
+) -> Result<Mint> {
+    let broker = require_broker_credential(env)?;
+    let ttl = ttl(ttl_arg, env)?;
+    let task = task_id(env)?;
+    let operator = operator_source(env);
+    if operator == OperatorSource::Unknown && !allow_unattributed {
+        return Err(usage(format!(
+            "no operator for this run: OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME (from Octopus.Deployment.CreatedBy.Username) is empty and {NO_RUN_TO_LOOK_UP}; map them in the step, or pass --allow-unattributed"
+        )));
+    }
+    Ok(Mint {
+        connection,
+        broker,
+        ttl,
+        task,
+        operator,
+        allow_unattributed,
+        run: run_context(env),
+    })
+}
+
+/// Why the run record cannot be read when the `CreatedBy` variables are empty.
+pub const NO_RUN_TO_LOOK_UP: &str = "OCTOPUS_RUNBOOKRUN_ID and OCTOPUS_SPACE_ID (from Octopus.RunbookRun.Id and Octopus.Space.Id) are not set to look the run up";
+
+/// The broker's credential: `OCTOPUS_API_KEY`, else `OCTOPUS_ACCESS_TOKEN`.
+fn broker_credential(env: &Env) -> Result<Option<Credential>> {
+    if let Some(key) = env.get(OCTOPUS_API_KEY) {
+        check_key_shape(OCTOPUS_API_KEY, key)?;
+        return Ok(Some(Credential::new(
+            Secret::new(key),
+            Scheme::ApiKey,
+            Role::Broker,
+            OCTOPUS_API_KEY.name,
+        )));
+    }
+    Ok(env.get(OCTOPUS_ACCESS_TOKEN).map(|token| {
+        Credential::new(
+            Secret::new(token),
+            Scheme::Bearer,
+            Role::Broker,
+            OCTOPUS_ACCESS_TOKEN.name,
+        )
+    }))
+}
+
+fn require_broker_credential(env: &Env) -> Result<Credential> {
+    broker_credential(env)?.ok_or_else(|| {
+        env.missing(
+            OCTOPUS_API_KEY,
+            " (or set OCTOPUS_ACCESS_TOKEN to an access token of that account)",
+        )
+    })
+}
+
+/// The run key handed on by the create step.
+fn run_key(env: &Env) -> Result<Option<Credential>> {
+    env.get(RUNKEY_API_KEY)
+        .map(|key| {
+            check_key_shape(RUNKEY_API_KEY, key)?;
+            Ok(Credential::new(
+                Secret::new(key),
+                Scheme::ApiKey,
+                Role::RunKey,
+                RUNKEY_API_KEY.name,
+            ))
+        })
+        .transpose()
+}
+
+/// Catching a value of the wrong shape here turns a mis-wired parameter into a clear usage
+/// error instead of a 401 (the value is not shown).
+fn check_key_shape(var: Var, key: &str) -> Result<()> {
+    if is_key_shaped(key) {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "{} does not hold an Octopus API key (API- followed by capital letters and digits): map it from {} in the step",
+            var.name, var.source
+        )))
+    }
+}
+
+fn ttl(arg: Option<&str>, env: &Env) -> Result<Duration> {
+    match (arg, env.get(RUNKEY_TTL)) {
+        (Some(text), _) => duration::parse(text).map_err(|e| usage(format!("--ttl: {e}"))),
+        (None, Some(text)) => duration::parse(text).map_err(|e| usage(format!("RUNKEY_TTL: {e}"))),
+        (None, None) => Ok(DEFAULT_TTL),
+    }
+}
+
+fn task_id(env: &Env) -> Result<Option<String>> {
+    env.get(OCTOPUS_TASK_ID)
+        .map(|task| {
+            purpose::validate_task_id(task).map_err(|why| {
+                usage(format!(
+                    "OCTOPUS_TASK_ID '{task}' {why}: map it from Octopus.Task.Id in the step"
+                ))
+            })?;
+            Ok(task.to_string())
+        })
+        .transpose()
+}
+
+fn run_context(env: &Env) -> RunContext {
+    RunContext {
+        runbook: env.get_string(OCTOPUS_RUNBOOK_NAME),
+        project: env.get_string(OCTOPUS_PROJECT_NAME),
+        environment: env.get_string(OCTOPUS_ENVIRONMENT_NAME),
+        tenant: env.get_string(OCTOPUS_TENANT_NAME),
+        space: space(env),
+    }
+}
+
+fn operator_source(env: &Env) -> OperatorSource {
+    if let Some(username) = env.get_string(OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME) {
+        return OperatorSource::Variables(Operator {
+            display_name: env
+                .get_string(OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME)
+                .unwrap_or_else(|| username.clone()),
+            id: env.get_string(OCTOPUS_DEPLOYMENT_CREATEDBY_ID),
+            username,
+        });
+    }
+    match (
+        env.get_string(OCTOPUS_SPACE_ID),
+        env.get_string(OCTOPUS_RUNBOOKRUN_ID),
+    ) {
+        (Some(space_id), Some(run_id)) => OperatorSource::RunbookRun { space_id, run_id },
+        _ => OperatorSource::Unknown,
+    }
+}
+
+/// The space name, else its id.
+fn space(env: &Env) -> Option<String> {
+    env.get_string(OCTOPUS_SPACE_NAME)
+        .or_else(|| env.get_string(OCTOPUS_SPACE_ID))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::ExitStatus;
+    use clap::Parser;
+
+    fn resolve_with(args: &[&str], pairs: &[(&str, &str)]) -> Result<Settings> {
+        let mut argv = vec!["octopus-runkey"];
+        argv.extend_from_slice(args);
+        resolve(&Cli::try_parse_from(argv).unwrap(), &Env::from_pairs(pairs))
+    }
+
+    const SERVER: (&str, &str) = ("OCTOPUS_URL", "https://o.example");
+    const BROKER: (&str, &str) = ("OCTOPUS_API_KEY", "API-BROKER1");
+    const JANE: (&str, &str) = ("OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME", "jane.doe");
+
+    fn usage_text(result: Result<Settings>) -> String {
+        let err = result.unwrap_err();
+        assert_eq!(ExitStatus::of_error(&err), ExitStatus::Usage, "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn keys_of_the_wrong_shape_are_refused_without_showing_them() {
+        let text = usage_text(resolve_with(
+            &["list"],
+            &[SERVER, ("OCTOPUS_API_KEY", "api-lowercase-secret")],
+        ));
+        assert!(text.contains("OCTOPUS_API_KEY does not hold"), "{text}");
+        assert!(!text.contains("lowercase-secret"), "{text}");
+    }
+
+    #[test]
+    fn ttl_comes_from_the_flag_then_runkey_ttl_then_one_hour() {
+        let env = Env::from_pairs(&[("RUNKEY_TTL", "2h")]);
+        assert_eq!(ttl(Some("90s"), &env).unwrap(), Duration::from_secs(90));
+        assert_eq!(ttl(None, &env).unwrap(), Duration::from_secs(7200));
+        assert_eq!(ttl(None, &Env::default()).unwrap(), DEFAULT_TTL);
+        let err = ttl(Some("soon"), &env).unwrap_err();
+        assert_eq!(ExitStatus::of_error(&err), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn the_operator_comes_from_the_variables_then_the_run_record() {
+        let Settings::Create(mint) = resolve_with(&["create"], &[SERVER, BROKER, JANE]).unwrap()
+        else {
+            panic!("not create")
+        };
+        let OperatorSource::Variables(op) = mint.operator else {
+            panic!("{:?}", mint.operator)
+        };
+        assert_eq!(
+            (op.username.as_str(), op.display_name.as_str()),
+            ("jane.doe", "jane.doe")
+        );
+        let Settings::Create(mint) = resolve_with(
+            &["create"],
+            &[
+                SERVER,
+                BROKER,
+                ("OCTOPUS_SPACE_ID", "Spaces-1"),
+                ("OCTOPUS_RUNBOOKRUN_ID", "RunbookRuns-7"),
+            ],
+        )
+        .unwrap() else {
+            panic!("not create")
+        };
+        assert_eq!(
+            mint.operator,
+            OperatorSource::RunbookRun {
+                space_id: "Spaces-1".into(),
+                run_id: "RunbookRuns-7".into()
+            }
+        );
+    }
+
+    #[test]
+    fn no_operator_is_a_usage_error_unless_unattributed_runs_are_allowed() {
+        let text = usage_text(resolve_with(&["create"], &[SERVER, BROKER]));
+        assert!(text.contains("no operator for this run"), "{text}");
+        assert!(resolve_with(&["create", "--allow-unattributed"], &[SERVER, BROKER]).is_ok());
+    }
+
+    #[test]
+    fn revoke_prefers_the_broker_and_falls_back_to_the_run_key() {
+        let run_key = ("RUNKEY_API_KEY", "API-RUNKEY1");
+        let id = ("RUNKEY_API_KEY_ID", "apikeys-1");
+        let Settings::Revoke(revoke) =
+            resolve_with(&["revoke"], &[SERVER, BROKER, run_key, id]).unwrap()
+        else {
+            panic!("not revoke")
+        };
+        assert_eq!(revoke.credential.role(), Role::Broker);
+        let Settings::Revoke(revoke) = resolve_with(
+            &["revoke"],
+            &[SERVER, run_key, ("OCTOPUS_TASK_ID", "ServerTasks-1")],
+        )
+        .unwrap() else {
+            panic!("not revoke")
+        };
+        assert_eq!(revoke.credential.role(), Role::RunKey);
+        assert_eq!(revoke.target, RevokeTarget::Task("ServerTasks-1".into()));
+        let text = usage_text(resolve_with(&["revoke"], &[SERVER, run_key]));
+        assert!(text.contains("nothing to revoke"), "{text}");
+        let text = usage_text(resolve_with(&["revoke", "--sweep"], &[SERVER, run_key, id]));
+        assert!(text.contains("needs the broker credential"), "{text}");
+    }
+
+    #[test]
+    fn a_usage_error_needs_no_server_at_all() {
+        // Resolution alone decides it: nothing here could have sent a request.
+        let text = usage_text(resolve_with(
+            &["create", "--ttl", "soon"],
+            &[SERVER, BROKER, JANE],
+        ));
+        assert!(text.starts_with("--ttl:"), "{text}");
+    }
+}
