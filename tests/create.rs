@@ -89,12 +89,44 @@ fn the_purpose_names_operator_run_and_marker() {
 fn the_key_works_and_the_audit_log_names_the_operator() {
     let f = Fixture::new();
     let out = create(&f, "ServerTasks-2");
-    let (status, me) = call_me(&f, &out.var("ApiKey"));
+    let key = out.var("ApiKey");
+    let (status, me) = call_me(&f, &key);
     assert_eq!(status, 200);
     assert_eq!(me["Id"], f.broker_id.as_str());
+    // The create itself was made with the broker key, and said whose key and until when.
+    let audit = f.sim.audit();
+    let post = audit.iter().find(|e| e.action.starts_with("POST")).unwrap();
+    assert!(
+        post.identity_established_with
+            .starts_with("API key 'broker key for runbooks'")
+    );
+    let sent = f
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&sent.body).unwrap();
+    assert_eq!(body["UserId"], f.broker_id.as_str());
+    assert!(body["Expires"].is_string(), "{body}");
+    // Octopus audits changes, not reads: a change made with the run key (here, deleting
+    // itself) is recorded under the operator's purpose.
+    runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &key)
+        .env("RUNKEY_API_KEY_ID", out.var("ApiKeyId"))
+        .run()
+        .code(0);
     let audit = f.sim.audit();
     let last = audit.last().unwrap();
-    assert_eq!(last.action, "GET /api/users/me");
+    assert_eq!(
+        last.action,
+        format!(
+            "DELETE /api/users/{}/apikeys/{}",
+            f.broker_id,
+            out.var("ApiKeyId")
+        )
+    );
     assert!(
         last.identity_established_with
             .starts_with("API key 'Jane Doe (jane.doe) ran 'Restart web'"),
@@ -104,12 +136,6 @@ fn the_key_works_and_the_audit_log_names_the_operator() {
     assert_eq!(
         last.api_key_id.as_deref(),
         Some(out.var("ApiKeyId").as_str())
-    );
-    // The create itself was made with the broker key.
-    let post = audit.iter().find(|e| e.action.starts_with("POST")).unwrap();
-    assert!(
-        post.identity_established_with
-            .starts_with("API key 'broker key for runbooks'")
     );
 }
 
@@ -334,6 +360,7 @@ fn a_lost_answer_to_the_post_leaves_exactly_one_working_key() {
         posts, 2,
         "the POST is tried once more after the lost one is settled"
     );
+    seeded_keys_survive(&f);
 }
 
 #[test]
@@ -369,6 +396,7 @@ fn a_post_lost_twice_fails_and_leaves_nothing() {
     );
     assert!(runkey_keys(&f).is_empty());
     assert!(out.output_variables().is_empty());
+    seeded_keys_survive(&f);
 }
 
 #[test]

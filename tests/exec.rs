@@ -36,6 +36,7 @@ fn runs_the_command_with_a_working_key_then_revokes_it() {
     assert_eq!(masks[0].get("value"), Some(key.as_str()));
     assert!(out.stdout.contains("Revoked run key"), "{}", out.stdout);
     assert!(runkey_keys(&f).is_empty(), "nothing left on the server");
+    seeded_keys_survive(&f);
     let requests: Vec<String> = f.sim.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(requests, ["GET", "POST", "DELETE"]);
     assert_eq!(f.sim.connections(), 1);
@@ -55,7 +56,7 @@ fn the_child_can_call_the_api_as_the_operator() {
         .sim
         .audit()
         .into_iter()
-        .find(|e| e.message.starts_with("Created API key"))
+        .find(|e| e.category == "Created" && e.message.starts_with("User API key "))
         .unwrap();
     assert!(
         created

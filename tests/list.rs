@@ -19,7 +19,10 @@ fn json_lists_only_marked_keys_with_their_state() {
     let out = as_broker(&f, &["list", "--json"]).run();
     out.code(0);
     let rows: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(rows.len(), 2);
+    // This test's two keys and the fixture's other run's key; the unmarked ones are left out.
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().any(|r| r["Id"] == f.other_run_key_id.as_str()));
+    assert!(!rows.iter().any(|r| r["Id"] == f.unmarked_key_id.as_str()));
     for row in &rows {
         let keys: Vec<&str> = row
             .as_object()
@@ -52,10 +55,16 @@ fn the_table_has_a_header_and_a_row_per_key() {
     assert!(
         lines[0].starts_with("ID") && lines[0].contains("EXPIRES") && lines[0].contains("PURPOSE")
     );
-    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines.len(),
+        3,
+        "this run's key and the fixture's other run's key"
+    );
     assert!(lines[1].starts_with(&a.var("ApiKeyId")) && lines[1].contains("live"));
+    assert!(lines[2].starts_with(&f.other_run_key_id));
 
     let empty = Fixture::new();
+    empty.sim.remove_api_key(&empty.other_run_key_id);
     let out = runkey(&["list"])
         .env("OCTOPUS_URL", empty.sim.url())
         .env("OCTOPUS_API_KEY", &empty.broker_key)

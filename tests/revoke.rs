@@ -32,6 +32,7 @@ fn by_id_with_the_broker_key() {
     let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();
     assert_eq!(left, [other.var("ApiKeyId")], "only this run's key is gone");
     assert_eq!(call_me(&f, &created.var("ApiKey")).0, 401);
+    seeded_keys_survive(&f);
 }
 
 #[test]
@@ -125,6 +126,7 @@ fn a_server_that_forbids_self_deletion_is_reported_and_the_key_kept() {
 fn by_task_deletes_only_that_tasks_keys_across_pages() {
     let f = Fixture::with_options(Options {
         max_take: Some(3),
+        partial_purpose_filter: PartialPurpose::Substring,
         ..Options::default()
     });
     let mine_a = create(&f, "ServerTasks-42");
@@ -148,9 +150,10 @@ fn by_task_deletes_only_that_tasks_keys_across_pages() {
     assert!(!ids.contains(&mine_a.var("ApiKeyId")) && !ids.contains(&mine_b.var("ApiKeyId")));
     assert_eq!(
         ids.len(),
-        1 + 5 + 5,
-        "broker key, five other runs, five hand-made keys remain"
+        3 + 5 + 5,
+        "the fixture's three keys, five other runs, five hand-made keys remain"
     );
+    seeded_keys_survive(&f);
     assert!(f.sim.requests().iter().any(|r| {
         r.target
             .contains("partialPurpose=%5Brunkey%20ServerTasks-42%2F")
@@ -161,7 +164,7 @@ fn by_task_deletes_only_that_tasks_keys_across_pages() {
 fn by_task_pages_through_everything_on_servers_without_partial_purpose() {
     let f = Fixture::with_options(Options {
         max_take: Some(3),
-        partial_purpose: false,
+        partial_purpose_filter: PartialPurpose::Ignored,
         ..Options::default()
     });
     let mine = create(&f, "ServerTasks-9");
@@ -180,14 +183,15 @@ fn by_task_pages_through_everything_on_servers_without_partial_purpose() {
             .iter()
             .any(|k| k.id == mine.var("ApiKeyId"))
     );
-    assert_eq!(f.sim.keys(&f.broker_id).len(), 11);
+    assert_eq!(f.sim.keys(&f.broker_id).len(), 13);
+    seeded_keys_survive(&f);
     let pages = f
         .sim
         .requests()
         .iter()
         .filter(|r| r.target.contains("/apikeys?"))
         .count();
-    assert_eq!(pages, 4, "12 keys at 3 a page");
+    assert_eq!(pages, 5, "14 keys at 3 a page");
 }
 
 #[test]
@@ -237,6 +241,7 @@ fn never_deletes_another_runs_key() {
         out.stderr
     );
     assert_eq!(runkey_keys(&f).len(), 1);
+    seeded_keys_survive(&f);
 }
 
 #[test]
@@ -273,6 +278,7 @@ fn sweep_deletes_expired_and_old_keys_of_this_tool_only() {
     let ids: Vec<String> = f.sim.keys(&f.broker_id).into_iter().map(|k| k.id).collect();
     assert!(!ids.contains(&expired) && !ids.contains(&old));
     assert!(ids.contains(&fresh) && ids.contains(&foreign));
+    seeded_keys_survive(&f);
 
     // A shorter --max-age makes a ten-minute-old key stale too.
     let (recent, _) = f.sim.add_old_api_key(
@@ -286,4 +292,5 @@ fn sweep_deletes_expired_and_old_keys_of_this_tool_only() {
     assert!(out.stdout.contains("Swept 1 stale"), "{}", out.stdout);
     let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();
     assert_eq!(left, [fresh], "{recent} was swept");
+    seeded_keys_survive(&f);
 }

@@ -244,7 +244,8 @@ fn pages_link_to_the_next_page_until_the_last() {
             first["TotalResults"].as_u64(),
             first["NumberOfPages"].as_u64()
         ),
-        (Some(3), Some(7), Some(3))
+        (Some(3), Some(9), Some(3)),
+        "six keys and the fixture's three"
     );
     let next = first["Links"]["Page.Next"].as_str().unwrap().to_string();
     let (_, second) = request(&f, "GET", &next, &f.broker_key, None);
@@ -255,22 +256,260 @@ fn pages_link_to_the_next_page_until_the_last() {
         &f.broker_key,
         None,
     );
-    assert_eq!(third["Items"].as_array().unwrap().len(), 1);
+    assert_eq!(third["Items"].as_array().unwrap().len(), 3);
     assert!(third["Links"].get("Page.Next").is_none());
 }
 
+/// The purposes a listing of the broker's keys with `partialPurpose=partial` returns.
+fn listed_purposes(f: &Fixture, partial: &str) -> Vec<String> {
+    let path = format!(
+        "/api/users/{}/apikeys?take=100&partialPurpose={partial}",
+        f.broker_id
+    );
+    let (status, page) = request(f, "GET", &path, &f.broker_key, None);
+    assert_eq!(status, 200);
+    let mut purposes: Vec<String> = page["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["Purpose"].as_str().unwrap().to_string())
+        .collect();
+    purposes.sort();
+    purposes
+}
+
 #[test]
-fn every_authenticated_call_is_audited_with_its_identity() {
+fn partial_purpose_is_ignored_by_default() {
+    let f = Fixture::new();
+    assert_eq!(
+        listed_purposes(&f, "DEPLOY").len(),
+        3,
+        "every key of the broker"
+    );
+}
+
+#[test]
+fn partial_purpose_can_filter_by_substring_or_prefix_ignoring_case() {
+    let f = Fixture::with_options(Options {
+        partial_purpose_filter: PartialPurpose::Substring,
+        ..Options::default()
+    });
+    f.sim.add_api_key(&f.broker_id, "Robot deploys", None);
+    assert_eq!(
+        listed_purposes(&f, "DEPLOY"),
+        ["Robot deploys", "deploy bot"]
+    );
+    assert_eq!(
+        listed_purposes(&f, "%5BRUNKEY%20ServerTasks-999%2F"),
+        [octopus_sim::OTHER_RUN_PURPOSE]
+    );
+    f.sim
+        .set_options(|o| o.partial_purpose_filter = PartialPurpose::Prefix);
+    assert_eq!(listed_purposes(&f, "DEPLOY"), ["deploy bot"]);
+    assert!(listed_purposes(&f, "%5Brunkey").is_empty());
+}
+
+#[test]
+fn not_found_bodies_name_the_missing_user_key_or_route() {
+    let f = Fixture::new();
+    let key = &f.broker_key;
+    for (path, missing) in [
+        ("/api/users/Users-99".to_string(), "Users-99"),
+        ("/api/users/Users-99/apikeys".to_string(), "Users-99"),
+        (
+            format!("/api/users/{}/apikeys/apikeys-nope", f.broker_id),
+            "apikeys-nope",
+        ),
+        ("/api/nothing/here".to_string(), "/api/nothing/here"),
+    ] {
+        let (status, body) = request(&f, "GET", &path, key, None);
+        let message = format!("The resource '{missing}' was not found.");
+        assert_eq!(
+            (status, body["ErrorMessage"].as_str()),
+            (404, Some(message.as_str())),
+            "{path}"
+        );
+        assert_eq!(body["Errors"], json!([message]), "{path}");
+    }
+}
+
+#[test]
+fn another_users_key_is_refused_as_not_theirs_before_any_permission_check() {
+    let f = Fixture::new();
+    let (operator_key_id, operator_key) = f.sim.add_api_key(&f.operator_id, "jane's", None);
+    let not_owned = (
+        400,
+        Some("This ApiKey does not belong to the specified user."),
+    );
+    // Jane, on her own user's path, with the id of a key of the broker.
+    for method in ["GET", "DELETE"] {
+        let path = format!("/api/users/{}/apikeys/{}", f.operator_id, f.unmarked_key_id);
+        let (status, body) = request(&f, method, &path, &operator_key, None);
+        assert_eq!(
+            (status, body["ErrorMessage"].as_str()),
+            not_owned,
+            "{method}"
+        );
+    }
+    // The broker, without UserEdit, on the admin's path with Jane's key id: still 400.
+    let path = format!("/api/users/{}/apikeys/{operator_key_id}", f.admin_id);
+    let (status, body) = request(&f, "DELETE", &path, &f.broker_key, None);
+    assert_eq!((status, body["ErrorMessage"].as_str()), not_owned);
+    assert!(
+        f.sim
+            .keys(&f.broker_id)
+            .iter()
+            .any(|k| k.id == f.unmarked_key_id)
+    );
+    assert_eq!(f.sim.keys(&f.operator_id).len(), 1);
+}
+
+#[test]
+fn request_bodies_are_recorded() {
+    let f = Fixture::new();
+    let expires = octopus_sim::octopus_date(f.sim.now() + SignedDuration::from_hours(1));
+    let sent = json!({"Purpose": "p", "Expires": expires, "UserId": f.broker_id});
+    request(
+        &f,
+        "POST",
+        &format!("/api/users/{}/apikeys", f.broker_id),
+        &f.broker_key,
+        Some(sent.clone()),
+    );
+    let post = f.sim.requests().pop().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&post.body).unwrap(), sent);
+    call_me(&f, &f.broker_key);
+    assert_eq!(f.sim.requests().pop().unwrap().body, "");
+}
+
+/// Creates a key for the broker asking for `Expires` in `hours`: (status, answer).
+fn create_expiring_in(f: &Fixture, hours: i64) -> (u16, Value) {
+    let expires = octopus_sim::octopus_date(f.sim.now() + SignedDuration::from_hours(hours));
+    request(
+        f,
+        "POST",
+        &format!("/api/users/{}/apikeys", f.broker_id),
+        &f.broker_key,
+        Some(json!({"Purpose": "p", "Expires": expires, "UserId": f.broker_id})),
+    )
+}
+
+/// Hours from the server's now to the answer's `Expires`, if it has one.
+fn hours_left(f: &Fixture, created: &Value) -> Option<i64> {
+    let at: Timestamp = created.get("Expires")?.as_str()?.parse().ok()?;
+    Some((at.duration_since(f.sim.now()).as_secs_f64() / 3600.0).round() as i64)
+}
+
+#[test]
+fn expiry_is_honoured_capped_ignored_or_omitted_as_configured() {
+    let f = Fixture::new();
+    let (status, created) = create_expiring_in(&f, 2);
+    assert_eq!(
+        (status, hours_left(&f, &created)),
+        (200, Some(2)),
+        "honoured"
+    );
+    let (status, _) = create_expiring_in(&f, 24 * 400);
+    assert_eq!(status, 400, "honoured: beyond the maximum is refused");
+
+    f.sim
+        .set_options(|o| o.expiry = ExpiryMode::CappedAt(SignedDuration::from_hours(1)));
+    let (status, created) = create_expiring_in(&f, 2);
+    assert_eq!((status, hours_left(&f, &created)), (200, Some(1)), "capped");
+    let (status, _) = create_expiring_in(&f, -1);
+    assert_eq!(status, 400, "capped: the past is still refused");
+
+    f.sim.set_options(|o| o.expiry = ExpiryMode::Ignored);
+    let (status, created) = create_expiring_in(&f, 2);
+    assert_eq!(
+        (status, hours_left(&f, &created)),
+        (200, Some(180 * 24)),
+        "ignored"
+    );
+
+    f.sim.set_options(|o| o.expiry = ExpiryMode::Omitted);
+    let (status, created) = create_expiring_in(&f, 2);
+    assert_eq!(status, 200);
+    assert!(created.get("Expires").is_none(), "omitted: {created}");
+    let key = f
+        .sim
+        .keys(&f.broker_id)
+        .into_iter()
+        .find(|k| k.id == created["Id"]);
+    assert_eq!(key.unwrap().expires, None);
+}
+
+#[test]
+fn only_changes_are_audited_with_the_key_that_made_them() {
     let f = Fixture::new();
     call_me(&f, &f.broker_key);
     call_me(&f, "API-WRONG");
-    let audit = f.sim.audit();
-    assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0].user_id, f.broker_id);
-    assert!(
-        audit[0]
-            .identity_established_with
-            .starts_with("API key 'broker key for runbooks' created ")
+    request(
+        &f,
+        "GET",
+        &format!("/api/users/{}/apikeys", f.broker_id),
+        &f.broker_key,
+        None,
     );
-    assert_eq!(audit[0].api_key_hint.as_deref().map(str::len), Some(8));
+    assert!(f.sim.audit().is_empty(), "reads are not audited");
+
+    let (_, created) = create_expiring_in(&f, 1);
+    create_expiring_in(&f, -1); // refused: no event
+    let id = created["Id"].as_str().unwrap();
+    let path = format!("/api/users/{}/apikeys/{id}", f.broker_id);
+    request(
+        &f,
+        "DELETE",
+        &path,
+        created["ApiKey"].as_str().unwrap(),
+        None,
+    );
+    let audit = f.sim.audit();
+    let categories: Vec<&str> = audit.iter().map(|e| e.category.as_str()).collect();
+    assert_eq!(categories, ["Created", "Deleted"]);
+
+    let generated = &audit[0];
+    assert_eq!(generated.user_id, f.broker_id);
+    assert!(generated.is_service);
+    assert_eq!(
+        generated.api_key_id.as_deref(),
+        Some(f.broker_key_id.as_str())
+    );
+    assert_eq!(generated.api_key_hint.as_deref(), Some(&f.broker_key[..8]));
+    let hint = &created["ApiKey"].as_str().unwrap()[..8];
+    assert_eq!(
+        generated.message,
+        format!("User API key p ({hint}•••) for svc-runbooks was generated")
+    );
+    assert_eq!(generated.related_document_ids, [id, f.broker_id.as_str()]);
+    // `API key '<Purpose>' created <RFC 1123 date>`, the broker key being 400 days old.
+    let date = generated
+        .identity_established_with
+        .strip_prefix("API key 'broker key for runbooks' created ")
+        .unwrap();
+    let created_at = jiff::civil::DateTime::strptime("%a, %d %b %Y %H:%M:%S GMT", date).unwrap();
+    let age = f.sim.now().to_zoned(jiff::tz::TimeZone::UTC).datetime() - created_at;
+    assert_eq!(age.get_days(), 400, "{date}");
+
+    let deleted = &audit[1];
+    assert!(
+        deleted
+            .identity_established_with
+            .starts_with("API key 'p' created "),
+        "the key deleted itself"
+    );
+    assert_eq!(deleted.api_key_id.as_deref(), Some(id));
+}
+
+#[test]
+fn the_broker_shares_its_account_with_other_runs_and_people() {
+    let f = Fixture::new();
+    let keys = f.sim.keys(&f.broker_id);
+    let purpose = |id: &str| keys.iter().find(|k| k.id == id).unwrap().purpose.clone();
+    assert_eq!(purpose(&f.other_run_key_id), octopus_sim::OTHER_RUN_PURPOSE);
+    assert_eq!(purpose(&f.unmarked_key_id), "deploy bot");
+    let own = keys.iter().find(|k| k.id == f.broker_key_id).unwrap();
+    assert_eq!(own.secret, f.broker_key);
+    let age = f.sim.now().duration_since(own.created).as_hours();
+    assert!((400 * 24 - 1..=400 * 24).contains(&age), "{age}");
 }

@@ -265,21 +265,11 @@ fn create_run_script_revoke() {
         log.contains("The run key is valid: it acts as Runbook Broker"),
         "{log}"
     );
-    let call = f
-        .sim
-        .audit()
-        .into_iter()
-        .rev()
-        .find(|e| e.action == "GET /api/users/me")
-        .unwrap();
+    // A read leaves no audit event, so the request log shows which key the script used.
     assert_eq!(
-        call.api_key_id.as_deref(),
-        Some(key_id.as_str()),
+        script_call_key(&f).as_deref(),
+        Some(key.as_str()),
         "the script's call used the run key"
-    );
-    assert!(
-        call.identity_established_with
-            .contains("Jane Doe (jane.doe) ran 'Restart web'")
     );
     assert_eq!(
         runkey_keys(&f).len(),
@@ -309,6 +299,28 @@ fn create_run_script_revoke() {
         deleted.identity_established_with.contains("[runkey "),
         "revoked with the run key, not the broker's"
     );
+    assert!(
+        deleted
+            .identity_established_with
+            .contains("Jane Doe (jane.doe) ran 'Restart web'"),
+        "the change is recorded under the operator's purpose"
+    );
+}
+
+/// The key the Run Script body's own `GET /api/users/me` carried (the last such request
+/// made without a User-Agent, as bash's /dev/tcp sends none).
+fn script_call_key(f: &Fixture) -> Option<String> {
+    let call = f.sim.requests().into_iter().rev().find(|r| {
+        r.target == "/api/users/me"
+            && !r
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+    })?;
+    call.headers
+        .into_iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-octopus-apikey"))
+        .map(|(_, v)| v)
 }
 
 #[test]
@@ -360,17 +372,21 @@ fn exec_alone() {
         "{log}"
     );
     assert!(runkey_keys(&f).is_empty());
-    let call = f
+    // The script's read leaves no audit event; the request log has the key it used, and
+    // the creation of that key (a change) names the operator.
+    let used = script_call_key(&f).unwrap();
+    assert_ne!(used, f.broker_key);
+    let hint: String = used.chars().take(8).collect();
+    let created = f
         .sim
         .audit()
         .into_iter()
-        .find(|e| {
-            e.action == "GET /api/users/me" && e.identity_established_with.contains("[runkey")
-        })
+        .find(|e| e.category == "Created" && e.message.contains(&format!("({hint}•••)")))
         .unwrap();
     assert!(
-        call.identity_established_with
-            .contains("Jane Doe (jane.doe)")
+        created.message.contains("Jane Doe (jane.doe)"),
+        "{}",
+        created.message
     );
 
     let failing = runbook.run_step(

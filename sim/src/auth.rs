@@ -20,6 +20,11 @@ pub(crate) struct Actor {
     pub key_expires: Option<Timestamp>,
 }
 
+/// The date form Octopus uses in `IdentityEstablishedWith`: `Fri, 22 Jul 2022 17:46:35 GMT`.
+fn rfc1123(at: Timestamp) -> String {
+    at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 pub(crate) fn authenticate(
     state: &State,
     request: &Request,
@@ -42,11 +47,7 @@ pub(crate) fn authenticate(
             user: user.clone(),
             key_id: Some(key.id.clone()),
             key_hint: Some(key.hint()),
-            identity: format!(
-                "API key '{}' created {}",
-                key.purpose,
-                key.created.strftime("%Y-%m-%d")
-            ),
+            identity: format!("API key '{}' created {}", key.purpose, rfc1123(key.created)),
             key_expires: key.expires,
         });
     }

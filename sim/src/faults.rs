@@ -57,27 +57,93 @@ impl Fault {
     }
 }
 
-/// Server behaviours that differ between Octopus versions or are unconfirmed.
+/// How a server treats `partialPurpose` on a key listing. Octopus documents it only as an
+/// "optional case-insensitive filter on the API key purpose", without saying whether it
+/// matches a substring or a prefix, and older servers ignore it: a client must filter by
+/// itself either way, so by default the simulator ignores it and shows whether it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartialPurpose {
+    /// Every key of the user is listed, whatever `partialPurpose` says (older servers).
+    #[default]
+    Ignored,
+    /// Keys whose purpose contains the text, ignoring case.
+    Substring,
+    /// Keys whose purpose starts with the text, ignoring case.
+    Prefix,
+}
+
+impl PartialPurpose {
+    /// Whether a key with `purpose` is listed when the client asked for `partial`.
+    pub fn admits(self, purpose: &str, partial: &str) -> bool {
+        let (purpose, partial) = (purpose.to_lowercase(), partial.to_lowercase());
+        match self {
+            PartialPurpose::Ignored => true,
+            PartialPurpose::Substring => purpose.contains(&partial),
+            PartialPurpose::Prefix => purpose.starts_with(&partial),
+        }
+    }
+}
+
+/// What a server does with the `Expires` of a key being created. Servers since 2020.6 honour
+/// it within their rules; a server can also shorten it, ignore it and apply its default, or
+/// (before 2020.6) know no expiry at all. A client must read the `Expires` it gets back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpiryMode {
+    /// `Expires` is kept; one in the past, beyond `max_expiry_days`, or after the expiry of
+    /// the key making the request is refused with 400.
+    #[default]
+    Honoured,
+    /// `Expires` is silently shortened to at most this long from now (one in the past is
+    /// still refused).
+    CappedAt(jiff::SignedDuration),
+    /// `Expires` is ignored: the key expires `default_expiry_days` from now.
+    Ignored,
+    /// A server without expiry: `Expires` is ignored, and the key has none, in the answer
+    /// and in listings.
+    Omitted,
+}
+
+/// Server behaviours that differ between Octopus versions or are unconfirmed. The defaults
+/// are the strictest a client can meet, so that nothing the client should do itself is done
+/// for it by the simulator.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The most items one page holds, whatever `take` asks (None: `take` is honoured).
     pub max_take: Option<usize>,
-    /// Newer servers filter key listings by `partialPurpose`; older ones ignore it.
+    /// How key listings treat `partialPurpose` (default: ignored).
+    pub partial_purpose_filter: PartialPurpose,
+    /// The earlier switch for the same thing: `true` filters by substring when
+    /// `partial_purpose_filter` is `Ignored`. Kept so that callers written against it (the
+    /// benchmark) still compile; new code sets `partial_purpose_filter`.
     pub partial_purpose: bool,
     /// Whether a key may delete itself (unconfirmed on real servers).
     pub allow_self_delete: bool,
-    /// 2025.4+ caps `Expires` at this many days from now.
+    /// What the server does with the `Expires` of a new key (default: honoured).
+    pub expiry: ExpiryMode,
+    /// 2025.4+ refuses an `Expires` more than this many days from now.
     pub max_expiry_days: i64,
     /// The expiry of a key created without `Expires`.
     pub default_expiry_days: i64,
+}
+
+impl Options {
+    /// The filter in force, from `partial_purpose_filter` or the older `partial_purpose`.
+    pub fn partial_purpose_mode(&self) -> PartialPurpose {
+        match self.partial_purpose_filter {
+            PartialPurpose::Ignored if self.partial_purpose => PartialPurpose::Substring,
+            mode => mode,
+        }
+    }
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             max_take: None,
-            partial_purpose: true,
+            partial_purpose_filter: PartialPurpose::Ignored,
+            partial_purpose: false,
             allow_self_delete: true,
+            expiry: ExpiryMode::Honoured,
             max_expiry_days: 366,
             default_expiry_days: 180,
         }

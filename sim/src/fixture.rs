@@ -1,20 +1,32 @@
 //! The usual cast for a test: an admin, the broker service account with its key, and the
-//! operator who clicks Run, on a fresh simulator; and a throwaway certificate authority for
-//! the tests that serve HTTPS.
+//! operator who clicks Run, on a fresh simulator; the broker account is shared, as in real
+//! life, with another run's key and an unmarked key made by hand, which every revoke, sweep
+//! and listing must leave alone. Also a throwaway certificate authority for the tests that
+//! serve HTTPS.
 
 use jiff::SignedDuration;
 
 use crate::faults::Options;
 use crate::simulator::Simulator;
 
+/// The purpose of the other run's key in the usual cast.
+pub const OTHER_RUN_PURPOSE: &str = "Someone (x) ran 'Other' [runkey ServerTasks-999/abcdef12]";
+
 /// The usual cast: a broker service account with a key, and the operator who clicks Run.
 pub struct Fixture {
     pub sim: Simulator,
     pub admin_id: String,
     pub broker_id: String,
+    /// The broker's own key, made by hand 400 days ago; it expires 90 days from now.
     pub broker_key: String,
+    pub broker_key_id: String,
     pub operator_id: String,
     pub space_id: String,
+    /// A live key of the broker made by another run ([`OTHER_RUN_PURPOSE`], task
+    /// `ServerTasks-999`), expiring in an hour.
+    pub other_run_key_id: String,
+    /// A key of the broker without the marker (`deploy bot`) and without an expiry.
+    pub unmarked_key_id: String,
 }
 
 impl Fixture {
@@ -45,16 +57,42 @@ impl Fixture {
             &["UserView", "RunbookRunView"],
         );
         let operator_id = sim.add_user("jane.doe", "Jane Doe", false, &["RunbookRunView"]);
-        let expires = sim.now() + SignedDuration::from_hours(24 * 90);
-        let (_, broker_key) = sim.add_api_key(&broker_id, "broker key for runbooks", Some(expires));
+        let now = sim.now();
+        let (broker_key_id, broker_key) = sim.add_old_api_key(
+            &broker_id,
+            "broker key for runbooks",
+            SignedDuration::from_hours(24 * 400),
+            Some(now + SignedDuration::from_hours(24 * 90)),
+        );
+        let (other_run_key_id, _) = sim.add_api_key(
+            &broker_id,
+            OTHER_RUN_PURPOSE,
+            Some(now + SignedDuration::from_hours(1)),
+        );
+        let (unmarked_key_id, _) = sim.add_api_key(&broker_id, "deploy bot", None);
         Fixture {
             sim,
             admin_id,
             broker_id,
             broker_key,
+            broker_key_id,
             operator_id,
+            other_run_key_id,
+            unmarked_key_id,
             space_id: "Spaces-1".to_string(),
         }
+    }
+}
+
+impl Fixture {
+    /// The broker's keys the cast starts with: its own, the other run's, the unmarked one.
+    /// No test's revoke, sweep or settle may delete them.
+    pub fn seeded_key_ids(&self) -> [&str; 3] {
+        [
+            &self.broker_key_id,
+            &self.other_run_key_id,
+            &self.unmarked_key_id,
+        ]
     }
 }
 

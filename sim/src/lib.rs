@@ -2,8 +2,10 @@
 //! touches, served over real HTTP (or HTTPS) on 127.0.0.1 at a random port. It keeps the
 //! real server's rules: users and service accounts, API keys with ownership rules and expiry
 //! (an expired key gets 401), paging with `Links["Page.Next"]` and a settable page size,
-//! `partialPurpose`, runbook runs, Octopus's error bodies, an audit event with
-//! `IdentityEstablishedWith`, a request log, a connection counter, and injected faults.
+//! runbook runs, Octopus's error bodies, an audit log of changes with
+//! `IdentityEstablishedWith`, a request log with bodies, a connection counter, and injected
+//! faults. Its defaults hide nothing a client must do itself: `partialPurpose` is ignored,
+//! and the usual cast shares the broker account with other runs' keys and keys of people.
 //! Tests seed it, run the real binary against it, and read its state afterwards.
 
 mod api;
@@ -17,8 +19,8 @@ mod server;
 mod simulator;
 mod state;
 
-pub use faults::{Fault, FaultKind, Options};
-pub use fixture::{Fixture, TestCa};
+pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose};
+pub use fixture::{Fixture, OTHER_RUN_PURPOSE, TestCa};
 pub use model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, User};
 pub use render::{DEFAULT_TAKE, octopus_date};
 pub use simulator::Simulator;

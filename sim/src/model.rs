@@ -44,19 +44,34 @@ impl ApiKey {
     }
 }
 
+/// One entry of the audit log. Octopus records changes (creations, modifications,
+/// deletions) and never reads; the "who" is the owner of the credential used, and the
+/// purpose of the key used is only in `identity_established_with`.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
+    /// `Events-N`.
+    pub id: String,
+    /// Octopus's event category: `Created`, `Modified` or `Deleted`.
+    pub category: String,
     pub occurred: Timestamp,
     pub user_id: String,
     pub username: String,
+    pub is_service: bool,
+    /// The `User-Agent` header of the request that made the change.
+    pub user_agent: String,
     /// `METHOD /path`.
     pub action: String,
     pub status: u16,
-    /// `API key '<Purpose>' created <date>`, or `access token`.
+    /// `API key '<Purpose>' created <RFC 1123 date>` for a key, `access token` for a bearer
+    /// token.
     pub identity_established_with: String,
     pub api_key_id: Option<String>,
     pub api_key_hint: Option<String>,
+    /// What changed, in words, e.g. `User API key <purpose> (API-ABCD•••) for <user> was
+    /// generated`.
     pub message: String,
+    /// The documents the event is about: the key's id, then its user's.
+    pub related_document_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +84,9 @@ pub struct RequestRecord {
     pub fault: Option<String>,
     /// Every request header, as received (tests look for leaked credentials here).
     pub headers: Vec<(String, String)>,
+    /// The request body as received (lossily decoded as UTF-8), so tests can see what was
+    /// sent, e.g. the `UserId` and `Expires` of a POST.
+    pub body: String,
 }
 
 #[derive(Debug, Clone)]

@@ -121,6 +121,7 @@ fn serve_stream<S: Read + Write>(
             status: response.as_ref().map(|r| r.status),
             fault: fault.as_ref().map(|f| format!("{f:?}")),
             headers: request.headers.clone(),
+            body: String::from_utf8_lossy(&request.body).into_owned(),
         });
         match response {
             Some(response) if !reset => {

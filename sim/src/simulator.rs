@@ -122,6 +122,11 @@ impl Simulator {
         state.insert_key(user_id, purpose, created, expires)
     }
 
+    /// Deletes a key outside the API, leaving no audit event (as a test's setup would).
+    pub fn remove_api_key(&self, key_id: &str) {
+        self.state().keys.retain(|k| k.id != key_id);
+    }
+
     /// A bearer access token for `user_id`, valid for one hour.
     pub fn add_access_token(&self, user_id: &str) -> String {
         let mut state = self.state();

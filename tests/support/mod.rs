@@ -10,7 +10,7 @@ pub mod proxy;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
-pub use octopus_sim::{Fault, FaultKind, Fixture, Options, TestCa};
+pub use octopus_sim::{ExpiryMode, Fault, FaultKind, Fixture, Options, PartialPurpose, TestCa};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_octopus-runkey");
 
@@ -191,13 +191,23 @@ pub fn create(f: &Fixture, task: &str) -> Out {
     out
 }
 
-/// Keys of the broker that carry the runkey marker.
+/// Keys of the broker that carry the runkey marker, but for the other run's key the
+/// fixture starts with: the keys this test's runs made and left.
 pub fn runkey_keys(f: &Fixture) -> Vec<octopus_sim::ApiKey> {
     f.sim
         .keys(&f.broker_id)
         .into_iter()
-        .filter(|k| k.purpose.contains("[runkey "))
+        .filter(|k| k.purpose.contains("[runkey ") && k.id != f.other_run_key_id)
         .collect()
+}
+
+/// Asserts that the broker's own key, the other run's key and the unmarked key the fixture
+/// starts with are all still on the server.
+pub fn seeded_keys_survive(f: &Fixture) {
+    let ids: Vec<String> = f.sim.keys(&f.broker_id).into_iter().map(|k| k.id).collect();
+    for id in f.seeded_key_ids() {
+        assert!(ids.iter().any(|k| k == id), "{id} was deleted");
+    }
 }
 
 /// `GET /api/users/me` with `key`, as a later step's script would: (status, body).

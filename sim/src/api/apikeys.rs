@@ -1,12 +1,14 @@
-//! A user's API keys: list (paged, newest first, optionally filtered by `partialPurpose`),
-//! create (with Octopus's rules on who may create for whom and on `Expires`), read one, and
-//! delete. Acting on another user's keys needs `UserEdit`.
+//! A user's API keys: list (paged, newest first, `partialPurpose` treated as the options
+//! say), create (with Octopus's rules on who may create for whom and on `Expires`), read
+//! one, and delete. Acting on another user's keys needs `UserEdit`, but a key id that
+//! belongs to a different user than the one in the path is refused as such first.
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::{Answer, done};
+use super::{Answer, Change, done};
 use crate::auth::Actor;
+use crate::faults::{ExpiryMode, PartialPurpose};
 use crate::http::{Request, Response};
 use crate::model::{ApiKey, User};
 use crate::render::{
@@ -27,6 +29,13 @@ pub(crate) fn route(
     let Some(owner) = state.user(user_id).cloned() else {
         return done(not_found(user_id));
     };
+    if let ("GET" | "DELETE", [key_id]) = (method, rest) {
+        match state.keys.iter().find(|k| k.id == *key_id) {
+            None => return done(not_found(key_id)),
+            Some(key) if key.user_id != owner.id => return done(not_owned()),
+            Some(_) => {}
+        }
+    }
     if owner.id != actor.user.id && !actor.user.has_permission("UserEdit") {
         return done(forbidden("UserEdit"));
     }
@@ -34,9 +43,8 @@ pub(crate) fn route(
         ("GET", []) => done(list(state, request, &owner)),
         ("POST", []) => create(state, actor, request, &owner, now),
         ("GET", [key_id]) => done(match state.keys.iter().find(|k| k.id == *key_id) {
-            None => not_found(key_id),
-            Some(key) if key.user_id != owner.id => not_owned(),
             Some(key) => Response::json(200, &listed_key_json(key)),
+            None => not_found(key_id),
         }),
         ("DELETE", [key_id]) => delete(state, actor, &owner, key_id),
         _ => done(method_not_allowed()),
@@ -44,24 +52,20 @@ pub(crate) fn route(
 }
 
 fn list(state: &State, request: &Request, owner: &User) -> Response {
-    let partial = request
-        .query("partialPurpose")
-        .filter(|p| !p.is_empty() && state.options.partial_purpose);
-    let partial_lower = partial.as_ref().map(|p| p.to_lowercase());
+    let partial = request.query("partialPurpose").filter(|p| !p.is_empty());
+    let mode = state.options.partial_purpose_mode();
     let mut keys: Vec<&ApiKey> = state
         .keys
         .iter()
         .filter(|k| k.user_id == owner.id)
-        .filter(|k| {
-            partial_lower
-                .as_ref()
-                .is_none_or(|p| k.purpose.to_lowercase().contains(p.as_str()))
-        })
+        .filter(|k| partial.as_ref().is_none_or(|p| mode.admits(&k.purpose, p)))
         .collect();
     keys.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
 
+    // A server that ignores the parameter does not carry it into its links either.
     let extra: Vec<(&str, String)> = partial
         .iter()
+        .filter(|_| mode != PartialPurpose::Ignored)
         .map(|p| ("partialPurpose", p.clone()))
         .collect();
     paged(
@@ -105,31 +109,11 @@ fn create(
     {
         return refuse("The UserId in the body does not match the user in the URL.");
     }
-    let max = now + SignedDuration::from_hours(24 * state.options.max_expiry_days);
-    let expires = match body.get("Expires") {
-        None => now + SignedDuration::from_hours(24 * state.options.default_expiry_days),
-        Some(Value::Null) => max,
-        Some(Value::String(text)) => match text.parse::<Timestamp>() {
-            Ok(at) => at,
-            Err(_) => return refuse("The expiry date is not a valid date."),
-        },
-        Some(_) => return refuse("The expiry date is not a valid date."),
+    let expires = match expiry(state, actor, body.get("Expires"), now) {
+        Ok(expires) => expires,
+        Err(message) => return refuse(&message),
     };
-    if expires <= now {
-        return refuse("The expiry date must be in the future.");
-    }
-    if expires > max {
-        let days = state.options.max_expiry_days;
-        return refuse(&format!(
-            "The expiry date cannot be more than {days} days in the future."
-        ));
-    }
-    if actor.key_expires.is_some_and(|limit| expires > limit) {
-        return refuse(
-            "The expiry date cannot be after the expiry of the API key used to create it.",
-        );
-    }
-    let (id, secret) = state.insert_key(&owner.id, &purpose, now, Some(expires));
+    let (id, secret) = state.insert_key(&owner.id, &purpose, now, expires);
     let key = state
         .keys
         .iter()
@@ -138,19 +122,70 @@ fn create(
         .clone();
     let mut body = listed_key_json(&key);
     body["ApiKey"] = Value::String(secret);
-    (
-        Response::json(200, &body),
-        format!("Created API key '{purpose}' for {}", owner.username),
-    )
+    let change = Change {
+        message: format!(
+            "User API key {purpose} ({}•••) for {} was generated",
+            key.hint(),
+            owner.username
+        ),
+        related_document_ids: vec![key.id.clone(), owner.id.clone()],
+    };
+    (Response::json(200, &body), Some(change))
+}
+
+/// The expiry a new key gets from the `Expires` sent, under the server's expiry mode; or
+/// why it is refused.
+fn expiry(
+    state: &State,
+    actor: &Actor,
+    sent: Option<&Value>,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, String> {
+    let days = |n: i64| now + SignedDuration::from_hours(24 * n);
+    let options = &state.options;
+    let max = days(options.max_expiry_days);
+    let requested = || match sent {
+        None => Ok(days(options.default_expiry_days)),
+        Some(Value::Null) => Ok(max),
+        Some(Value::String(text)) => text
+            .parse::<Timestamp>()
+            .map_err(|_| "The expiry date is not a valid date.".to_string()),
+        Some(_) => Err("The expiry date is not a valid date.".to_string()),
+    };
+    let future = |at: Timestamp| {
+        if at <= now {
+            Err("The expiry date must be in the future.".to_string())
+        } else {
+            Ok(at)
+        }
+    };
+    match options.expiry {
+        ExpiryMode::Omitted => Ok(None),
+        ExpiryMode::Ignored => Ok(Some(days(options.default_expiry_days))),
+        ExpiryMode::CappedAt(limit) => Ok(Some(future(requested()?)?.min(now + limit))),
+        ExpiryMode::Honoured => {
+            let at = future(requested()?)?;
+            if at > max {
+                return Err(format!(
+                    "The expiry date cannot be more than {} days in the future.",
+                    options.max_expiry_days
+                ));
+            }
+            if actor.key_expires.is_some_and(|limit| at > limit) {
+                return Err(
+                    "The expiry date cannot be after the expiry of the API key used to create it."
+                        .to_string(),
+                );
+            }
+            Ok(Some(at))
+        }
+    }
 }
 
 fn delete(state: &mut State, actor: &Actor, owner: &User, key_id: &str) -> Answer {
     let Some(index) = state.keys.iter().position(|k| k.id == key_id) else {
         return done(not_found(key_id));
     };
-    if state.keys[index].user_id != owner.id {
-        return done(not_owned());
-    }
     if actor.key_id.as_deref() == Some(key_id) && !state.options.allow_self_delete {
         return done(error(
             403,
@@ -159,8 +194,14 @@ fn delete(state: &mut State, actor: &Actor, owner: &User, key_id: &str) -> Answe
         ));
     }
     let key = state.keys.remove(index);
-    (
-        Response::json(200, &json!({})),
-        format!("Deleted API key '{}' of {}", key.purpose, owner.username),
-    )
+    let change = Change {
+        message: format!(
+            "User API key {} ({}•••) for {} was deleted",
+            key.purpose,
+            key.hint(),
+            owner.username
+        ),
+        related_document_ids: vec![key.id.clone(), owner.id.clone()],
+    };
+    (Response::json(200, &json!({})), Some(change))
 }
