@@ -51,6 +51,22 @@ pub enum Command {
     Exec(ExecArgs),
     /// List the keys this tool made for the broker account
     List(ListArgs),
+    /// The guard process that create and exec start (internal)
+    #[command(name = "__guard", hide = true)]
+    Guard(GuardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    #[arg(value_enum)]
+    pub stage: GuardStage,
+}
+
+/// `launch` starts `watch` in a session of its own and exits; `watch` does the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuardStage {
+    Launch,
+    Watch,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +77,9 @@ pub struct CreateArgs {
     /// Create the key even when no operator can be found
     #[arg(long)]
     pub allow_unattributed: bool,
+    /// Start no guard process to revoke the key when the run ends (also RUNKEY_NO_GUARD=true)
+    #[arg(long)]
+    pub no_guard: bool,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,8 @@ impl ExitStatus {
     pub fn of_error(error: &anyhow::Error) -> ExitStatus {
         if let Some(start) = error.downcast_ref::<CannotStart>() {
             start.status
+        } else if let Some(interrupted) = error.downcast_ref::<Interrupted>() {
+            ExitStatus::Child(128 + interrupted.signal)
         } else if error.chain().any(|cause| cause.is::<UsageError>()) {
             ExitStatus::Usage
         } else {
@@ -82,6 +84,22 @@ impl fmt::Display for CannotStart {
 }
 
 impl std::error::Error for CannotStart {}
+
+/// SIGINT or SIGTERM stopped the command before it was done: exits 128+N, as a shell
+/// reports a command killed by signal N.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    pub message: String,
+}
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// The error as one line: the chain joined with ": ", with any line breaks a server put in
 /// its message folded into spaces.

@@ -14,6 +14,7 @@ pub mod console;
 pub mod credential;
 pub mod duration;
 pub mod exit;
+pub mod guard;
 pub mod octopus;
 pub mod purpose;
 pub mod secret;

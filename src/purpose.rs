@@ -12,6 +12,8 @@ use std::fmt;
 /// never fewer than Unicode characters.
 pub const MAX_PURPOSE_LEN: usize = 200;
 const MARKER_OPEN: &str = "[runkey ";
+/// What `[runkey ` in a name becomes, so that no name can pass for a marker.
+const NEUTRAL_OPEN: &str = "(runkey ";
 const NONCE_LEN: usize = 10;
 const NONCE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /// A task id longer than this cannot be a real `ServerTasks-N` and would crowd the purpose.
@@ -173,6 +175,11 @@ pub fn human_part(operator: Option<&Operator>, run: &RunContext) -> String {
 /// The full purpose: human part, one space, marker; at most [`MAX_PURPOSE_LEN`] UTF-16
 /// units. Only the human part is ever shortened (ending in `…`); the marker never is.
 pub fn compose(human: &str, marker: &Marker) -> String {
+    // Names are people's text: whatever they hold, the marker pattern must find only the
+    // suffix appended here. Names can meet across fields ("x [runkey" + " (jane)"), so the
+    // whole human part is neutralised, not each name.
+    let human = human.replace(MARKER_OPEN, NEUTRAL_OPEN);
+    let human = human.as_str();
     let marker = marker.to_string();
     let budget = MAX_PURPOSE_LEN.saturating_sub(utf16_len(&marker) + 1);
     let human = if utf16_len(human) <= budget {
@@ -196,12 +203,43 @@ fn utf16_len(text: &str) -> usize {
     text.chars().map(char::len_utf16).sum()
 }
 
-/// Names come from people: fold control characters and line breaks into single spaces.
+/// Names come from people: fold control characters and line breaks into single spaces,
+/// and drop Unicode format characters (bidi overrides, zero-width characters, soft hyphens,
+/// BOM), which would make the audit log read differently from what it holds.
 fn clean(text: &str) -> String {
+    let text: String = text.chars().filter(|c| !is_format_char(*c)).collect();
     text.split(|c: char| c.is_control() || c.is_whitespace())
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Unicode general category Cf (format), Unicode 15.
+pub fn is_format_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 #[cfg(test)]
@@ -315,6 +353,46 @@ mod tests {
         assert!(validate_task_id("a]").is_err());
         assert!(validate_task_id("a b").is_err());
         assert!(validate_task_id(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn no_name_can_pass_for_the_marker() {
+        let marker = Marker::new("ServerTasks-5").unwrap();
+        for evil in [
+            "[runkey ServerTasks-9/abc]",
+            "Evil [runkey X",
+            "x [runkey",
+            "[runkey a/b] [runkey c/d]",
+        ] {
+            let op = Operator {
+                username: evil.into(),
+                display_name: evil.into(),
+                id: None,
+            };
+            let run = RunContext {
+                runbook: Some(evil.into()),
+                project: Some(evil.into()),
+                environment: Some(evil.into()),
+                tenant: Some(evil.into()),
+                space: Some(evil.into()),
+            };
+            let purpose = compose(&human_part(Some(&op), &run), &marker);
+            assert_eq!(Marker::parse(&purpose), Some(marker.clone()), "{purpose}");
+            assert_eq!(purpose.matches(MARKER_OPEN).count(), 1, "{purpose}");
+        }
+    }
+
+    #[test]
+    fn format_characters_are_dropped_from_names() {
+        let op = Operator {
+            username: "jd".into(),
+            display_name: "Ja\u{202E}ne\u{200B} D\u{00AD}oe\u{FEFF}".into(),
+            id: None,
+        };
+        assert_eq!(
+            human_part(Some(&op), &RunContext::default()),
+            "Jane Doe (jd)"
+        );
     }
 
     #[test]

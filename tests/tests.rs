@@ -5,6 +5,7 @@ mod support;
 mod create;
 mod errors;
 mod exec;
+mod guard;
 mod hardening;
 mod list;
 mod package;

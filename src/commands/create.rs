@@ -7,9 +7,11 @@ use anyhow::{Context, Result, anyhow};
 use jiff::{SignedDuration, Timestamp};
 
 use super::client;
+use crate::child::Signals;
 use crate::console::Console;
 use crate::duration;
-use crate::exit::{ExitStatus, usage};
+use crate::exit::{ExitStatus, Interrupted, usage};
+use crate::guard::{Guard, Spec, Watch};
 use crate::octopus::{self, Client, Created, User, status_of};
 use crate::purpose::{self, Marker, NO_TASK, Operator};
 use crate::secret::Secret;
@@ -21,7 +23,10 @@ pub struct RunKey {
     pub id: String,
     pub owner: User,
     pub key: Secret,
-    pub expires: Timestamp,
+    /// The expiry the server answered with; `None` when it named none.
+    pub expires: Option<Timestamp>,
+    /// The expiry asked for.
+    pub requested: Timestamp,
     pub purpose: String,
     /// Who the purpose names, for the summary line.
     pub operator: String,
@@ -37,18 +42,39 @@ impl RunKey {
             self.id,
             self.operator,
             self.owner.describe(),
-            self.expires_utc()
+            self.expires_text()
         )
     }
 
+    /// `ApiKeyExpires`: what the server said, or empty when it said nothing.
     pub fn expires_utc(&self) -> String {
-        octopus::utc(self.expires)
+        self.expires.map(octopus::utc).unwrap_or_default()
+    }
+
+    /// For messages: the expiry, or what is known of it.
+    pub fn expires_text(&self) -> String {
+        self.expires.map_or_else(
+            || "at the server's default expiry (the server named none)".to_string(),
+            octopus::utc,
+        )
+    }
+
+    /// How long a guard may need to watch: until the key expires, or when the server named
+    /// no expiry, a week at most.
+    pub fn guard_until(&self) -> Timestamp {
+        self.expires.unwrap_or_else(|| {
+            Timestamp::now()
+                .checked_add(SignedDuration::from_hours(24 * 7))
+                .unwrap_or(self.requested)
+        })
     }
 }
 
 pub fn run(settings: &Mint, console: &Console) -> Result<ExitStatus> {
+    // Caught from here on, so that a cancel while the key is made leaves no key behind.
+    let signals = Signals::install()?;
     let client = client(&settings.connection, settings.broker.clone(), console)?;
-    let key = mint(settings, &client, console)?;
+    let key = mint(settings, &client, console, &signals)?;
     if let Err(e) = emit(console, &key) {
         // A key whose output variable never reached Octopus could never be revoked by id.
         let _ = client.delete_api_key(&key.owner.id, &key.id);
@@ -58,7 +84,60 @@ pub fn run(settings: &Mint, console: &Console) -> Result<ExitStatus> {
         )));
     }
     console.info(&key.summary());
+    if let Some(interval) = settings.guard {
+        start_guard(settings, &client, console, &key, interval);
+    }
     Ok(ExitStatus::Success)
+}
+
+/// The guard of a create step watches the task; without a task, or without the right to
+/// read it, there is nothing to watch, and one warning says what covers the key instead.
+fn start_guard(
+    settings: &Mint,
+    client: &Client,
+    console: &Console,
+    key: &RunKey,
+    interval: Duration,
+) {
+    let covered = "the key is revoked by the Revoke step, or else expires";
+    let Some(task) = &settings.task else {
+        console.warn(&format!(
+            "no guard watches this key: OCTOPUS_TASK_ID is not set, so the end of the run cannot be seen; {covered} at {}",
+            key.expires_text()
+        ));
+        return;
+    };
+    if let Err(e) = client.task(task) {
+        let fix = if status_of(&e) == Some(403) {
+            "give the broker's team the TaskView permission (the role Runbook consumer has it), or pass --no-guard"
+        } else {
+            "pass --no-guard to start none"
+        };
+        console.warn(&format!(
+            "no guard watches this key: the broker cannot read task {task} ({e:#}); {covered} at {}; {fix}",
+            key.expires_text()
+        ));
+        return;
+    }
+    let watch = Watch::Task {
+        id: task.clone(),
+        interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+    };
+    let spec = Spec::new(
+        &settings.connection,
+        &key.key,
+        &key.id,
+        &key.owner.id,
+        key.guard_until(),
+        watch,
+    );
+    match Guard::start(&spec) {
+        Ok(guard) => guard.detach(),
+        Err(e) => console.warn(&format!(
+            "no guard watches this key: {e:#}; {covered} at {}",
+            key.expires_text()
+        )),
+    }
 }
 
 /// The mask first, so that nothing printed after it can show the key; then the variables.
@@ -74,7 +153,12 @@ fn emit(console: &Console, key: &RunKey) -> std::io::Result<()> {
 /// Creates the run key: operator, owner, then one POST. A POST whose answer was lost is
 /// settled through its nonce (any key it made is deleted) and tried once more, so exactly
 /// one live key results.
-pub fn mint(settings: &Mint, client: &Client, console: &Console) -> Result<RunKey> {
+pub fn mint(
+    settings: &Mint,
+    client: &Client,
+    console: &Console,
+    signals: &Signals,
+) -> Result<RunKey> {
     let operator = find_operator(&settings.operator, client)?;
     if operator.is_none() && !settings.allow_unattributed {
         let OperatorSource::RunbookRun { run_id, .. } = &settings.operator else {
@@ -92,6 +176,9 @@ pub fn mint(settings: &Mint, client: &Client, console: &Console) -> Result<RunKe
     let owner = client
         .me()
         .context("finding the broker account (GET /api/users/me)")?;
+    if let Some(signal) = signals.cancelled() {
+        return Err(interrupted(signal, "no key was made"));
+    }
     let task = settings.task.as_deref().unwrap_or(NO_TASK);
     let ttl = SignedDuration::try_from(settings.ttl).context("the TTL is too long")?;
     let mut lost_attempts = Vec::new();
@@ -105,18 +192,46 @@ pub fn mint(settings: &Mint, client: &Client, console: &Console) -> Result<RunKe
         let created = client
             .create_api_key(&owner.id, &purpose, expires)
             .map_err(|e| explain_refusal(e, settings.ttl))?;
+        if let Some(signal) = signals.cancelled() {
+            return Err(match created {
+                Created::Key(key) => match client.delete_api_key(&owner.id, &key.id) {
+                    Ok(_) => interrupted(signal, &format!("the key it made ({}) was deleted", key.id)),
+                    Err(e) => e.context(format!(
+                        "interrupted by signal {signal} while the key was made, and deleting key {} failed; it expires at {}",
+                        key.id,
+                        octopus::format_expires(expires)
+                    )),
+                },
+                Created::Unknown(_) => match settle(client, &owner.id, &marker) {
+                    Ok(removed) => interrupted(
+                        signal,
+                        &format!("{removed} key(s) that attempt made were deleted"),
+                    ),
+                    Err(e) => e.context(format!(
+                        "interrupted by signal {signal} while the key was made; a key whose purpose ends with {marker} may remain until {}: run 'octopus-runkey revoke --sweep'",
+                        octopus::format_expires(expires)
+                    )),
+                },
+            });
+        }
         match created {
             Created::Key(key) => {
-                let expires = key
-                    .expires
-                    .as_deref()
-                    .and_then(octopus::parse_timestamp)
-                    .unwrap_or(expires);
+                let answered = key.expires.as_deref().and_then(octopus::parse_timestamp);
+                let honoured =
+                    answered.is_some_and(|at| at <= expires + SignedDuration::from_mins(1));
+                if !honoured {
+                    console.warn(&format!(
+                        "the server did not honour the requested expiry {}: it answered {}; the key is still revoked at the end of the run",
+                        octopus::utc(expires),
+                        answered.map_or("no expiry".to_string(), |at| format!("an expiry of {}", octopus::utc(at)))
+                    ));
+                }
                 return Ok(RunKey {
                     id: key.id,
                     owner,
                     key: key.api_key,
-                    expires,
+                    expires: answered,
+                    requested: expires,
                     purpose: key.purpose.unwrap_or(purpose),
                     operator,
                     lost_attempts,
@@ -150,6 +265,13 @@ pub fn mint(settings: &Mint, client: &Client, console: &Console) -> Result<RunKe
         }
     }
     unreachable!("the loop returns on its second attempt")
+}
+
+fn interrupted(signal: i32, what: &str) -> anyhow::Error {
+    anyhow::Error::new(Interrupted {
+        signal,
+        message: format!("interrupted by signal {signal} while the run key was made; {what}"),
+    })
 }
 
 /// Deletes every key whose marker is exactly this attempt's: the keys a lost POST made.

@@ -9,6 +9,7 @@ use super::{child_env, client};
 use crate::child::{self, Signals};
 use crate::console::Console;
 use crate::exit::ExitStatus;
+use crate::guard::{Guard, Spec, Watch};
 use crate::octopus::{Client, Deleted};
 use crate::service_message::mask;
 use crate::settings::Exec;
@@ -18,7 +19,26 @@ pub fn run(settings: &Exec, console: &Console) -> Result<ExitStatus> {
     let signals = Signals::install()?;
     let connection = &settings.mint.connection;
     let client = client(connection, settings.mint.broker.clone(), console)?;
-    let key = mint(&settings.mint, &client, console)?;
+    let key = mint(&settings.mint, &client, console, &signals)?;
+    // Should this process be killed with its whole tree (Octopus's cancel), the guard revokes.
+    let guard = settings.mint.guard.and_then(|_| {
+        let spec = Spec::new(
+            connection,
+            &key.key,
+            &key.id,
+            &key.owner.id,
+            key.guard_until(),
+            Watch::Exec,
+        );
+        Guard::start(&spec)
+            .map_err(|e| {
+                console.warn(&format!(
+                    "no guard watches this key: {e:#}; should this step be killed, the key expires at {}",
+                    key.expires_text()
+                ))
+            })
+            .ok()
+    });
 
     let outcome = match console.line(&mask(key.key.expose())) {
         Ok(()) => {
@@ -33,7 +53,11 @@ pub fn run(settings: &Exec, console: &Console) -> Result<ExitStatus> {
     let revoked = revoke(&client, &key);
     if let Ok(message) = &revoked {
         console.info(message);
+        if let Some(guard) = guard {
+            guard.stand_down();
+        }
     }
+    // A guard still holding its pipe when this process ends revokes once more itself.
     match (outcome, revoked) {
         (Ok(status), Ok(_)) => Ok(status),
         (Ok(ExitStatus::Child(0)), Err(e)) => {
@@ -70,7 +94,7 @@ fn revoke(client: &Client, key: &RunKey) -> Result<String> {
         Err(e) => Err(e.context(format!(
             "run key {} stays live until {}; delete it in the broker account's API keys, or run 'octopus-runkey revoke --sweep'",
             key.id,
-            key.expires_utc()
+            key.expires_text()
         ))),
     }
 }

@@ -10,9 +10,11 @@ mod use_;
 use anyhow::Result;
 
 use crate::child::ChildEnv;
+use crate::cli::GuardStage;
 use crate::console::Console;
 use crate::credential::Credential;
 use crate::exit::ExitStatus;
+use crate::guard;
 use crate::octopus::{Client, Connection};
 use crate::secret::Secret;
 use crate::settings::Settings;
@@ -24,6 +26,8 @@ pub fn run(settings: Settings, console: &Console) -> Result<ExitStatus> {
         Settings::Revoke(settings) => revoke::run(&settings, console),
         Settings::Exec(settings) => exec::run(&settings, console),
         Settings::List(settings) => list::run(&settings, console),
+        Settings::Guard(GuardStage::Launch) => guard::launch(),
+        Settings::Guard(GuardStage::Watch) => guard::watch(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`Connection`], a [`Credential`], the console); it never reads the environment.
 
 pub mod errors;
+pub mod tasks;
 pub mod transport;
 pub mod url;
 pub mod wire;

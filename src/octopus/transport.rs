@@ -36,7 +36,7 @@ pub struct Connection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxySetting {
     pub url: String,
-    pub variable: &'static str,
+    pub variable: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

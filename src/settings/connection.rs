@@ -98,7 +98,7 @@ fn proxy_for(server: &ServerUrl, env: &Env) -> Option<ProxySetting> {
     names.iter().find_map(|name| {
         env.raw(name).map(|url| ProxySetting {
             url: url.to_string(),
-            variable: name,
+            variable: name.to_string(),
         })
     })
 }
@@ -213,11 +213,11 @@ mod tests {
         };
         assert_eq!(
             proxy("https://octopus.example.com", &env),
-            Some(("http://secure-proxy:3128".into(), "HTTPS_PROXY"))
+            Some(("http://secure-proxy:3128".into(), "HTTPS_PROXY".into()))
         );
         assert_eq!(
             proxy("http://octopus.example.com", &env),
-            Some(("http://plain-proxy:3128".into(), "http_proxy"))
+            Some(("http://plain-proxy:3128".into(), "http_proxy".into()))
         );
         assert_eq!(proxy("https://localhost:8443", &env), None);
         assert_eq!(proxy("https://octo.internal.example", &env), None);
@@ -227,7 +227,7 @@ mod tests {
         let all = Env::from_pairs(&[("ALL_PROXY", "http://all:1")]);
         assert_eq!(
             proxy("https://x", &all),
-            Some(("http://all:1".into(), "ALL_PROXY"))
+            Some(("http://all:1".into(), "ALL_PROXY".into()))
         );
         assert!(bypasses_proxy("www.example.com", "example.com"));
         assert!(!bypasses_proxy("notexample.com", "example.com"));

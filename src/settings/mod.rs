@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, CreateArgs, GuardStage};
 use crate::credential::{Credential, Role, Scheme, is_key_shaped};
 use crate::duration;
 use crate::exit::usage;
@@ -32,6 +32,7 @@ pub enum Settings {
     Revoke(Revoke),
     Exec(Exec),
     List(List),
+    Guard(GuardStage),
 }
 
 /// What minting a run key needs (`create`, and the first half of `exec`).
@@ -45,7 +46,12 @@ pub struct Mint {
     pub operator: OperatorSource,
     pub allow_unattributed: bool,
     pub run: RunContext,
+    /// How often a create step's guard polls the task; `None`: no guard (`--no-guard`).
+    pub guard: Option<Duration>,
 }
+
+/// The default interval of a create step's guard: a few requests a minute per run.
+pub const DEFAULT_GUARD_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Where the operator's name comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,19 +113,10 @@ pub struct List {
 pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
     let connection = || connection::resolve(&cli.global, env);
     Ok(match &cli.command {
-        Command::Create(args) => Settings::Create(mint(
-            connection()?,
-            env,
-            args.ttl.as_deref(),
-            args.allow_unattributed,
-        )?),
+        Command::Guard(args) => Settings::Guard(args.stage),
+        Command::Create(args) => Settings::Create(mint(connection()?, env, args)?),
         Command::Exec(args) => Settings::Exec(Exec {
-            mint: mint(
-                connection()?,
-                env,
-                args.key.ttl.as_deref(),
-                args.key.allow_unattributed,
-            )?,
+            mint: mint(connection()?, env, &args.key)?,
             cmd: args.command.cmd.clone(),
             space: space(env),
         }),
@@ -180,14 +177,19 @@ pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
     })
 }
 
-fn mint(
-    connection: Connection,
-    env: &Env,
-    ttl_arg: Option<&str>,
-    allow_unattributed: bool,
-) -> Result<Mint> {
+fn mint(connection: Connection, env: &Env, args: &CreateArgs) -> Result<Mint> {
     let broker = require_broker_credential(env)?;
-    let ttl = ttl(ttl_arg, env)?;
+    let ttl = ttl(args.ttl.as_deref(), env)?;
+    let allow_unattributed = args.allow_unattributed;
+    let guard = if args.no_guard || flag(env, RUNKEY_NO_GUARD)? {
+        None
+    } else {
+        Some(match env.get(RUNKEY_GUARD_INTERVAL) {
+            Some(text) => duration::parse(text)
+                .map_err(|e| usage(format!("{}: {e}", RUNKEY_GUARD_INTERVAL.name)))?,
+            None => DEFAULT_GUARD_INTERVAL,
+        })
+    };
     let task = task_id(env)?;
     let operator = operator_source(env);
     if operator == OperatorSource::Unknown && !allow_unattributed {
@@ -203,7 +205,21 @@ fn mint(
         operator,
         allow_unattributed,
         run: run_context(env),
+        guard,
     })
+}
+
+/// A yes/no variable: `true`/`false` as Octopus checkboxes send them (`True`, `False`),
+/// also `1`/`0` and `yes`/`no`; unset is no.
+fn flag(env: &Env, var: Var) -> Result<bool> {
+    match env.get(var).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(usage(format!(
+            "{} is '{other}': set it to true or false",
+            var.name
+        ))),
+    }
 }
 
 /// Why the run record cannot be read when the `CreatedBy` variables are empty.

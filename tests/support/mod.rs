@@ -10,7 +10,9 @@ pub mod proxy;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
-pub use octopus_sim::{ExpiryMode, Fault, FaultKind, Fixture, Options, PartialPurpose, TestCa};
+pub use octopus_sim::{
+    ExpiryMode, Fault, FaultKind, Fixture, Options, PartialPurpose, TaskState, TestCa,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_octopus-runkey");
 
@@ -24,6 +26,8 @@ pub fn runkey(args: &[&str]) -> Run {
     let mut command = Command::new(BIN);
     command.env_clear();
     command.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    // A guard outlives the test's simulator; the tests of the guard turn it back on.
+    command.env("RUNKEY_NO_GUARD", "true");
     command.args(args);
     command.stdin(Stdio::null());
     Run { command }
@@ -39,6 +43,12 @@ impl Run {
         for (name, value) in vars {
             self.command.env(name, value);
         }
+        self
+    }
+
+    /// The guard on, as in a real run: `create` and `exec` start one.
+    pub fn with_guard(mut self) -> Run {
+        self.command.env_remove("RUNKEY_NO_GUARD");
         self
     }
 

@@ -1,0 +1,298 @@
+//! The guard: a process that revokes the run key when the run is over, however it ended,
+//! including when Octopus kills the step's whole process tree (a cancel or a step timeout:
+//! SIGKILL to every descendant, no grace period).
+//!
+//! `create` and `exec` start it through a launcher, `octopus-runkey __guard launch`, which
+//! starts `octopus-runkey __guard watch` in a session of its own and exits at once: the
+//! watcher is then no descendant of the step (it was reparented), so a walk of the step's
+//! process tree does not find it. Both start with a cleared environment (only the trust-store
+//! variables `SSL_CERT_FILE`/`SSL_CERT_DIR`), their command line holds no secret, and their
+//! stdout and stderr are the null device: the step's pipes close when the step ends. What
+//! the watcher needs (server, run key, key id, what to watch) comes as one JSON line on a
+//! pipe that is its stdin. It holds the run key only, never the broker credential, and
+//! revokes with it (a key deleting itself).
+//!
+//! What it watches:
+//! - for `exec`, the pipe itself: `exec` keeps its write end (close-on-exec, so the step's
+//!   command never inherits it) and writes `done` after revoking; end of file without
+//!   `done` means `exec` is gone without revoking, and the watcher revokes at once;
+//! - for `create`, the task: `GET /api/tasks/{id}` every interval (with jitter) until the
+//!   task is over, then it revokes; a 401 means the key is already gone (the Revoke step
+//!   won).
+//!
+//! It stops at the key's expiry at the latest, and revokes on SIGTERM (a Tentacle service
+//! restart). Platform details live in one file each (`unix.rs`).
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as platform;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::console::Console;
+use crate::credential::{Credential, Role, Scheme};
+use crate::exit::ExitStatus;
+use crate::octopus::{Client, Connection, ProxySetting, ServerUrl, status_of};
+use crate::secret::Secret;
+
+/// The trust-store variables the watcher keeps: the platform verifier reads them.
+const KEPT_VARIABLES: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+const DONE: &str = "done";
+
+/// What the guard watches for the end of the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Watch {
+    /// The `exec` process, through the pipe only it holds.
+    Exec,
+    /// The task, polled every `interval_ms` (with jitter).
+    Task { id: String, interval_ms: u64 },
+}
+
+/// Everything the watcher needs, sent over its stdin. Holds the run key: never logged.
+#[derive(Serialize, Deserialize)]
+pub struct Spec {
+    pub server: String,
+    pub ca_cert: Option<PathBuf>,
+    pub timeout_secs: u64,
+    pub proxy: Option<(String, String)>,
+    pub run_key: String,
+    pub key_id: String,
+    pub owner_id: String,
+    /// When the key expires (Unix seconds): the guard ends then at the latest.
+    pub expires: i64,
+    pub watch: Watch,
+}
+
+impl Spec {
+    pub fn new(
+        connection: &Connection,
+        run_key: &Secret,
+        key_id: &str,
+        owner_id: &str,
+        expires: Timestamp,
+        watch: Watch,
+    ) -> Spec {
+        Spec {
+            server: connection.server.base(),
+            ca_cert: connection.ca_cert.clone(),
+            timeout_secs: connection.timeout.as_secs(),
+            proxy: connection
+                .proxy
+                .as_ref()
+                .map(|p| (p.url.clone(), p.variable.clone())),
+            run_key: run_key.expose().to_string(),
+            key_id: key_id.to_string(),
+            owner_id: owner_id.to_string(),
+            expires: expires.as_second(),
+            watch,
+        }
+    }
+}
+
+/// The parent's end of a started guard.
+pub struct Guard {
+    pipe: Option<ChildStdin>,
+}
+
+impl Guard {
+    /// Starts the guard and hands it `spec`. Returns once the watcher runs on its own.
+    pub fn start(spec: &Spec) -> Result<Guard> {
+        let exe = std::env::current_exe().context("finding this program's own path")?;
+        let mut launcher = Command::new(exe);
+        launcher
+            .args(["__guard", "launch"])
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for name in KEPT_VARIABLES {
+            if let Some(value) = std::env::var_os(name) {
+                launcher.env(name, value);
+            }
+        }
+        let mut launcher = launcher.spawn().context("starting the guard")?;
+        let mut pipe = launcher.stdin.take().context("the guard's pipe")?;
+        let status = launcher
+            .wait()
+            .context("waiting for the guard's launcher")?;
+        if !status.success() {
+            bail!("the guard's launcher failed ({status})");
+        }
+        let mut line = serde_json::to_string(spec)?;
+        line.push('\n');
+        pipe.write_all(line.as_bytes())
+            .and_then(|()| pipe.flush())
+            .context("handing the run key to the guard")?;
+        Ok(Guard { pipe: Some(pipe) })
+    }
+
+    /// The key was revoked: the guard may end without doing anything.
+    pub fn stand_down(mut self) {
+        if let Some(mut pipe) = self.pipe.take() {
+            let _ = pipe.write_all(format!("{DONE}\n").as_bytes());
+        }
+    }
+
+    /// Closes this end without a word: for `create`, whose guard watches the task.
+    pub fn detach(mut self) {
+        self.pipe.take();
+    }
+}
+
+/// `__guard launch`: start the watcher in its own session, on our stdin, and exit.
+pub fn launch() -> Result<ExitStatus> {
+    let exe = std::env::current_exe().context("finding this program's own path")?;
+    let mut watcher = Command::new(exe);
+    watcher
+        .args(["__guard", "watch"])
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    platform::detach(&mut watcher);
+    watcher.spawn().context("starting the guard")?;
+    Ok(ExitStatus::Success)
+}
+
+enum Event {
+    /// `exec` revoked the key itself.
+    Done,
+    /// `exec` is gone without revoking.
+    ExecGone,
+    /// SIGTERM (or SIGINT, SIGHUP).
+    Terminate,
+}
+
+/// `__guard watch`: wait for the end of the run, then revoke.
+pub fn watch() -> Result<ExitStatus> {
+    platform::close_inherited_descriptors();
+    let mut stdin = BufReader::new(std::io::stdin());
+    let mut line = String::new();
+    stdin
+        .read_line(&mut line)
+        .context("reading the guard's spec")?;
+    let spec: Spec =
+        serde_json::from_str(&line).map_err(|_| anyhow!("the guard's spec is unreadable"))?;
+    line.clear();
+
+    let (events, received) = mpsc::channel();
+    platform::on_termination({
+        let events = events.clone();
+        move || {
+            let _ = events.send(Event::Terminate);
+        }
+    })?;
+    if spec.watch == Watch::Exec {
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stdin.read_to_string(&mut rest);
+            let event = if rest.lines().any(|l| l.trim() == DONE) {
+                Event::Done
+            } else {
+                Event::ExecGone
+            };
+            let _ = events.send(event);
+        });
+    }
+    let client = client(&spec)?;
+    let expires = Timestamp::from_second(spec.expires).unwrap_or(Timestamp::MAX);
+    loop {
+        let left = expires.duration_since(Timestamp::now());
+        let Ok(left) = Duration::try_from(left) else {
+            return Ok(ExitStatus::Success); // expired: nothing left to revoke
+        };
+        let wait = match &spec.watch {
+            Watch::Exec => left,
+            Watch::Task { interval_ms, .. } => jittered(*interval_ms).min(left),
+        };
+        match received.recv_timeout(wait) {
+            Ok(Event::Done) => return Ok(ExitStatus::Success),
+            Ok(Event::ExecGone | Event::Terminate) => return revoke(&client, &spec),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Watch::Task { id, .. } = &spec.watch {
+                    match client.task(id) {
+                        Ok(task) if task.is_over() => return revoke(&client, &spec),
+                        // The key can no longer act: it was revoked or it expired.
+                        Err(e) if status_of(&e) == Some(401) => {
+                            return Ok(ExitStatus::Success);
+                        }
+                        // Running, or the server is unreachable for now: look again.
+                        _ => {}
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+}
+
+fn client(spec: &Spec) -> Result<Client> {
+    let server = ServerUrl::parse(&spec.server)
+        .map_err(|_| anyhow!("the guard's server URL is unreadable"))?;
+    let connection = Connection {
+        server,
+        ca_cert: spec.ca_cert.clone(),
+        timeout: Duration::from_secs(spec.timeout_secs.max(1)),
+        proxy: spec.proxy.as_ref().map(|(url, variable)| ProxySetting {
+            url: url.clone(),
+            variable: variable.clone(),
+        }),
+    };
+    let credential = Credential::new(
+        Secret::new(spec.run_key.clone()),
+        Scheme::ApiKey,
+        Role::RunKey,
+        "the guard's run key",
+    );
+    Client::new(&connection, credential, Console::new(false))
+}
+
+/// Deletes the key with itself. Whatever the answer (deleted, already gone, refused), there
+/// is nothing more a guard can do: the TTL and the sweep cover the rest.
+fn revoke(client: &Client, spec: &Spec) -> Result<ExitStatus> {
+    let _ = client.delete_api_key(&spec.owner_id, &spec.key_id);
+    Ok(ExitStatus::Success)
+}
+
+/// The interval ± 20%, so that many guards do not poll in step.
+fn jittered(interval_ms: u64) -> Duration {
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    let spread = interval_ms / 5;
+    let offset = spread * 2 * u64::from(byte[0]) / 255;
+    Duration::from_millis(interval_ms - spread + offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_are_spread_around_the_interval() {
+        for _ in 0..100 {
+            let wait = jittered(10_000).as_millis();
+            assert!((8_000..=12_000).contains(&wait), "{wait}");
+        }
+    }
+
+    #[test]
+    fn a_spec_never_prints_the_run_key() {
+        // Spec has no Debug: the only way out of it is the JSON line on the guard's pipe.
+        let line = serde_json::to_string(&Watch::Task {
+            id: "ServerTasks-1".into(),
+            interval_ms: 1000,
+        })
+        .unwrap();
+        assert!(line.contains("ServerTasks-1"));
+    }
+}

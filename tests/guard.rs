@@ -1,0 +1,252 @@
+//! The guard: the run key dies with the run even when Octopus kills the step's whole
+//! process tree, and the guard holds nothing it should not (no broker credential, no key on
+//! its command line, none of the step's pipes). Also what signals do to the step's own
+//! processes: a grandchild gets SIGTERM, and a cancel while the key is made leaves no key.
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Every process whose parent chain leads to `root`, found by parent PID as .NET's
+/// `Process.Kill(entireProcessTree: true)` finds them on Linux.
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name may hold spaces: the fields after its closing ')' are fixed.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid = after.split(' ').nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// What Tentacle does on a cancel: stop the root, find every descendant by parent PID,
+/// SIGKILL them all. No grace period, no signal anyone could catch.
+fn kill_tree_like_tentacle(root: u32) {
+    unsafe { libc::kill(root as i32, libc::SIGSTOP) };
+    let tree = descendants(root);
+    unsafe { libc::kill(root as i32, libc::SIGKILL) };
+    for pid in tree {
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    started.elapsed()
+}
+
+/// Every running guard's (pid, command line, environment).
+fn guards() -> Vec<(u32, String, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if !cmdline.contains("__guard") || !cmdline.contains(BIN) {
+                return None;
+            }
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            Some((
+                pid,
+                cmdline,
+                String::from_utf8_lossy(&environ).replace('\0', "\n"),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn a_tree_kill_of_exec_like_tentacles_cancel_still_revokes_the_key_within_seconds() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let child = start_until_ready(
+        runkey(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "touch \"$READY\"; while :; do sleep 0.05; done",
+        ])
+        .with_guard()
+        .envs(create_env(&f, "ServerTasks-71"))
+        .env("READY", &ready),
+        &ready,
+    );
+    let mut child = child;
+    assert_eq!(runkey_keys(&f).len(), 1, "exec made its key");
+    kill_tree_like_tentacle(child.id());
+    let _ = child.wait();
+    let took = wait_until("the guard's revoke", Duration::from_secs(5), || {
+        runkey_keys(&f).is_empty()
+    });
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let deletes: Vec<_> = f
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(deletes[0].status, Some(200));
+}
+
+#[test]
+fn an_exec_that_revoked_itself_leaves_a_guard_that_does_nothing() {
+    let f = Fixture::new();
+    let out = runkey(&["exec", "--", "true"])
+        .with_guard()
+        .envs(create_env(&f, "ServerTasks-72"))
+        .run();
+    out.code(0);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    // The guard reads `done` and ends without a request of its own.
+    std::thread::sleep(Duration::from_millis(500));
+    let deletes = f
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1);
+    assert!(runkey_keys(&f).is_empty());
+}
+
+#[test]
+fn the_guard_holds_no_broker_credential_no_key_on_its_command_line_and_no_step_pipe() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut child = start_until_ready(
+        runkey(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "touch \"$READY\"; while :; do sleep 0.05; done",
+        ])
+        .with_guard()
+        .envs(create_env(&f, "ServerTasks-73"))
+        .env("READY", &ready),
+        &ready,
+    );
+    let key = runkey_keys(&f)[0].secret.clone();
+    let ours: Vec<_> = guards()
+        .into_iter()
+        .filter(|(pid, _, _)| !descendants(child.id()).contains(pid))
+        .collect();
+    assert!(!ours.is_empty(), "no guard runs");
+    for (pid, cmdline, environ) in &ours {
+        assert!(!cmdline.contains("API-"), "{pid}: {cmdline}");
+        assert!(!environ.contains("API-"), "{pid}: {environ}");
+        assert!(!environ.contains(&f.broker_key), "{pid}: {environ}");
+        assert!(!environ.contains("OCTOPUS_"), "{pid}: {environ}");
+        // Its stdout and stderr are the null device, its stdin a pipe of its own.
+        for fd in [1, 2] {
+            let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+            assert_eq!(target.to_str(), Some("/dev/null"), "{pid} fd {fd}");
+        }
+        let extra: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|fd| *fd > 2)
+            .filter_map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
+            .filter(|target| target.to_string_lossy().starts_with("pipe:"))
+            .collect();
+        assert!(extra.is_empty(), "{pid} holds pipes {extra:?}");
+    }
+    assert!(!key.is_empty());
+    kill_tree_like_tentacle(child.id());
+    let _ = child.wait();
+    wait_until("the guard's revoke", Duration::from_secs(5), || {
+        runkey_keys(&f).is_empty()
+    });
+}
+
+#[test]
+fn a_grandchild_gets_the_sigterm_that_use_receives() {
+    let f = Fixture::new();
+    let key = create(&f, "ServerTasks-74").var("ApiKey");
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let got = dir.path().join("grandchild-got-term");
+    let script = "sh -c 'trap \"touch \\\"$GOT\\\"; exit 0\" TERM; touch \"$READY\"; while :; do sleep 0.05; done' & wait";
+    let child = start_until_ready(
+        runkey(&["use", "--", "sh", "-c", script])
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("RUNKEY_API_KEY", &key)
+            .env("READY", &ready)
+            .env("GOT", &got),
+        &ready,
+    );
+    signal(&child, libc::SIGTERM);
+    let output = child.wait_with_output().unwrap();
+    wait_until("the grandchild's trap", Duration::from_secs(5), || {
+        got.exists()
+    });
+    assert_ne!(output.status.code(), None);
+}
+
+#[test]
+fn a_sigterm_while_the_key_is_made_leaves_no_key() {
+    let f = Fixture::new();
+    f.sim.inject(Fault::new(
+        "POST",
+        "/apikeys",
+        FaultKind::Delay(Duration::from_millis(1500)),
+    ));
+    let mut child = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-75"))
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The owner lookup is quick and the POST is answered after 1.5 s: a signal now comes
+    // while the POST is in flight (should it come earlier, no key may be made either).
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, libc::SIGTERM);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted by signal 15"), "{stderr}");
+    assert!(
+        runkey_keys(&f).is_empty(),
+        "a key was left: {:?}",
+        runkey_keys(&f)
+    );
+}
