@@ -16,6 +16,8 @@ pub const OTHER_RUN_PURPOSE: &str = "Someone (x) ran 'Other' [runkey ServerTasks
 pub struct Fixture {
     pub sim: Simulator,
     pub admin_id: String,
+    /// The broker service account: `UserView`, `RunbookRunView`, `TaskView`, `EventView`
+    /// (and so every key of it).
     pub broker_id: String,
     /// The broker's own key, made by hand 400 days ago; it expires 90 days from now.
     pub broker_key: String,
@@ -48,13 +50,20 @@ impl Fixture {
             "admin",
             "Octopus Admin",
             false,
-            &["UserView", "UserEdit", "RunbookRunView"],
+            &[
+                "UserView",
+                "UserEdit",
+                "RunbookRunView",
+                "TaskView",
+                "EventView",
+            ],
         );
+        // Take one away with `sim.revoke_permission(&f.broker_id, "TaskView")`.
         let broker_id = sim.add_user(
             "svc-runbooks",
             "Runbook Broker",
             true,
-            &["UserView", "RunbookRunView"],
+            &["UserView", "RunbookRunView", "TaskView", "EventView"],
         );
         let operator_id = sim.add_user("jane.doe", "Jane Doe", false, &["RunbookRunView"]);
         let now = sim.now();

@@ -2,7 +2,7 @@
 //! touches, served over real HTTP (or HTTPS) on 127.0.0.1 at a random port. It keeps the
 //! real server's rules: users and service accounts, API keys with ownership rules and expiry
 //! (an expired key gets 401), paging with `Links["Page.Next"]` and a settable page size,
-//! runbook runs, Octopus's error bodies, an audit log of changes with
+//! runbook runs and their server tasks, Octopus's error bodies, an audit log of changes with
 //! `IdentityEstablishedWith`, a request log with bodies, a connection counter, and injected
 //! faults. Its defaults hide nothing a client must do itself: `partialPurpose` is ignored,
 //! and the usual cast shares the broker account with other runs' keys and keys of people.
@@ -21,6 +21,6 @@ mod state;
 
 pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose};
 pub use fixture::{Fixture, OTHER_RUN_PURPOSE, TestCa};
-pub use model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, User};
+pub use model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, Task, TaskState, User};
 pub use render::{DEFAULT_TAKE, octopus_date};
 pub use simulator::Simulator;

@@ -1,5 +1,5 @@
 //! The records the simulated server keeps: users and service accounts, their API keys,
-//! runbook runs, the audit log and the request log. Tests read these back to see what a run
+//! runbook runs and their server tasks, the audit log and the request log. Tests read these back to see what a run
 //! left behind.
 
 use jiff::Timestamp;
@@ -95,4 +95,68 @@ pub struct RunbookRun {
     pub space_id: String,
     pub task_id: String,
     pub deployed_by: Option<String>,
+}
+
+/// The state of a server task, as Octopus names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Queued,
+    Executing,
+    Cancelling,
+    Success,
+    Failed,
+    Canceled,
+    TimedOut,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "Queued",
+            TaskState::Executing => "Executing",
+            TaskState::Cancelling => "Cancelling",
+            TaskState::Success => "Success",
+            TaskState::Failed => "Failed",
+            TaskState::Canceled => "Canceled",
+            TaskState::TimedOut => "TimedOut",
+        }
+    }
+
+    /// Whether the task has ended: `Cancelling` has not, it is still stopping.
+    pub fn is_completed(self) -> bool {
+        matches!(
+            self,
+            TaskState::Success | TaskState::Failed | TaskState::Canceled | TaskState::TimedOut
+        )
+    }
+}
+
+/// A server task: what runs a runbook run (and deployments, and system jobs).
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub space_id: String,
+    pub name: String,
+    pub description: String,
+    pub state: TaskState,
+    /// When the task reached a completed state.
+    pub completed_time: Option<Timestamp>,
+    /// Why it did not succeed; empty while it runs and after a success.
+    pub error_message: String,
+}
+
+impl Task {
+    /// Moves the task to `state` at `now`, with the completion time and error text Octopus
+    /// would show for it.
+    pub fn set_state(&mut self, state: TaskState, now: Timestamp) {
+        self.state = state;
+        self.completed_time = state.is_completed().then_some(now);
+        self.error_message = match state {
+            TaskState::Failed => "The task failed.",
+            TaskState::Canceled => "The task was canceled.",
+            TaskState::TimedOut => "The task timed out.",
+            _ => "",
+        }
+        .to_string();
+    }
 }

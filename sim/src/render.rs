@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::http::{Request, Response};
-use crate::model::{ApiKey, RunbookRun, User};
+use crate::model::{ApiKey, RunbookRun, Task, User};
 use crate::state::State;
 
 /// Octopus's default page size when a request names no `take`.
@@ -160,6 +160,22 @@ pub(crate) fn runbook_run_json(state: &State, run: &RunbookRun) -> Value {
         value["DeployedById"] = Value::String(user.id.clone());
     }
     value
+}
+
+pub(crate) fn task_json(task: &Task) -> Value {
+    json!({
+        "Id": task.id,
+        "SpaceId": task.space_id,
+        "Name": task.name,
+        "Description": task.description,
+        "State": task.state.as_str(),
+        "IsCompleted": task.state.is_completed(),
+        "FinishedSuccessfully": task.state == crate::model::TaskState::Success,
+        "HasWarningsOrErrors": !task.error_message.is_empty(),
+        "CompletedTime": task.completed_time.map(octopus_date),
+        "ErrorMessage": task.error_message,
+        "Links": {"Self": format!("/api/tasks/{}", task.id)},
+    })
 }
 
 /// Octopus's error body: `ErrorMessage`, and `Errors` repeating it when no details are given.

@@ -1,5 +1,5 @@
-//! The handle a test holds: starting the server (plain or over TLS), seeding it with users,
-//! keys, tokens and runbook runs, injecting faults and changing options while it runs, and
+//! The handle a test holds: starting the server (plain or over TLS), seeding it with users
+//! and their permissions, keys, tokens, runbook runs and tasks, injecting faults and changing options while it runs, and
 //! reading back what it holds and what it was asked. The server stops when it is dropped.
 
 use std::net::SocketAddr;
@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::faults::{Fault, Options};
 use crate::fixture::TestCa;
-use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, User};
+use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, Task, TaskState, User};
 use crate::server::{self, Shared};
 use crate::state::{ALNUM, State, random_chars};
 
@@ -97,6 +97,24 @@ impl Simulator {
         }
     }
 
+    /// Gives `user_id` a permission (as a team's role would).
+    pub fn grant_permission(&self, user_id: &str, permission: &str) {
+        let mut state = self.state();
+        if let Some(user) = state.users.iter_mut().find(|u| u.id == user_id)
+            && !user.has_permission(permission)
+        {
+            user.permissions.push(permission.to_string());
+        }
+    }
+
+    /// Takes a permission away from `user_id`; its keys lose it at once.
+    pub fn revoke_permission(&self, user_id: &str, permission: &str) {
+        let mut state = self.state();
+        if let Some(user) = state.users.iter_mut().find(|u| u.id == user_id) {
+            user.permissions.retain(|p| p != permission);
+        }
+    }
+
     /// A key made outside the API (as an admin would in the portal). Returns (id, key).
     pub fn add_api_key(
         &self,
@@ -148,8 +166,38 @@ impl Simulator {
             task_id: format!("ServerTasks-{n}"),
             deployed_by: deployed_by.map(str::to_string),
         };
+        state.put_task(&run.task_id, space_id, TaskState::Executing);
         state.runs.push(run.clone());
         run
+    }
+
+    /// A server task in `Spaces-1` with this id (or the next `ServerTasks-N`) in `state`;
+    /// returns its id. An existing task of that id only changes state.
+    pub fn add_task(&self, id: Option<&str>, state: TaskState) -> String {
+        let mut guard = self.state();
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => format!("ServerTasks-{}", guard.next()),
+        };
+        guard.put_task(&id, "Spaces-1", state);
+        id
+    }
+
+    /// Moves a task to `state` (setting `CompletedTime` when it completes). Panics when no
+    /// task has this id, since a test that moves a task it never made is wrong.
+    pub fn set_task_state(&self, id: &str, state: TaskState) {
+        let mut guard = self.state();
+        let now = guard.now();
+        let task = guard
+            .tasks
+            .iter_mut()
+            .find(|t| t.id == id)
+            .unwrap_or_else(|| panic!("no task {id} in the simulator"));
+        task.set_state(state, now);
+    }
+
+    pub fn task(&self, id: &str) -> Option<Task> {
+        self.state().tasks.iter().find(|t| t.id == id).cloned()
     }
 
     /// Every key the server holds for `user_id`, newest first, expired ones included.

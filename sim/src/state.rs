@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::faults::{Fault, FaultKind, Options};
 use crate::http::Request;
-use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, User};
+use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, Task, TaskState, User};
 
 pub(crate) struct State {
     pub users: Vec<User>,
@@ -14,6 +14,7 @@ pub(crate) struct State {
     /// Bearer access tokens: (token, user id, expiry).
     pub tokens: Vec<(String, String, Timestamp)>,
     pub runs: Vec<RunbookRun>,
+    pub tasks: Vec<Task>,
     pub audit: Vec<AuditEvent>,
     pub requests: Vec<RequestRecord>,
     pub faults: Vec<Fault>,
@@ -29,6 +30,7 @@ impl State {
             keys: Vec::new(),
             tokens: Vec::new(),
             runs: Vec::new(),
+            tasks: Vec::new(),
             audit: Vec::new(),
             requests: Vec::new(),
             faults: Vec::new(),
@@ -63,6 +65,26 @@ impl State {
             self.faults.remove(index);
         }
         Some(kind)
+    }
+
+    /// Adds a task, or resets the state of the one with this id.
+    pub fn put_task(&mut self, id: &str, space_id: &str, state: TaskState) {
+        let now = self.now();
+        if let Some(task) = self.tasks.iter_mut().find(|t| t.id == id) {
+            task.set_state(state, now);
+            return;
+        }
+        let mut task = Task {
+            id: id.to_string(),
+            space_id: space_id.to_string(),
+            name: "RunbookRun".to_string(),
+            description: format!("Run runbook ({id})"),
+            state: TaskState::Queued,
+            completed_time: None,
+            error_message: String::new(),
+        };
+        task.set_state(state, now);
+        self.tasks.push(task);
     }
 
     /// Stores a new key for `user_id` and returns (id, plaintext key).

@@ -6,6 +6,7 @@
 mod apikeys;
 mod runbook_runs;
 mod system;
+mod tasks;
 mod users;
 
 use jiff::Timestamp;
@@ -86,6 +87,10 @@ fn route(state: &mut State, actor: &Actor, request: &Request, now: Timestamp) ->
         ("GET", ["api", "users", id]) => done(users::one(state, actor, id)),
         (method, ["api", "users", id, "apikeys", rest @ ..]) => {
             apikeys::route(state, actor, request, now, method, id, rest)
+        }
+        ("GET", ["api", "tasks", task_id]) => done(tasks::one(state, actor, None, task_id)),
+        ("GET", ["api", space, "tasks", task_id]) => {
+            done(tasks::one(state, actor, Some(space), task_id))
         }
         ("GET", ["api", space, "runbookRuns", run_id]) => {
             done(runbook_runs::one(state, actor, space, run_id))
