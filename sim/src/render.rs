@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::http::{Request, Response};
-use crate::model::{ApiKey, RunbookRun, Task, User};
+use crate::model::{ApiKey, AuditEvent, RunbookRun, Task, User};
 use crate::state::State;
 
 /// Octopus's default page size when a request names no `take`.
@@ -18,6 +18,14 @@ pub fn octopus_date(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%S%.7f+00:00").to_string()
 }
 
+/// Where a page lives: its path, the query parameters its `Template` link names besides
+/// `skip` and `take`, and the ones this request used, which every link carries on.
+pub(crate) struct PageOf<'a> {
+    pub base: &'a str,
+    pub filters: &'a [&'a str],
+    pub extra: &'a [(&'a str, String)],
+}
+
 /// One page of `items`, rendered with `render` (only the page's items are rendered).
 pub(crate) fn paged<T>(
     request: &Request,
@@ -25,9 +33,13 @@ pub(crate) fn paged<T>(
     items: Vec<T>,
     render: impl Fn(T) -> Value,
     max_take: Option<usize>,
-    base: &str,
-    extra: &[(&str, String)],
+    at: PageOf<'_>,
 ) -> Response {
+    let PageOf {
+        base,
+        filters,
+        extra,
+    } = at;
     let skip: usize = request
         .query("skip")
         .and_then(|s| s.parse().ok())
@@ -54,7 +66,11 @@ pub(crate) fn paged<T>(
     };
     let mut links = HashMap::new();
     links.insert("Self", query(skip));
-    links.insert("Template", format!("{base}{{?skip,take,partialPurpose}}"));
+    let template: Vec<&str> = ["skip", "take"]
+        .into_iter()
+        .chain(filters.iter().copied())
+        .collect();
+    links.insert("Template", format!("{base}{{?{}}}", template.join(",")));
     links.insert("Page.All", format!("{base}?skip=0&take=2147483647"));
     links.insert("Page.Current", query(skip));
     links.insert("Page.Last", query((pages - 1) * take));
@@ -176,6 +192,62 @@ pub(crate) fn task_json(task: &Task) -> Value {
         "ErrorMessage": task.error_message,
         "Links": {"Self": format!("/api/tasks/{}", task.id)},
     })
+}
+
+/// An `EventResource`. `MessageReferences` point at the names of the related users inside
+/// `Message` (character offsets), which `MessageHtml` turns into links. User and key events
+/// are system-level, so `SpaceId` is null. `ApiKeyId`/`ApiKeyHint` appear only when a key
+/// made the change, as on servers that have them.
+pub(crate) fn event_json(state: &State, event: &AuditEvent) -> Value {
+    let mut references = Vec::new();
+    let mut html = html_escape(&event.message);
+    for id in &event.related_document_ids {
+        let Some(user) = state.user(id) else { continue };
+        if let Some(byte) = event.message.find(&user.username) {
+            references.push(json!({
+                "ReferencedDocumentId": user.id,
+                "StartIndex": event.message[..byte].chars().count(),
+                "Length": user.username.chars().count(),
+            }));
+            let name = html_escape(&user.username);
+            html = html.replacen(
+                &name,
+                &format!("<a href='#/users/{}'>{name}</a>", user.id),
+                1,
+            );
+        }
+    }
+    let mut value = json!({
+        "Id": event.id,
+        "Category": event.category,
+        "UserId": event.user_id,
+        "Username": event.username,
+        "IsService": event.is_service,
+        "IdentityEstablishedWith": event.identity_established_with,
+        "UserAgent": event.user_agent,
+        "Occurred": octopus_date(event.occurred),
+        "Message": event.message,
+        "MessageHtml": html,
+        "MessageReferences": references,
+        "RelatedDocumentIds": event.related_document_ids,
+        "SpaceId": null,
+        "Links": {"Self": format!("/api/events/{}", event.id)},
+    });
+    if let Some(id) = &event.api_key_id {
+        value["ApiKeyId"] = Value::String(id.clone());
+    }
+    if let Some(hint) = &event.api_key_hint {
+        value["ApiKeyHint"] = Value::String(hint.clone());
+    }
+    value
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// Octopus's error body: `ErrorMessage`, and `Errors` repeating it when no details are given.

@@ -12,7 +12,8 @@ use crate::faults::{ExpiryMode, PartialPurpose};
 use crate::http::{Request, Response};
 use crate::model::{ApiKey, User};
 use crate::render::{
-    error, forbidden, invalid, listed_key_json, method_not_allowed, not_found, not_owned, paged,
+    PageOf, error, forbidden, invalid, listed_key_json, method_not_allowed, not_found, not_owned,
+    paged,
 };
 use crate::state::State;
 
@@ -74,8 +75,11 @@ fn list(state: &State, request: &Request, owner: &User) -> Response {
         keys,
         listed_key_json,
         state.options.max_take,
-        &format!("/api/users/{}/apikeys", owner.id),
-        &extra,
+        PageOf {
+            base: &format!("/api/users/{}/apikeys", owner.id),
+            filters: &["partialPurpose"],
+            extra: &extra,
+        },
     )
 }
 

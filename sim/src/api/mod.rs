@@ -4,6 +4,7 @@
 //! the handlers.
 
 mod apikeys;
+mod events;
 mod runbook_runs;
 mod system;
 mod tasks;
@@ -88,6 +89,7 @@ fn route(state: &mut State, actor: &Actor, request: &Request, now: Timestamp) ->
         (method, ["api", "users", id, "apikeys", rest @ ..]) => {
             apikeys::route(state, actor, request, now, method, id, rest)
         }
+        ("GET", ["api", "events"]) => done(events::list(state, actor, request)),
         ("GET", ["api", "tasks", task_id]) => done(tasks::one(state, actor, None, task_id)),
         ("GET", ["api", space, "tasks", task_id]) => {
             done(tasks::one(state, actor, Some(space), task_id))

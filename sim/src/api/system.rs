@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::http::{Request, Response};
-use crate::render::paged;
+use crate::render::{PageOf, paged};
 use crate::state::State;
 
 pub(crate) fn spaces(state: &State, request: &Request) -> Response {
@@ -17,8 +17,11 @@ pub(crate) fn spaces(state: &State, request: &Request) -> Response {
         spaces,
         |space| space,
         state.options.max_take,
-        "/api/spaces",
-        &[],
+        PageOf {
+            base: "/api/spaces",
+            filters: &[],
+            extra: &[],
+        },
     )
 }
 

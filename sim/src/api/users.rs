@@ -4,7 +4,7 @@
 use crate::auth::Actor;
 use crate::http::{Request, Response};
 use crate::model::User;
-use crate::render::{forbidden, not_found, paged, user_json};
+use crate::render::{PageOf, forbidden, not_found, paged, user_json};
 use crate::state::State;
 
 pub(crate) fn me(actor: &Actor) -> Response {
@@ -22,8 +22,11 @@ pub(crate) fn list(state: &State, actor: &Actor, request: &Request) -> Response 
         users,
         user_json,
         state.options.max_take,
-        "/api/users",
-        &[],
+        PageOf {
+            base: "/api/users",
+            filters: &["filter"],
+            extra: &[],
+        },
     )
 }
 
