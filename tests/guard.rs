@@ -7,6 +7,8 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use octopus_sim::TaskState;
+
 use crate::support::*;
 
 /// Every process whose parent chain leads to `root`, found by parent PID as .NET's
@@ -248,5 +250,132 @@ fn a_sigterm_while_the_key_is_made_leaves_no_key() {
         runkey_keys(&f).is_empty(),
         "a key was left: {:?}",
         runkey_keys(&f)
+    );
+}
+
+/// A create step whose guard polls the task every second.
+fn create_with_guard(f: &Fixture, task: &str) -> Run {
+    runkey(&["create"])
+        .with_guard()
+        .envs(create_env(f, task))
+        .env("RUNKEY_GUARD_INTERVAL", "1s")
+}
+
+#[test]
+fn after_create_exits_its_guard_revokes_the_key_when_the_task_is_canceled() {
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    let mut child = create_with_guard(&f, &task)
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The step's stdout reaches its end as soon as create exits: the guard holds no pipe.
+    let started = Instant::now();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(stdout.contains("Created run key"), "{stdout}");
+
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        runkey_keys(&f).len(),
+        1,
+        "the guard waits while the task runs"
+    );
+    f.sim.set_task_state(&task, TaskState::Canceled);
+    wait_until("the guard's revoke", Duration::from_secs(5), || {
+        runkey_keys(&f).is_empty()
+    });
+    seeded_keys_survive(&f);
+    let polls = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/api/tasks/"))
+        .count();
+    assert!((2..=8).contains(&polls), "{polls} polls of the task");
+}
+
+#[test]
+fn when_the_revoke_step_won_the_guard_ends_on_the_401_without_deleting_anything() {
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    let out = create_with_guard(&f, &task).run();
+    out.code(0);
+    as_broker(&f, &["revoke"])
+        .env("RUNKEY_API_KEY_ID", out.var("ApiKeyId"))
+        .run()
+        .code(0);
+    f.sim.set_task_state(&task, TaskState::Success);
+    std::thread::sleep(Duration::from_millis(2500));
+    let deletes = f
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1, "only the revoke step's");
+}
+
+#[test]
+fn without_task_view_create_warns_once_and_starts_no_guard() {
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    f.sim.revoke_permission(&f.broker_id, "TaskView");
+    let out = create_with_guard(&f, &task).run();
+    out.code(0);
+    assert_eq!(out.stderr.matches("warning:").count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no guard watches this key")
+            && out.stderr.contains("TaskView")
+            && out.stderr.contains("--no-guard"),
+        "{}",
+        out.stderr
+    );
+    f.sim.set_task_state(&task, TaskState::Canceled);
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(runkey_keys(&f).len(), 1, "no guard revoked it");
+}
+
+#[test]
+fn no_guard_turns_the_guard_off() {
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    for run in [
+        create_with_guard(&f, &task).env("RUNKEY_NO_GUARD", "True"),
+        runkey(&["create", "--no-guard"])
+            .with_guard()
+            .envs(create_env(&f, &task)),
+    ] {
+        let out = run.run();
+        out.code(0);
+        assert!(out.stderr.is_empty(), "{}", out.stderr);
+    }
+    assert!(
+        !f.sim
+            .requests()
+            .iter()
+            .any(|r| r.target.starts_with("/api/tasks/")),
+        "create looked at the task although no guard was wanted"
     );
 }

@@ -2,6 +2,7 @@
 //! key of another run or a key without the marker.
 
 use jiff::{SignedDuration, Timestamp};
+use octopus_sim::TaskState;
 
 use crate::support::*;
 
@@ -191,7 +192,8 @@ fn by_task_pages_through_everything_on_servers_without_partial_purpose() {
         .iter()
         .filter(|r| r.target.contains("/apikeys?"))
         .count();
-    assert_eq!(pages, 5, "14 keys at 3 a page");
+    // One pass deletes (14 keys, 5 pages), one more confirms that none is left (13, 5).
+    assert_eq!(pages, 10, "14 then 13 keys at 3 a page");
 }
 
 #[test]
@@ -293,4 +295,166 @@ fn sweep_deletes_expired_and_old_keys_of_this_tool_only() {
     let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();
     assert_eq!(left, [fresh], "{recent} was swept");
     seeded_keys_survive(&f);
+}
+
+#[test]
+fn sweep_deletes_the_keys_of_runs_that_are_over_and_says_why() {
+    let f = Fixture::new();
+    let over = f.sim.add_task(None, TaskState::Canceled);
+    let running = f.sim.add_task(None, TaskState::Executing);
+    let done = create(&f, &over);
+    let live = create(&f, &running);
+    let out = as_broker(&f, &["revoke", "--sweep"]).run();
+    out.code(0);
+    assert!(
+        out.stdout
+            .contains("Swept 1 stale run key(s): 1 whose task is over, 0 expired, 0 older than 1d"),
+        "{}",
+        out.stdout
+    );
+    let ids: Vec<String> = f.sim.keys(&f.broker_id).into_iter().map(|k| k.id).collect();
+    assert!(!ids.contains(&done.var("ApiKeyId")));
+    assert!(ids.contains(&live.var("ApiKeyId")));
+    seeded_keys_survive(&f);
+}
+
+#[test]
+fn sweep_without_task_view_warns_and_keeps_to_the_age_rules() {
+    let f = Fixture::new();
+    let over = f.sim.add_task(None, TaskState::Success);
+    let done = create(&f, &over);
+    f.sim.revoke_permission(&f.broker_id, "TaskView");
+    let out = as_broker(&f, &["revoke", "--sweep"]).run();
+    out.code(0);
+    assert!(
+        out.stderr
+            .contains("the sweep cannot tell which runs are over")
+            && out.stderr.contains("TaskView"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("Swept 0 stale"), "{}", out.stdout);
+    assert!(
+        f.sim
+            .keys(&f.broker_id)
+            .iter()
+            .any(|k| k.id == done.var("ApiKeyId"))
+    );
+}
+
+/// A 404 that is not Octopus's word about this key: a proxy's page, or an answer about
+/// the user.
+fn foreign_404s(f: &Fixture) -> [String; 2] {
+    [
+        "<html><body><h1>404 Not Found</h1>nginx</body></html>".to_string(),
+        format!(
+            r#"{{"ErrorMessage":"The resource '{}' was not found.","Errors":[]}}"#,
+            f.broker_id
+        ),
+    ]
+}
+
+#[test]
+fn a_404_on_delete_that_does_not_name_the_key_is_not_taken_for_gone() {
+    for i in 0..2 {
+        let f = Fixture::new();
+        let created = create(&f, "ServerTasks-31");
+        let body = foreign_404s(&f)[i].clone();
+        f.sim.inject(Fault::new(
+            "DELETE",
+            &created.var("ApiKeyId"),
+            FaultKind::Body { status: 404, body },
+        ));
+        let out = runkey(&["revoke"]).envs(revoke_env(&f, &created)).run();
+        out.code(1);
+        assert!(!out.stdout.contains("already revoked"), "{}", out.stdout);
+        assert!(
+            out.stderr.contains("404") || out.stderr.contains("HTML"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(runkey_keys(&f).len(), 1, "the key is still listed");
+    }
+}
+
+#[test]
+fn a_404_on_reading_the_key_that_does_not_name_it_is_not_taken_for_gone() {
+    for i in 0..2 {
+        let f = Fixture::new();
+        let created = create(&f, "ServerTasks-32");
+        let body = foreign_404s(&f)[i].clone();
+        f.sim.inject(Fault::new(
+            "GET",
+            &created.var("ApiKeyId"),
+            FaultKind::Body { status: 404, body },
+        ));
+        let out = runkey(&["revoke"]).envs(revoke_env(&f, &created)).run();
+        out.code(1);
+        assert!(!out.stdout.contains("already revoked"), "{}", out.stdout);
+        assert_eq!(runkey_keys(&f).len(), 1, "the key is still listed");
+    }
+}
+
+#[test]
+fn octopus_saying_the_key_is_not_found_is_gone() {
+    let f = Fixture::new();
+    let created = create(&f, "ServerTasks-33");
+    let id = created.var("ApiKeyId");
+    f.sim.remove_api_key(&id);
+    let out = runkey(&["revoke"]).envs(revoke_env(&f, &created)).run();
+    out.code(0);
+    assert!(
+        out.stdout
+            .contains(&format!("Run key {id} is already revoked.")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_listing_whose_full_page_lacks_page_next_is_completed_from_total_results() {
+    let f = Fixture::with_options(Options {
+        max_take: Some(3),
+        ..Options::default()
+    });
+    let oldest = create(&f, "ServerTasks-34").var("ApiKeyId");
+    for task in ["ServerTasks-35", "ServerTasks-36", "ServerTasks-37"] {
+        create(&f, task);
+    }
+    // The first page (the three newest keys, all marked) comes without its Page.Next link.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(&format!(
+            "{}/api/users/{}/apikeys?skip=0&take=3",
+            f.sim.url(),
+            f.broker_id
+        ))
+        .header("X-Octopus-ApiKey", &f.broker_key)
+        .call()
+        .unwrap();
+    let mut first: serde_json::Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    first["Links"].as_object_mut().unwrap().remove("Page.Next");
+    assert!(first["TotalResults"].as_u64().unwrap() > 3);
+    f.sim.inject(Fault::new(
+        "GET",
+        "/apikeys",
+        FaultKind::Body {
+            status: 200,
+            body: first.to_string(),
+        },
+    ));
+    let out = as_broker(&f, &["list", "--json"]).run();
+    out.code(0);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        listed.len(),
+        5,
+        "4 of this test and the fixture's other run: {}",
+        out.stdout
+    );
+    assert!(listed.iter().any(|k| k["Id"] == oldest.as_str()));
 }

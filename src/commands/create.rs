@@ -275,15 +275,12 @@ fn interrupted(signal: i32, what: &str) -> anyhow::Error {
 }
 
 /// Deletes every key whose marker is exactly this attempt's: the keys a lost POST made.
+/// Until an unfiltered listing finds none of them.
 pub fn settle(client: &Client, owner: &str, marker: &Marker) -> Result<usize> {
-    let mut removed = 0;
-    for key in client.list_api_keys(owner, &marker.to_string())? {
-        if Marker::parse(key.purpose()).as_ref() == Some(marker) {
-            client.delete_api_key(owner, &key.id)?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    let deleted = client.delete_all_api_keys(owner, &marker.to_string(), |key| {
+        Marker::parse(key.purpose()).as_ref() == Some(marker)
+    })?;
+    Ok(deleted.len())
 }
 
 fn explain_refusal(error: anyhow::Error, ttl: Duration) -> anyhow::Error {

@@ -16,11 +16,9 @@ pub fn run(settings: &List, console: &Console) -> Result<ExitStatus> {
     let owner = client
         .me()
         .context("finding the broker account (GET /api/users/me)")?;
-    let keys: Vec<ApiKeyInfo> = client
-        .list_api_keys(&owner.id, Marker::any_prefix())?
-        .into_iter()
-        .filter(|key| Marker::parse(key.purpose()).is_some())
-        .collect();
+    let keys: Vec<ApiKeyInfo> = client.find_api_keys(&owner.id, Marker::any_prefix(), |key| {
+        Marker::parse(key.purpose()).is_some()
+    })?;
     let now = Timestamp::now();
     let expired = |key: &ApiKeyInfo| key.expires_at().is_some_and(|at| at <= now);
     let show = |at: Option<Timestamp>| at.map(octopus::utc);

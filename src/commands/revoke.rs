@@ -2,6 +2,7 @@
 //! tool's stale keys. A key without the marker, or with another run's marker, is never
 //! deleted.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -13,7 +14,7 @@ use crate::credential::Role;
 use crate::duration;
 use crate::exit::ExitStatus;
 use crate::octopus::{self, Client, Deleted, status_of};
-use crate::purpose::Marker;
+use crate::purpose::{Marker, NO_TASK};
 use crate::settings::{Revoke, RevokeTarget};
 
 pub fn run(settings: &Revoke, console: &Console) -> Result<ExitStatus> {
@@ -99,19 +100,16 @@ fn revoke_by_id(
 }
 
 fn revoke_by_task(console: &Console, client: &Client, owner: &str, task: &str) -> Result<()> {
-    let keys: Vec<_> = client
-        .list_api_keys(owner, &Marker::task_prefix(task))?
-        .into_iter()
-        .filter(|key| Marker::parse(key.purpose()).is_some_and(|m| m.task == task))
-        .collect();
-    if keys.is_empty() {
+    let deleted = client.delete_all_api_keys(owner, &Marker::task_prefix(task), |key| {
+        Marker::parse(key.purpose()).is_some_and(|m| m.task == task)
+    })?;
+    if deleted.is_empty() {
         console.info(&format!(
             "No run key of task {task} remains: already revoked."
         ));
-        return Ok(());
     }
-    for key in &keys {
-        match client.delete_api_key(owner, &key.id)? {
+    for (key, deleted) in &deleted {
+        match deleted {
             Deleted::Now => {
                 console.info(&format!("Revoked run key {} ({}).", key.id, key.purpose()))
             }
@@ -123,31 +121,71 @@ fn revoke_by_task(console: &Console, client: &Client, owner: &str, task: &str) -
     Ok(())
 }
 
-/// The broker's keys with the marker that expired or are older than `max_age`. With the
-/// broker credential (which `--sweep` requires) the run key's owner is the broker.
+/// Why the sweep deletes a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    TaskOver,
+    Expired,
+    Old,
+}
+
+/// The broker's keys with the marker whose task is over, that expired, or that are older
+/// than `max_age`. With the broker credential (which `--sweep` requires) the run key's
+/// owner is the broker. The listing is unfiltered: a server's filter is no proof.
 fn sweep(console: &Console, client: &Client, owner: &str, max_age: Duration) -> Result<()> {
     let now = Timestamp::now();
     let oldest = now
         .checked_sub(SignedDuration::try_from(max_age)?)
         .unwrap_or(Timestamp::MIN);
     let ours: Vec<_> = client
-        .list_api_keys(owner, Marker::any_prefix())?
+        .list_api_keys(owner, "")?
         .into_iter()
-        .filter(|key| Marker::parse(key.purpose()).is_some())
+        .filter_map(|key| Marker::parse(key.purpose()).map(|marker| (key, marker)))
         .collect();
-    let stale: Vec<_> = ours
-        .iter()
-        .filter(|key| {
-            key.expires_at().is_some_and(|at| at <= now)
-                || key.created_at().is_some_and(|at| at <= oldest)
-        })
-        .collect();
-    for key in &stale {
+    let mut tasks: HashMap<String, bool> = HashMap::new();
+    let mut tasks_unreadable = None;
+    let mut stale = Vec::new();
+    for (key, marker) in &ours {
+        let reason = if key.expires_at().is_some_and(|at| at <= now) {
+            Some(Stale::Expired)
+        } else if key.created_at().is_some_and(|at| at <= oldest) {
+            Some(Stale::Old)
+        } else if marker.task != NO_TASK && tasks_unreadable.is_none() {
+            let over = match tasks.get(&marker.task) {
+                Some(over) => *over,
+                None => match client.task(&marker.task) {
+                    Ok(task) => *tasks.entry(marker.task.clone()).or_insert(task.is_over()),
+                    Err(e) if status_of(&e) == Some(403) => {
+                        tasks_unreadable = Some(e);
+                        false
+                    }
+                    // An unknown task (404) or a passing failure: the age rules still apply.
+                    Err(_) => *tasks.entry(marker.task.clone()).or_insert(false),
+                },
+            };
+            over.then_some(Stale::TaskOver)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            stale.push((key, reason));
+        }
+    }
+    if let Some(e) = tasks_unreadable {
+        console.warn(&format!(
+            "the sweep cannot tell which runs are over ({e:#}); it deletes only expired and old keys"
+        ));
+    }
+    for (key, _) in &stale {
         client.delete_api_key(owner, &key.id)?;
     }
+    let count = |reason| stale.iter().filter(|(_, r)| *r == reason).count();
     console.info(&format!(
-        "Swept {} stale run key(s) (expired, or older than {}); {} live run key(s) left.",
+        "Swept {} stale run key(s): {} whose task is over, {} expired, {} older than {}; {} live run key(s) left.",
         stale.len(),
+        count(Stale::TaskOver),
+        count(Stale::Expired),
+        count(Stale::Old),
         duration::display(max_age),
         ours.len() - stale.len()
     ));

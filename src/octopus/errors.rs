@@ -15,7 +15,21 @@ pub struct HttpError {
     pub status: u16,
     /// The server's `Retry-After`, already capped at what the client honours.
     pub retry_after: Option<Duration>,
+    /// Octopus's own `ErrorMessage`/`Errors`, when the body was an Octopus error.
+    pub server_message: Option<String>,
     message: String,
+}
+
+impl HttpError {
+    /// Whether this is Octopus's JSON answer that the resource `id` does not exist: the only
+    /// 404 that proves a key gone ("The resource 'apikeys-…' was not found.").
+    pub fn says_not_found(&self, id: &str) -> bool {
+        self.status == 404
+            && self
+                .server_message
+                .as_deref()
+                .is_some_and(|m| m.contains(&format!("'{id}'")))
+    }
 }
 
 impl fmt::Display for HttpError {
@@ -119,6 +133,7 @@ pub fn status_error(cx: &Context, answer: &Answer) -> HttpError {
     HttpError {
         status,
         retry_after: answer.retry_after,
+        server_message: parsed,
         message,
     }
 }

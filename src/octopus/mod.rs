@@ -28,6 +28,8 @@ use wire::Page;
 
 /// How many keys one page asks for. Servers may cap it; paging follows `Page.Next` anyway.
 const PAGE_SIZE: u32 = 100;
+/// How many listings [`Client::delete_all_api_keys`] makes before it gives up.
+const MAX_PASSES: usize = 4;
 
 pub enum Created {
     Key(CreatedKey),
@@ -82,8 +84,8 @@ impl Client {
         ))
     }
 
-    /// `GET /api/users/{owner}/apikeys/{id}`: one key, or `None` when the server does not
-    /// know it.
+    /// `GET /api/users/{owner}/apikeys/{id}`: one key, or `None` when the server proved it
+    /// does not exist (see [`Client::proven_gone`]).
     pub fn api_key(&self, owner: &str, id: &str) -> Result<Option<ApiKeyInfo>> {
         match self.get(&format!(
             "/api/users/{}/apikeys/{}",
@@ -91,9 +93,89 @@ impl Client {
             encode(id)
         )) {
             Ok(key) => Ok(Some(key)),
-            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) if self.proven_gone(owner, id, &e)? => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether `error` (the answer about key `id`) proves the key gone: Octopus's JSON 404
+    /// naming the key, or a JSON 404 about something else followed by a listing of the
+    /// owner's keys without it. An HTML page (a proxy's, a firewall's) or any other status
+    /// proves nothing.
+    fn proven_gone(&self, owner: &str, id: &str, error: &anyhow::Error) -> Result<bool> {
+        let Some(http) = error.downcast_ref::<HttpError>() else {
+            return Ok(false);
+        };
+        if http.status != 404 || http.server_message.is_none() {
+            return Ok(false);
+        }
+        if http.says_not_found(id) {
+            return Ok(true);
+        }
+        Ok(!self
+            .list_api_keys(owner, "")?
+            .iter()
+            .any(|key| key.id == id))
+    }
+
+    /// The keys of `owner` that `wanted` picks. `partial_purpose` narrows the first listing
+    /// on servers that filter; an empty answer is confirmed with an unfiltered one, because a
+    /// server's filter (substring? prefix? a SQL pattern?) is no proof that a key is absent.
+    pub fn find_api_keys(
+        &self,
+        owner: &str,
+        partial_purpose: &str,
+        wanted: impl Fn(&ApiKeyInfo) -> bool,
+    ) -> Result<Vec<ApiKeyInfo>> {
+        let found: Vec<_> = self
+            .list_api_keys(owner, partial_purpose)?
+            .into_iter()
+            .filter(&wanted)
+            .collect();
+        if !found.is_empty() || partial_purpose.is_empty() {
+            return Ok(found);
+        }
+        Ok(self
+            .list_api_keys(owner, "")?
+            .into_iter()
+            .filter(wanted)
+            .collect())
+    }
+
+    /// Deletes every key `wanted` picks until an unfiltered listing finds none: keys shift
+    /// between pages while other runs delete theirs, so one pass may miss one. Returns the
+    /// keys deleted (and those already gone by then).
+    pub fn delete_all_api_keys(
+        &self,
+        owner: &str,
+        partial_purpose: &str,
+        wanted: impl Fn(&ApiKeyInfo) -> bool,
+    ) -> Result<Vec<(ApiKeyInfo, Deleted)>> {
+        let mut done = Vec::new();
+        let mut filter = partial_purpose;
+        for _ in 0..MAX_PASSES {
+            let keys: Vec<_> = self
+                .list_api_keys(owner, filter)?
+                .into_iter()
+                .filter(&wanted)
+                .filter(|key| {
+                    !done
+                        .iter()
+                        .any(|(d, _): &(ApiKeyInfo, Deleted)| d.id == key.id)
+                })
+                .collect();
+            if keys.is_empty() && filter.is_empty() {
+                return Ok(done);
+            }
+            for key in keys {
+                let deleted = self.delete_api_key(owner, &key.id)?;
+                done.push((key, deleted));
+            }
+            filter = "";
+        }
+        bail!(
+            "GET /api/users/{owner}/apikeys: keys to delete were still listed after {MAX_PASSES} passes; run the step again"
+        )
     }
 
     /// `GET /api/users/{owner}/apikeys`, every page: the keys whose purpose contains
@@ -126,6 +208,14 @@ impl Client {
                         "{label}: the server's Page.Next link points at another server ({link}); refusing to send the credential there"
                     )
                 })?);
+            } else if page.total_results.is_some_and(|total| keys.len() < total) {
+                // A full page without Page.Next while the server counts more: trust the count.
+                next = Some(self.server().url(&format!(
+                    "/api/users/{}/apikeys?skip={}&take={PAGE_SIZE}&partialPurpose={}",
+                    encode(owner),
+                    keys.len(),
+                    encode(partial_purpose)
+                )));
             }
         }
         Ok(keys)
@@ -140,7 +230,7 @@ impl Client {
             .exchange(Method::Delete, &self.server().url(&path), &label, None)
         {
             Ok(_) => Ok(Deleted::Now),
-            Err(e) if status_of(&e) == Some(404) => Ok(Deleted::AlreadyGone),
+            Err(e) if self.proven_gone(owner, id, &e)? => Ok(Deleted::AlreadyGone),
             Err(e) => Err(e),
         }
     }

@@ -80,6 +80,9 @@ pub struct Page<T> {
     pub items: Vec<T>,
     #[serde(default)]
     pub links: HashMap<String, Option<String>>,
+    /// How many items the whole collection holds, as the server counts them.
+    #[serde(default)]
+    pub total_results: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
