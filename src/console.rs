@@ -2,7 +2,9 @@
 //! service messages and informational lines on stdout, each message on its own line at
 //! column 0; warnings as a `stdout-warning` block under Octopus (plain `warning:` lines on
 //! stderr elsewhere); errors on stderr plus a `resultMessage` for the task summary; verbose
-//! request lines on stderr, only with `--verbose`.
+//! request lines on stderr, only with `--verbose`. Calamari reads `##octopus` anywhere in a
+//! line as the start of a service message, so every line but the tool's own messages has
+//! it neutralised: people's text (names, runbook titles, purposes) cannot write one.
 
 use std::io::{self, Write};
 
@@ -34,14 +36,20 @@ impl Console {
         out.flush()
     }
 
+    /// A line of text (a table, JSON) whose writing must succeed, `##octopus` neutralised.
+    pub fn text(&self, text: &str) -> io::Result<()> {
+        self.line(&neutralise(text, "## octopus"))
+    }
+
     /// Best effort: an informational line whose loss harms nothing.
     pub fn info(&self, text: &str) {
-        let _ = self.line(text);
+        let _ = self.text(text);
     }
 
     pub fn warn(&self, text: &str) {
+        let text = neutralise(text, "## octopus");
         if self.under_octopus {
-            self.info(&format!(
+            let _ = self.line(&format!(
                 "{}\n{text}\n{}",
                 service_message::level("stdout-warning"),
                 service_message::level("stdout-default")
@@ -53,14 +61,14 @@ impl Console {
 
     /// The error line on stderr and the task summary's reason on stdout.
     pub fn error(&self, text: &str) {
-        eprintln!("octopus-runkey: error: {text}");
+        eprintln!("octopus-runkey: error: {}", neutralise(text, "## octopus"));
         self.summary(text);
     }
 
     /// The task summary's reason alone, for an error whose text was already printed
     /// (clap prints its own usage errors).
     pub fn summary(&self, text: &str) {
-        self.info(&service_message::result_message(&format!(
+        let _ = self.line(&service_message::result_message(&format!(
             "octopus-runkey: {text}"
         )));
     }
@@ -68,7 +76,51 @@ impl Console {
     /// A `--verbose` line: requests, answers, retries. Never holds a credential.
     pub fn verbose(&self, text: &str) {
         if self.verbose {
-            eprintln!("octopus-runkey: {text}");
+            eprintln!("octopus-runkey: {}", neutralise(text, "## octopus"));
         }
+    }
+}
+
+/// `text` with every `##octopus` (in any case) replaced by `with`.
+pub fn neutralise(text: &str, with: &str) -> String {
+    const MARK: &str = "##octopus";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(MARK) {
+        out.push_str(&text[from..from + at]);
+        out.push_str(with);
+        from += at + MARK.len();
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
+/// JSON text with `##octopus` inside its strings written as `\u0023#octopus`: the same
+/// string to a JSON reader, nothing to Calamari.
+pub fn neutralise_json(json: &str) -> String {
+    neutralise(json, "\\u0023#octopus")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_message_marks_in_text_are_broken_in_any_case() {
+        assert_eq!(
+            neutralise(
+                "Jane ##octopus[setVariable name='x'] and ##OCTOPUS[mask]",
+                "## octopus"
+            ),
+            "Jane ## octopus[setVariable name='x'] and ## octopus[mask]"
+        );
+        assert_eq!(neutralise("plain ünïcode", "-"), "plain ünïcode");
+        let json =
+            serde_json::to_string(&serde_json::json!({"Purpose": "a ##octopus[mask] b"})).unwrap();
+        let safe = neutralise_json(&json);
+        assert!(!safe.to_ascii_lowercase().contains("##octopus"), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["Purpose"], "a ##octopus[mask] b");
     }
 }

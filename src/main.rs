@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 use octopus_runkey::cli::Cli;
 use octopus_runkey::console::Console;
@@ -20,9 +20,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = e.print();
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid command line");
-            console.summary(first.strip_prefix("error: ").unwrap_or(first));
+            console.summary(&usage_summary(&e));
             return ExitStatus::Usage.into();
         }
     };
@@ -34,6 +32,34 @@ fn main() -> ExitCode {
         Err(e) => {
             console.error(&one_line(&e));
             ExitStatus::of_error(&e).into()
+        }
+    }
+}
+
+/// The task summary for a command line clap refused: what was wrong and the fix, in one
+/// line (clap's own text, with its usage and tips, went to stderr).
+fn usage_summary(error: &clap::Error) -> String {
+    let missing_cmd = || {
+        error
+            .get(ContextKind::InvalidArg)
+            .is_some_and(|value| match value {
+                ContextValue::Strings(names) => names.iter().any(|n| n.contains("CMD")),
+                ContextValue::String(name) => name.contains("CMD"),
+                _ => false,
+            })
+    };
+    match error.kind() {
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "no command given: name one of create, use, revoke, exec or list (octopus-runkey --help describes them)".to_string()
+        }
+        ErrorKind::MissingRequiredArgument if missing_cmd() => {
+            "the command to run is missing: give it after --, like: octopus-runkey use -- ./restart-web.sh".to_string()
+        }
+        _ => {
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or("invalid command line");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            format!("{first}; see 'octopus-runkey <command> --help'")
         }
     }
 }

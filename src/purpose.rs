@@ -206,7 +206,7 @@ fn utf16_len(text: &str) -> usize {
 /// Names come from people: fold control characters and line breaks into single spaces,
 /// and drop Unicode format characters (bidi overrides, zero-width characters, soft hyphens,
 /// BOM), which would make the audit log read differently from what it holds.
-fn clean(text: &str) -> String {
+pub fn clean(text: &str) -> String {
     let text: String = text.chars().filter(|c| !is_format_char(*c)).collect();
     text.split(|c: char| c.is_control() || c.is_whitespace())
         .filter(|part| !part.is_empty())

@@ -10,6 +10,8 @@ mod unix;
 use unix as platform;
 
 use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -63,21 +65,82 @@ pub fn run(cmd: &[OsString], env: &ChildEnv, signals: &Signals) -> Result<ExitSt
     Ok(ExitStatus::Child(platform::code_of(status)))
 }
 
+/// Why the command did not start, with the fix: the reasons people really meet (a script
+/// saved with Windows line endings, an interpreter that is not installed, a directory, a
+/// script without a `#!` line) named as such.
 fn cannot_start(program: &OsString, error: &std::io::Error) -> CannotStart {
     let name = program.to_string_lossy();
-    let (status, message) = match error.kind() {
-        std::io::ErrorKind::NotFound => (
-            ExitStatus::CommandNotFound,
-            format!("the command '{name}' was not found: check its name, or give its full path"),
-        ),
-        std::io::ErrorKind::PermissionDenied => (
+    let path = locate(program);
+    let is_dir = path.as_deref().is_some_and(Path::is_dir);
+    let (status, message) = if is_dir {
+        (
             ExitStatus::CommandCannotRun,
-            format!("the command '{name}' cannot be run (permission denied): make it executable"),
-        ),
-        _ => (
+            format!(
+                "the command '{name}' is a directory: give the path of the script or program inside it"
+            ),
+        )
+    } else if error.raw_os_error() == Some(platform::ENOEXEC) {
+        (
             ExitStatus::CommandCannotRun,
-            format!("the command '{name}' could not be started: {error}"),
-        ),
+            format!(
+                "the command '{name}' is not a program and has no #! line: start the script with #!/bin/sh (or the interpreter it needs), or run it as 'sh {name}'"
+            ),
+        )
+    } else {
+        match (error.kind(), path.as_deref().and_then(interpreter)) {
+            (std::io::ErrorKind::NotFound, Some(line)) if line.ends_with('\r') => (
+                ExitStatus::CommandNotFound,
+                format!(
+                    "the script '{name}' has Windows line endings (CRLF), so its #! line names '{}' with a carriage return: save it with Unix line endings (LF), for example with dos2unix",
+                    line.trim_end()
+                ),
+            ),
+            (std::io::ErrorKind::NotFound, Some(line)) => (
+                ExitStatus::CommandNotFound,
+                format!(
+                    "the interpreter '{}' named in the #! line of '{name}' is not installed on this worker: install it, or change the #! line",
+                    line.trim()
+                ),
+            ),
+            (std::io::ErrorKind::NotFound, None) => (
+                ExitStatus::CommandNotFound,
+                format!(
+                    "the command '{name}' was not found: check its name, or give its full path"
+                ),
+            ),
+            (std::io::ErrorKind::PermissionDenied, _) => (
+                ExitStatus::CommandCannotRun,
+                format!(
+                    "the command '{name}' cannot be run (permission denied): make it executable (chmod +x)"
+                ),
+            ),
+            _ => (
+                ExitStatus::CommandCannotRun,
+                format!("the command '{name}' could not be started: {error}"),
+            ),
+        }
     };
     CannotStart { status, message }
+}
+
+/// Where `program` is: itself when it names a path, else the first match on `PATH`.
+fn locate(program: &OsString) -> Option<PathBuf> {
+    let path = Path::new(program);
+    if path.components().count() > 1 {
+        return path.exists().then(|| path.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.exists())
+}
+
+/// The interpreter a script's `#!` line names (carriage return kept), if it has one.
+fn interpreter(path: &Path) -> Option<String> {
+    let mut head = [0u8; 256];
+    let read = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..read].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let line = String::from_utf8_lossy(line);
+    let interpreter = line.trim_start().split([' ', '\t']).next()?;
+    (!interpreter.is_empty()).then(|| interpreter.to_string())
 }

@@ -12,6 +12,9 @@ use std::thread::JoinHandle;
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGKILL, SIGTERM};
 
+/// "Exec format error": a file that is neither a program nor a script with `#!`.
+pub const ENOEXEC: i32 = libc::ENOEXEC;
+
 /// Starts the command as the leader of a new process group (pgid = its pid).
 pub fn own_group(command: &mut Command) {
     command.process_group(0);

@@ -77,11 +77,17 @@ pub fn run(settings: &Mint, console: &Console) -> Result<ExitStatus> {
     let key = mint(settings, &client, console, &signals)?;
     if let Err(e) = emit(console, &key) {
         // A key whose output variable never reached Octopus could never be revoked by id.
-        let _ = client.delete_api_key(&key.owner.id, &key.id);
-        return Err(anyhow!(e).context(format!(
-            "writing the output variables failed, so run key {} was deleted again",
-            key.id
-        )));
+        return Err(match client.delete_api_key(&key.owner.id, &key.id) {
+            Ok(_) => anyhow!(e).context(format!(
+                "writing the output variables failed, so run key {} was deleted again",
+                key.id
+            )),
+            Err(delete) => anyhow!(e).context(format!(
+                "writing the output variables failed and deleting run key {} failed too ({delete:#}): it stays live until {}; 'octopus-runkey revoke --sweep' removes it",
+                key.id,
+                key.expires_text()
+            )),
+        });
     }
     console.info(&key.summary());
     if let Some(interval) = settings.guard {
@@ -159,7 +165,7 @@ pub fn mint(
     console: &Console,
     signals: &Signals,
 ) -> Result<RunKey> {
-    let operator = find_operator(&settings.operator, client)?;
+    let operator = find_operator(settings, client, console)?;
     if operator.is_none() && !settings.allow_unattributed {
         let OperatorSource::RunbookRun { run_id, .. } = &settings.operator else {
             unreachable!("settings refuse a run without an operator source")
@@ -246,14 +252,28 @@ pub fn mint(
                 })?;
                 removed_total += removed;
                 lost_attempts.push(marker);
+                // A server that answered with an error is not a lost answer: say which.
+                let answered = status_of(&lost).is_some();
                 if attempt == 2 {
+                    let what = if answered {
+                        format!("the server failed twice creating the run key ({lost})")
+                    } else {
+                        format!(
+                            "creating the run key failed twice without a readable answer ({lost})"
+                        )
+                    };
                     return Err(anyhow!(
-                        "creating the run key failed twice without a readable answer ({lost}); the {removed_total} key(s) those attempts left were deleted; should the server still finish one, that key expires at {} (or run 'octopus-runkey revoke --sweep')",
+                        "{what}; the {removed_total} key(s) those attempts made were deleted and none is left; should the server still finish one, that key expires at {} (or run 'octopus-runkey revoke --sweep')",
                         octopus::format_expires(expires)
                     ));
                 }
+                let what = if answered {
+                    format!("the server failed creating the run key ({lost})")
+                } else {
+                    format!("the answer to creating the run key was lost ({lost})")
+                };
                 console.warn(&format!(
-                    "the answer to creating the run key was lost ({lost}); deleted {removed} key(s) that attempt made and creating it once more"
+                    "{what}; deleted {removed} key(s) that attempt made and creating it once more"
                 ));
                 if let Some(wait) = lost
                     .downcast_ref::<octopus::HttpError>()
@@ -295,17 +315,28 @@ fn explain_refusal(error: anyhow::Error, ttl: Duration) -> anyhow::Error {
 }
 
 /// The operator from the `CreatedBy` variables, else from the runbook run record.
-fn find_operator(source: &OperatorSource, client: &Client) -> Result<Option<Operator>> {
-    let (space, run_id) = match source {
+fn find_operator(settings: &Mint, client: &Client, console: &Console) -> Result<Option<Operator>> {
+    let (space, run_id) = match &settings.operator {
         OperatorSource::Variables(operator) => return Ok(Some(operator.clone())),
         OperatorSource::Unknown => return Ok(None),
         OperatorSource::RunbookRun { space_id, run_id } => (space_id, run_id),
     };
-    let run = client.runbook_run(space, run_id).with_context(|| {
-        format!(
-            "looking up who started runbook run {run_id}, as OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME is empty"
-        )
-    })?;
+    let run = match client.runbook_run(space, run_id) {
+        Ok(run) => run,
+        // --allow-unattributed means it: a record the broker may not read, or that does
+        // not exist, leaves the key unattributed, with one warning that says why.
+        Err(e) if settings.allow_unattributed && matches!(status_of(&e), Some(403 | 404)) => {
+            console.warn(&format!(
+                "runbook run {run_id} could not be read ({e:#}), so the key is unattributed: give the broker's team RunbookRunView, or map the Octopus.Deployment.CreatedBy variables"
+            ));
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(e.context(format!(
+                "looking up who started runbook run {run_id}, as OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME is empty"
+            )));
+        }
+    };
     let Some(username) = run.deployed_by.filter(|u| !u.trim().is_empty()) else {
         return Ok(None);
     };

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::client;
-use crate::console::Console;
+use crate::console::{Console, neutralise_json};
 use crate::exit::ExitStatus;
 use crate::octopus::{self, ApiKeyInfo};
 use crate::purpose::Marker;
@@ -36,11 +36,11 @@ pub fn run(settings: &List, console: &Console) -> Result<ExitStatus> {
                 })
             })
             .collect();
-        console.line(&serde_json::to_string_pretty(&rows)?)?;
+        console.line(&neutralise_json(&serde_json::to_string_pretty(&rows)?))?;
         return Ok(ExitStatus::Success);
     }
     if keys.is_empty() {
-        console.line(&format!(
+        console.text(&format!(
             "No keys made by octopus-runkey for {}.",
             owner.describe()
         ))?;
@@ -62,6 +62,6 @@ pub fn run(settings: &List, console: &Console) -> Result<ExitStatus> {
             key.purpose()
         ));
     }
-    console.line(table.trim_end())?;
+    console.text(table.trim_end())?;
     Ok(ExitStatus::Success)
 }

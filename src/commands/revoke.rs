@@ -13,7 +13,7 @@ use crate::console::Console;
 use crate::credential::Role;
 use crate::duration;
 use crate::exit::ExitStatus;
-use crate::octopus::{self, Client, Deleted, status_of};
+use crate::octopus::{self, ApiKeyInfo, Client, Deleted, status_of};
 use crate::purpose::{Marker, NO_TASK};
 use crate::settings::{Revoke, RevokeTarget};
 
@@ -27,13 +27,31 @@ pub fn run(settings: &Revoke, console: &Console) -> Result<ExitStatus> {
         }
     });
     match revoked {
-        Err(e) if client.credential().role() == Role::RunKey && status_of(&e) == Some(401) => {
-            console.info("The run key can no longer act (the server answers 401): it expired or was already revoked.");
+        // The run key is the one target: a key that can no longer act is gone. (Revoke by
+        // task decides this itself: there the run key may be one target of several.)
+        Err(e)
+            if client.credential().role() == Role::RunKey
+                && status_of(&e) == Some(401)
+                && matches!(settings.target, RevokeTarget::Id { .. }) =>
+        {
+            console.info(CANNOT_ACT);
+        }
+        Err(e)
+            if client.credential().role() == Role::RunKey
+                && status_of(&e) == Some(401)
+                && matches!(settings.target, RevokeTarget::Task(_)) =>
+        {
+            bail!(
+                "{e}; the run key can no longer act, so the other keys of this task cannot be checked with it: give the revoke step the broker key in OCTOPUS_API_KEY (the guard and 'revoke --sweep' remove them too)"
+            );
         }
         other => other?,
     }
     Ok(ExitStatus::Success)
 }
+
+const CANNOT_ACT: &str =
+    "The run key can no longer act (the server answers 401): it expired or was already revoked.";
 
 fn owner(settings: &Revoke, client: &Client) -> Result<String> {
     match &settings.owner {
@@ -100,22 +118,78 @@ fn revoke_by_id(
 }
 
 fn revoke_by_task(console: &Console, client: &Client, owner: &str, task: &str) -> Result<()> {
-    let deleted = client.delete_all_api_keys(owner, &Marker::task_prefix(task), |key| {
-        Marker::parse(key.purpose()).is_some_and(|m| m.task == task)
-    })?;
+    let of_task = |key: &ApiKeyInfo| Marker::parse(key.purpose()).is_some_and(|m| m.task == task);
+    if client.credential().role() == Role::RunKey {
+        return revoke_by_task_with_the_run_key(console, client, owner, task, of_task);
+    }
+    let deleted = client.delete_all_api_keys(owner, &Marker::task_prefix(task), of_task)?;
     if deleted.is_empty() {
         console.info(&format!(
             "No run key of task {task} remains: already revoked."
         ));
     }
     for (key, deleted) in &deleted {
-        match deleted {
-            Deleted::Now => {
-                console.info(&format!("Revoked run key {} ({}).", key.id, key.purpose()))
+        report(console, key, deleted);
+    }
+    Ok(())
+}
+
+fn report(console: &Console, key: &ApiKeyInfo, deleted: &Deleted) {
+    match deleted {
+        Deleted::Now => console.info(&format!("Revoked run key {} ({}).", key.id, key.purpose())),
+        Deleted::AlreadyGone => console.info(&format!("Run key {} is already revoked.", key.id)),
+    }
+}
+
+/// With only the run key, deleting its own key ends what it can do: every later request
+/// answers 401. So the task's other keys go first and the keys that may be its own (their
+/// hint is the run key's first characters) last; a 401 while other keys remain is a
+/// failure that names them.
+fn revoke_by_task_with_the_run_key(
+    console: &Console,
+    client: &Client,
+    owner: &str,
+    task: &str,
+    of_task: impl Fn(&ApiKeyInfo) -> bool,
+) -> Result<()> {
+    let own_hint: String = client
+        .credential()
+        .secret()
+        .expose()
+        .chars()
+        .take(8)
+        .collect();
+    let mut keys = client.find_api_keys(owner, &Marker::task_prefix(task), of_task)?;
+    if keys.is_empty() {
+        console.info(&format!(
+            "No run key of task {task} remains: already revoked."
+        ));
+        return Ok(());
+    }
+    let maybe_own = |key: &ApiKeyInfo| key.hint().is_none_or(|hint| own_hint.starts_with(hint));
+    keys.sort_by_key(|key| maybe_own(key));
+    // Once a key that may be its own is deleted, a 401 means it was: what is left is live.
+    let mut own_deleted = false;
+    for (i, key) in keys.iter().enumerate() {
+        match client.delete_api_key(owner, &key.id) {
+            Ok(deleted) => {
+                own_deleted |= maybe_own(key) && matches!(deleted, Deleted::Now);
+                report(console, key, &deleted)
             }
-            Deleted::AlreadyGone => {
-                console.info(&format!("Run key {} is already revoked.", key.id))
+            Err(e) if status_of(&e) == Some(401) => {
+                let left: Vec<&str> = keys[i..].iter().map(|k| k.id.as_str()).collect();
+                if left.len() == 1 && maybe_own(key) && !own_deleted {
+                    // The one key left was the run key itself, already gone.
+                    console.info(CANNOT_ACT);
+                    return Ok(());
+                }
+                bail!(
+                    "the run key stopped working (401) with {} key(s) of task {task} left ({}): give the revoke step the broker key in OCTOPUS_API_KEY, or run 'octopus-runkey revoke --sweep'; they expire at their TTL",
+                    left.len(),
+                    left.join(", ")
+                );
             }
+            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::transport::ProxySetting;
 use super::url::ServerUrl;
 use super::wire::ErrorBody;
 use crate::credential::Credential;
@@ -77,7 +78,20 @@ pub struct Context<'a> {
     pub credential: &'a Credential,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    pub proxy: Option<&'a ProxySetting>,
 }
+
+/// Permissions that belong to administrators: never advised for the broker.
+const ADMIN_PERMISSIONS: [&str; 8] = [
+    "AdministerSystem",
+    "ConfigureServer",
+    "UserEdit",
+    "UserInvite",
+    "UserRoleEdit",
+    "TeamEdit",
+    "SpaceEdit",
+    "SpaceCreate",
+];
 
 /// The answer's status, body and headers, as far as a message needs them.
 pub struct Answer<'a> {
@@ -104,10 +118,26 @@ pub fn status_error(cx: &Context, answer: &Answer) -> HttpError {
         ),
         (403, Some(text)) => match text.split("Missing permission:").nth(1) {
             Some(permission) => {
-                let permission = permission.trim().trim_end_matches('.');
-                format!(
-                    "{label} was forbidden (403): the account behind {source} lacks the permission {permission}; add {permission} to a team of that account"
-                )
+                let permission = permission
+                    .trim()
+                    .trim_end_matches('.')
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("");
+                if ADMIN_PERMISSIONS.contains(&permission) {
+                    format!(
+                        "{label} was forbidden (403): the server wants {permission}, an administrator's permission, which the broker should not hold; {}",
+                        if cx.credential.role() == crate::credential::Role::RunKey {
+                            "it refused the run key's own revocation: give the revoke step the broker key in OCTOPUS_API_KEY, or let the guard and the key's expiry cover it"
+                        } else {
+                            "do not grant it; check that OCTOPUS_URL and the request are the ones meant"
+                        }
+                    )
+                } else {
+                    format!(
+                        "{label} was forbidden (403): the account behind {source} lacks the permission {permission}; add {permission} to a team of that account"
+                    )
+                }
             }
             None => format!("{label} was forbidden (403): {text}"),
         },
@@ -154,6 +184,21 @@ fn server_text(body: &str) -> Option<String> {
     (!parts.is_empty()).then(|| shorten(&parts.join("; ")))
 }
 
+/// An answer in an encoding nobody asked for (`Content-Encoding: gzip`): a proxy in
+/// between compressed it. Read as text it would look like a broken connection.
+pub fn encoded_answer(cx: &Context, encoding: &str) -> TransportError {
+    TransportError {
+        sent: Sent::Maybe,
+        retryable: false,
+        message: format!(
+            "the answer to {} came {encoding}-compressed although the tool asks for none: a proxy between this worker and {} compresses answers; have it pass them unchanged, or add {} to NO_PROXY",
+            cx.label,
+            cx.server.base(),
+            cx.server.host()
+        ),
+    }
+}
+
 pub fn transport_error(cx: &Context, error: ureq::Error) -> TransportError {
     let label = cx.label;
     let host = cx.server.host();
@@ -170,7 +215,47 @@ pub fn transport_error(cx: &Context, error: ureq::Error) -> TransportError {
             "could not resolve the host '{host}' for {label}: check the host name in OCTOPUS_URL and the worker's DNS"
         )
     };
+    if let Some(proxy) = cx.proxy {
+        let named = format!("the proxy {} (from {})", proxy.shown(), proxy.variable);
+        let bypass = format!("or add {host} to NO_PROXY to connect directly");
+        let through_proxy = match &error {
+            ureq::Error::ConnectProxyFailed(why) if !cx.server.is_https() => Some(format!(
+                "{named} refused to tunnel to {origin} during {label} ({why}): plain http:// goes through a proxy with CONNECT, which proxies refuse for port 80 by default; use https://, {bypass}"
+            )),
+            ureq::Error::ConnectProxyFailed(why) => Some(format!(
+                "{named} refused to connect to {origin} during {label} ({why}): check the proxy's rules, {bypass}"
+            )),
+            ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => Some(format!(
+                "could not reach {named} for {label}: check the proxy's address, {bypass}"
+            )),
+            ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Some(format!(
+                    "{named} refused the connection for {label}: check that the proxy is up, {bypass}"
+                ))
+            }
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => Some(format!(
+                "connecting to {named} timed out during {label}: check the proxy, {bypass}"
+            )),
+            _ => None,
+        };
+        if let Some(message) = through_proxy {
+            return TransportError {
+                sent: Sent::No,
+                retryable: true,
+                message,
+            };
+        }
+    }
     let (sent, retryable, message) = match &error {
+        ureq::Error::BodyExceedsLimit(limit) => (
+            Sent::Maybe,
+            false,
+            format!(
+                "the answer to {label} is larger than the {} MB the tool reads: check that {} is the Octopus Server, and a proxy in between",
+                limit / 1_000_000,
+                cx.server.base()
+            ),
+        ),
         _ if tls_like => (
             Sent::No,
             false,
@@ -262,6 +347,7 @@ mod tests {
             credential: &credential,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            proxy: None,
         };
         let answer = Answer {
             status,
@@ -279,6 +365,16 @@ mod tests {
             r#"{"ErrorMessage":"You do not have permission to perform this action. Please contact your Octopus administrator. Missing permission: TaskView"}"#,
         );
         assert!(text.contains("lacks the permission TaskView"), "{text}");
+    }
+
+    #[test]
+    fn an_administrators_permission_is_never_advised() {
+        let text = message(
+            403,
+            r#"{"ErrorMessage":"You do not have permission to perform this action. Missing permission: UserEdit"}"#,
+        );
+        assert!(!text.contains("add UserEdit"), "{text}");
+        assert!(text.contains("should not hold"), "{text}");
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub struct ProxySetting {
     pub variable: String,
 }
 
+impl ProxySetting {
+    /// The proxy as messages show it: `host:port`, never a password.
+    pub fn shown(&self) -> &str {
+        proxy_host(&self.url)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Get,
@@ -74,6 +81,7 @@ pub struct Transport {
     pub server: ServerUrl,
     credential: Credential,
     timeout: Duration,
+    proxy: Option<ProxySetting>,
     console: Console,
 }
 
@@ -110,6 +118,7 @@ impl Transport {
             server: connection.server.clone(),
             credential,
             timeout: connection.timeout,
+            proxy: connection.proxy.clone(),
             console,
         })
     }
@@ -172,6 +181,7 @@ impl Transport {
             credential: &self.credential,
             timeout: self.timeout,
             connect_timeout: CONNECT_TIMEOUT.min(self.timeout),
+            proxy: self.proxy.as_ref(),
         }
     }
 
@@ -231,9 +241,17 @@ impl Transport {
                 .map(str::to_string)
         };
         let retry_after = header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+            .and_then(|v| retry_after(&v))
+            .map(|wait| wait.min(MAX_RETRY_AFTER));
         let location = header("location");
+        if let Some(encoding) = header("content-encoding")
+            .filter(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"))
+        {
+            return Err(errors::encoded_answer(
+                &self.context(label),
+                encoding.trim(),
+            ));
+        }
         let body = response.body_mut().read_to_string().map_err(transport)?;
         self.console.verbose(&format!(
             "< {status} {label} in {} ms",
@@ -287,6 +305,23 @@ fn root_certs(connection: &Connection) -> Result<RootCerts> {
     Ok(RootCerts::Specific(Arc::new(certs)))
 }
 
+/// `Retry-After` as seconds or as an HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`).
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::strtime::parse("%a, %d %b %Y %H:%M:%S GMT", value)
+        .ok()?
+        .to_datetime()
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()?
+        .timestamp();
+    let wait = at.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
 fn backoff(attempt: u32) -> Duration {
     let mut jitter = [0u8; 1];
     let _ = getrandom::fill(&mut jitter);
@@ -296,6 +331,20 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_an_http_date() {
+        assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(30);
+        let date = soon.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let wait = retry_after(&date).unwrap();
+        assert!((28..=31).contains(&wait.as_secs()), "{wait:?} from {date}");
+        assert_eq!(
+            retry_after("Mon, 01 Jan 2001 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon"), None);
+    }
 
     #[test]
     fn proxy_messages_never_show_a_password() {

@@ -45,7 +45,9 @@ pub struct CreatedKey {
     pub expires: Option<String>,
 }
 
-/// A listed key. Its `ApiKey` field (masked) is deliberately not read.
+/// A listed key. Its `ApiKey` field is never trusted for anything but its hint: newer
+/// servers send `{"HasValue": true, "Hint": "API-ABCD"}`, older ones a masked string, and
+/// a hint is shared by many keys.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ApiKeyInfo {
@@ -56,9 +58,21 @@ pub struct ApiKeyInfo {
     pub created: Option<String>,
     #[serde(default)]
     pub expires: Option<String>,
+    #[serde(default)]
+    api_key: Option<serde_json::Value>,
 }
 
 impl ApiKeyInfo {
+    /// The first characters of the key, when the server shows them (`API-ABCD`).
+    pub fn hint(&self) -> Option<&str> {
+        let hint = match self.api_key.as_ref()? {
+            serde_json::Value::Object(fields) => fields.get("Hint")?.as_str()?,
+            serde_json::Value::String(masked) => masked.split(['*', '•']).next()?,
+            _ => return None,
+        };
+        (hint.len() > 4).then_some(hint)
+    }
+
     pub fn purpose(&self) -> &str {
         self.purpose.as_deref().unwrap_or("")
     }

@@ -27,16 +27,48 @@ pub fn resolve(global: &GlobalArgs, env: &Env) -> Result<Connection> {
         }
     };
     let server = ServerUrl::parse(&text).map_err(|problem| url_error(&text, problem))?;
-    if let Some(path) = &global.ca_cert
-        && !path.is_file()
-    {
+    if server.base_path().to_ascii_lowercase().ends_with("/api") {
         return Err(usage(format!(
-            "--ca-cert {}: no such file; give the path of a PEM file with the CA certificate",
-            path.display()
+            "the server URL '{}' ends in /api: give the server's address without it, like {}",
+            server.base(),
+            server
+                .base()
+                .trim_end_matches(|c| c != '/')
+                .trim_end_matches('/')
         )));
     }
+    if let Some(path) = &global.ca_cert {
+        if path.is_dir() {
+            return Err(usage(format!(
+                "--ca-cert {} is a directory: give the path of a PEM file with the CA certificate",
+                path.display()
+            )));
+        }
+        if !path.is_file() {
+            return Err(usage(format!(
+                "--ca-cert {}: no such file; give the path of a PEM file with the CA certificate",
+                path.display()
+            )));
+        }
+    }
+    let proxy = proxy_for(&server, env);
+    if let Some(proxy) = &proxy {
+        let scheme = proxy
+            .url
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), None | Some("http" | "https")) {
+            return Err(usage(format!(
+                "the proxy {} (from {}) is a {} proxy, which octopus-runkey does not support: use an HTTP proxy, or add {} to NO_PROXY to connect directly",
+                proxy.shown(),
+                proxy.variable,
+                scheme.unwrap_or_default(),
+                server.host()
+            )));
+        }
+    }
     Ok(Connection {
-        proxy: proxy_for(&server, env),
+        proxy,
         server,
         ca_cert: global.ca_cert.clone(),
         timeout: Duration::from_secs(global.timeout),
@@ -199,6 +231,49 @@ mod tests {
             assert_eq!(ExitStatus::of_error(&err), ExitStatus::Usage, "{bad}");
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn what_people_paste_is_fixed_or_explained() {
+        assert_eq!(
+            server(&Env::from_pairs(&[(
+                "OCTOPUS_URL",
+                " HTTPS://octo.example/ \r\n"
+            )])),
+            "https://octo.example"
+        );
+        let err = resolve(
+            &global(),
+            &Env::from_pairs(&[("OCTOPUS_URL", "https://octo.example/api")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ends in /api"), "{err}");
+        assert!(
+            err.to_string().contains("like https://octo.example"),
+            "{err}"
+        );
+        let err = resolve(
+            &global(),
+            &Env::from_pairs(&[
+                ("OCTOPUS_URL", "https://octo.example"),
+                ("HTTPS_PROXY", "socks5://bob:pw@proxy:1080"),
+            ]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("socks5 proxy") && text.contains("HTTPS_PROXY"),
+            "{text}"
+        );
+        assert!(text.contains("NO_PROXY") && !text.contains("pw"), "{text}");
+        let mut args = global();
+        args.ca_cert = Some(std::env::temp_dir());
+        let err = resolve(
+            &args,
+            &Env::from_pairs(&[("OCTOPUS_URL", "https://o.example")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
     }
 
     #[test]

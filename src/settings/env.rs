@@ -17,6 +17,8 @@ pub struct Var {
 macro_rules! vars {
     ($($ident:ident = $source:literal;)*) => {
         $(pub const $ident: Var = Var { name: stringify!($ident), source: $source };)*
+        /// Every variable the tool reads.
+        pub const ALL: &[Var] = &[$($ident),*];
     };
 }
 
@@ -48,15 +50,25 @@ vars! {
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
+    /// Variables whose value is not valid UTF-8: reported as such, never as "not set".
+    not_utf8: Vec<String>,
 }
 
 impl Env {
     pub fn from_process() -> Env {
-        Env {
-            vars: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
+        let mut env = Env::default();
+        for (name, value) in std::env::vars_os() {
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => {
+                    env.vars.insert(name, value);
+                }
+                Err(_) => env.not_utf8.push(name),
+            }
         }
+        env
     }
 
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
@@ -65,6 +77,21 @@ impl Env {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            not_utf8: Vec::new(),
+        }
+    }
+
+    /// A usage error for the first variable the tool reads whose value is not UTF-8.
+    pub fn check_utf8(&self) -> anyhow::Result<()> {
+        match ALL
+            .iter()
+            .find(|var| self.not_utf8.iter().any(|n| n == var.name))
+        {
+            Some(var) => Err(usage(format!(
+                "{} holds a value that is not valid UTF-8: set it to text (it comes from {})",
+                var.name, var.source
+            ))),
+            None => Ok(()),
         }
     }
 

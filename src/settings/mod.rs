@@ -111,6 +111,9 @@ pub struct List {
 }
 
 pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
+    if !matches!(cli.command, Command::Guard(_)) {
+        env.check_utf8()?;
+    }
     let connection = || connection::resolve(&cli.global, env);
     Ok(match &cli.command {
         Command::Guard(args) => Settings::Guard(args.stage),
@@ -315,10 +318,11 @@ fn run_context(env: &Env) -> RunContext {
 }
 
 fn operator_source(env: &Env) -> OperatorSource {
-    if let Some(username) = env.get_string(OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME) {
+    // A name that is nothing but invisible or control characters counts as missing.
+    let name = |var| env.get(var).map(purpose::clean).filter(|n| !n.is_empty());
+    if let Some(username) = name(OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME) {
         return OperatorSource::Variables(Operator {
-            display_name: env
-                .get_string(OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME)
+            display_name: name(OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME)
                 .unwrap_or_else(|| username.clone()),
             id: env.get_string(OCTOPUS_DEPLOYMENT_CREATEDBY_ID),
             username,
