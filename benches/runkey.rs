@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use octopus_sim::{Fixture, Options, Simulator};
+use octopus_sim::{Fixture, Options, PartialPurpose, Simulator};
 
 struct Sample {
     wall: Duration,
@@ -426,7 +426,11 @@ fn peer(bench: &Bench, f: &Fixture, broker_key: &str) -> Option<Stats> {
 
 fn scaling(bench: &Bench, count: usize, partial: bool) {
     let f = Fixture::with_options(Options {
-        partial_purpose: partial,
+        partial_purpose_filter: if partial {
+            PartialPurpose::Substring
+        } else {
+            PartialPurpose::Ignored
+        },
         ..Options::default()
     });
     let (_, broker_key) = f

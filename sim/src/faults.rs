@@ -112,10 +112,6 @@ pub struct Options {
     pub max_take: Option<usize>,
     /// How key listings treat `partialPurpose` (default: ignored).
     pub partial_purpose_filter: PartialPurpose,
-    /// The earlier switch for the same thing: `true` filters by substring when
-    /// `partial_purpose_filter` is `Ignored`. Kept so that callers written against it (the
-    /// benchmark) still compile; new code sets `partial_purpose_filter`.
-    pub partial_purpose: bool,
     /// Whether a key may delete itself (unconfirmed on real servers).
     pub allow_self_delete: bool,
     /// What the server does with the `Expires` of a new key (default: honoured).
@@ -126,22 +122,11 @@ pub struct Options {
     pub default_expiry_days: i64,
 }
 
-impl Options {
-    /// The filter in force, from `partial_purpose_filter` or the older `partial_purpose`.
-    pub fn partial_purpose_mode(&self) -> PartialPurpose {
-        match self.partial_purpose_filter {
-            PartialPurpose::Ignored if self.partial_purpose => PartialPurpose::Substring,
-            mode => mode,
-        }
-    }
-}
-
 impl Default for Options {
     fn default() -> Options {
         Options {
             max_take: None,
             partial_purpose_filter: PartialPurpose::Ignored,
-            partial_purpose: false,
             allow_self_delete: true,
             expiry: ExpiryMode::Honoured,
             max_expiry_days: 366,

@@ -54,7 +54,7 @@ pub(crate) fn route(
 
 fn list(state: &State, request: &Request, owner: &User) -> Response {
     let partial = request.query("partialPurpose").filter(|p| !p.is_empty());
-    let mode = state.options.partial_purpose_mode();
+    let mode = state.options.partial_purpose_filter;
     let mut keys: Vec<&ApiKey> = state
         .keys
         .iter()
