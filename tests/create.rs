@@ -48,7 +48,7 @@ fn emits_the_mask_first_then_the_output_variables() {
     );
     assert!(!vars["ApiKeyId"].1 && !vars["ApiKeyPurpose"].1);
     out.never_shows(key);
-    assert_eq!(out.stderr, "");
+    assert_eq!(out.stderr(), "");
 
     let keys = runkey_keys(&f);
     assert_eq!(keys.len(), 1);
@@ -255,24 +255,15 @@ fn no_operator_is_a_usage_error_unless_unattributed_is_allowed() {
         ]
     };
     let out = runkey(&["create"]).envs(env()).run();
-    out.code(2);
+    out.code(2).one_error_line(&[
+        "OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME",
+        "Octopus.Deployment.CreatedBy.Username",
+        "--allow-unattributed",
+    ]);
     assert!(
-        out.stderr.contains("OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME"),
-        "{}",
-        out.stderr
+        f.sim.requests().is_empty(),
+        "a usage error comes before any request"
     );
-    assert!(
-        out.stderr.contains("Octopus.Deployment.CreatedBy.Username"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("--allow-unattributed"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(out.stderr.lines().count(), 1);
-    assert!(runkey_keys(&f).is_empty());
 
     let out = runkey(&["create", "--allow-unattributed"])
         .envs(env())
@@ -292,13 +283,8 @@ fn a_run_record_that_names_nobody_is_a_usage_error() {
         .env("OCTOPUS_SPACE_ID", &f.space_id)
         .env("OCTOPUS_RUNBOOKRUN_ID", &run.id)
         .run();
-    out.code(2);
-    assert!(
-        out.stderr
-            .contains(&format!("runbook run {} names nobody", run.id)),
-        "{}",
-        out.stderr
-    );
+    out.code(2)
+        .one_error_line(&[&format!("runbook run {} names nobody", run.id)]);
 }
 
 #[test]
@@ -332,9 +318,7 @@ fn a_ttl_beyond_what_the_server_allows_is_an_error_that_says_so() {
         let out = runkey(&["create", "--ttl", ttl])
             .envs(create_env(&f, "ServerTasks-7"))
             .run();
-        out.code(1);
-        assert!(out.stderr.contains(says), "{}", out.stderr);
-        assert!(out.stderr.contains("shorter --ttl"), "{}", out.stderr);
+        out.code(1).one_error_line(&[says, "shorter --ttl"]);
         assert!(out.result_message().unwrap().contains(says));
     }
     assert!(runkey_keys(&f).is_empty());
@@ -345,7 +329,11 @@ fn a_lost_answer_to_the_post_leaves_exactly_one_working_key() {
     let f = Fixture::new();
     f.sim
         .inject(Fault::new("POST", "/apikeys", FaultKind::CommitThenReset));
-    let out = create(&f, "ServerTasks-8");
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-8"))
+        .run();
+    out.code(0)
+        .warns(&["deleted 1 key(s) that attempt made and creating it once more"]);
     let keys = runkey_keys(&f);
     assert_eq!(keys.len(), 1, "exactly one live key");
     assert_eq!(keys[0].id, out.var("ApiKeyId"));
@@ -374,7 +362,11 @@ fn a_server_error_on_the_post_is_settled_and_retried_once() {
             retry_after: Some(1),
         },
     ));
-    let out = create(&f, "ServerTasks-9");
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-9"))
+        .run();
+    out.code(0)
+        .warns(&["the server failed creating the run key (POST /api/users/Users-2/apikeys failed on the server (HTTP 503)"]);
     assert_eq!(runkey_keys(&f).len(), 1);
     assert_eq!(call_me(&f, &out.var("ApiKey")).0, 200);
 }
@@ -388,11 +380,19 @@ fn a_post_lost_twice_fails_and_leaves_nothing() {
         .envs(create_env(&f, "ServerTasks-10"))
         .run();
     out.code(1);
+    let stderr = out.stderr();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "a warning, then the error:\n{stderr}");
     assert!(
-        out.stderr
-            .contains("the 2 key(s) those attempts left were deleted"),
-        "{}",
-        out.stderr
+        lines[0].starts_with("octopus-runkey: warning: ")
+            && lines[0].contains("creating it once more"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("octopus-runkey: error: ")
+            && lines[1].contains("the 2 key(s) those attempts")
+            && lines[1].contains("were deleted"),
+        "{stderr}"
     );
     assert!(runkey_keys(&f).is_empty());
     assert!(out.output_variables().is_empty());
@@ -418,11 +418,7 @@ fn an_expired_broker_key_is_refused_with_401() {
         })
         .collect();
     let out = runkey(&["create"]).envs(env).run();
-    out.code(1).never_shows(&old);
-    assert!(
-        out.stderr.contains("(401)")
-            && out.stderr.contains("OCTOPUS_API_KEY is invalid or expired"),
-        "{}",
-        out.stderr
-    );
+    out.code(1)
+        .never_shows(&old)
+        .one_error_line(&["(401)", "OCTOPUS_API_KEY is invalid or expired"]);
 }

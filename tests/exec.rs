@@ -82,7 +82,8 @@ fn revokes_when_the_command_cannot_start() {
     let out = runkey(&["exec", "--", "no-such-command-here"])
         .envs(create_env(&f, "ServerTasks-4"))
         .run();
-    out.code(127);
+    out.code(127)
+        .one_error_line(&["the command 'no-such-command-here' was not found"]);
     assert!(runkey_keys(&f).is_empty());
 }
 
@@ -158,10 +159,14 @@ fn a_failed_revoke_after_success_exits_1_with_the_reason() {
     let out = exec(&f, "ServerTasks-7", "true").run();
     out.code(1);
     assert!(
-        out.stderr
+        out.stderr()
             .contains("the command succeeded but revoking the run key failed"),
         "{}",
-        out.stderr
+        out.stderr()
     );
-    assert!(out.stderr.contains("stays live until"), "{}", out.stderr);
+    assert!(
+        out.stderr().contains("stays live until"),
+        "{}",
+        out.stderr()
+    );
 }

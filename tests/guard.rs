@@ -129,7 +129,7 @@ fn an_exec_that_revoked_itself_leaves_a_guard_that_does_nothing() {
         .envs(create_env(&f, "ServerTasks-72"))
         .run();
     out.code(0);
-    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    assert!(out.stderr().is_empty(), "{}", out.stderr());
     // The guard reads `done` and ends without a request of its own.
     std::thread::sleep(Duration::from_millis(500));
     let deletes = f
@@ -344,13 +344,18 @@ fn without_task_view_create_warns_once_and_starts_no_guard() {
     f.sim.revoke_permission(&f.broker_id, "TaskView");
     let out = create_with_guard(&f, &task).run();
     out.code(0);
-    assert_eq!(out.stderr.matches("warning:").count(), 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("no guard watches this key")
-            && out.stderr.contains("TaskView")
-            && out.stderr.contains("--no-guard"),
+    assert_eq!(
+        out.stderr().matches("warning:").count(),
+        1,
         "{}",
-        out.stderr
+        out.stderr()
+    );
+    assert!(
+        out.stderr().contains("no guard watches this key")
+            && out.stderr().contains("TaskView")
+            && out.stderr().contains("--no-guard"),
+        "{}",
+        out.stderr()
     );
     f.sim.set_task_state(&task, TaskState::Canceled);
     std::thread::sleep(Duration::from_millis(2000));
@@ -369,7 +374,7 @@ fn no_guard_turns_the_guard_off() {
     ] {
         let out = run.run();
         out.code(0);
-        assert!(out.stderr.is_empty(), "{}", out.stderr);
+        assert!(out.stderr().is_empty(), "{}", out.stderr());
     }
     assert!(
         !f.sim

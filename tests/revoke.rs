@@ -109,16 +109,16 @@ fn a_server_that_forbids_self_deletion_is_reported_and_the_key_kept() {
         .run();
     out.code(1);
     assert!(
-        out.stderr
+        out.stderr()
             .contains("does not let the run key delete itself"),
         "{}",
-        out.stderr
+        out.stderr()
     );
     assert!(
-        out.stderr
+        out.stderr()
             .contains("give the revoke step the broker key in OCTOPUS_API_KEY"),
         "{}",
-        out.stderr
+        out.stderr()
     );
     assert_eq!(runkey_keys(&f).len(), 1);
 }
@@ -220,9 +220,9 @@ fn never_deletes_a_key_without_the_marker() {
         .run();
     out.code(1);
     assert!(
-        out.stderr.contains("was not made by octopus-runkey"),
+        out.stderr().contains("was not made by octopus-runkey"),
         "{}",
-        out.stderr
+        out.stderr()
     );
     assert!(f.sim.keys(&f.broker_id).iter().any(|k| k.id == id));
 }
@@ -237,10 +237,10 @@ fn never_deletes_another_runs_key() {
         .run();
     out.code(1);
     assert!(
-        out.stderr
+        out.stderr()
             .contains("belongs to another run (ServerTasks-1)"),
         "{}",
-        out.stderr
+        out.stderr()
     );
     assert_eq!(runkey_keys(&f).len(), 1);
     seeded_keys_survive(&f);
@@ -327,11 +327,11 @@ fn sweep_without_task_view_warns_and_keeps_to_the_age_rules() {
     let out = as_broker(&f, &["revoke", "--sweep"]).run();
     out.code(0);
     assert!(
-        out.stderr
+        out.stderr()
             .contains("the sweep cannot tell which runs are over")
-            && out.stderr.contains("TaskView"),
+            && out.stderr().contains("TaskView"),
         "{}",
-        out.stderr
+        out.stderr()
     );
     assert!(out.stdout.contains("Swept 0 stale"), "{}", out.stdout);
     assert!(
@@ -369,9 +369,9 @@ fn a_404_on_delete_that_does_not_name_the_key_is_not_taken_for_gone() {
         out.code(1);
         assert!(!out.stdout.contains("already revoked"), "{}", out.stdout);
         assert!(
-            out.stderr.contains("404") || out.stderr.contains("HTML"),
+            out.stderr().contains("404") || out.stderr().contains("HTML"),
             "{}",
-            out.stderr
+            out.stderr()
         );
         assert_eq!(runkey_keys(&f).len(), 1, "the key is still listed");
     }
@@ -389,7 +389,7 @@ fn a_404_on_reading_the_key_that_does_not_name_it_is_not_taken_for_gone() {
             FaultKind::Body { status: 404, body },
         ));
         let out = runkey(&["revoke"]).envs(revoke_env(&f, &created)).run();
-        out.code(1);
+        out.code(1).one_error_line(&["GET /api/users/", "404"]);
         assert!(!out.stdout.contains("already revoked"), "{}", out.stdout);
         assert_eq!(runkey_keys(&f).len(), 1, "the key is still listed");
     }

@@ -513,6 +513,24 @@ fn the_broker_shares_its_account_with_other_runs_and_people() {
     assert_eq!(own.secret, f.broker_key);
     let age = f.sim.now().duration_since(own.created).as_hours();
     assert!((400 * 24 - 1..=400 * 24).contains(&age), "{age}");
+    // And a client listing the broker's keys over the API meets all three.
+    let (status, page) = request(
+        &f,
+        "GET",
+        &format!("/api/users/{}/apikeys?skip=0&take=30", f.broker_id),
+        &f.broker_key,
+        None,
+    );
+    assert_eq!(status, 200, "{page}");
+    let listed: Vec<&str> = page["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["Id"].as_str().unwrap())
+        .collect();
+    for id in f.seeded_key_ids() {
+        assert!(listed.contains(&id), "{id} not listed: {listed:?}");
+    }
 }
 
 #[test]

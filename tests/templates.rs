@@ -1,18 +1,22 @@
 //! The step templates: the Library's own checks, shellcheck, and runbook runs emulated the
-//! way Octopus runs them, against the simulator.
+//! way Octopus runs them, against the simulator: the usual run, a failing script, a cancel
+//! (no further step runs; the Create step's guard revokes the key), the No guard parameter,
+//! and the clean-up runbook's Sweep step.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::support::octopus_step::{Runbook, script_body, template};
 use crate::support::*;
 
-const TEMPLATES: [&str; 4] = [
+const TEMPLATES: [&str; 5] = [
     "octopus-run-key-create.json",
     "octopus-run-key-run-script.json",
     "octopus-run-key-revoke.json",
     "octopus-run-key-exec.json",
+    "octopus-run-key-sweep.json",
 ];
 
 fn is_guid(text: &str) -> bool {
@@ -34,7 +38,7 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
     assert_eq!(
         files,
         TEMPLATES.iter().map(|t| t.to_string()).collect(),
-        "exactly the four templates"
+        "exactly the five templates"
     );
     let mut names = HashSet::new();
     let mut ids = HashSet::new();
@@ -132,11 +136,45 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
         }
     }
     let revoke = template("octopus-run-key-revoke.json");
+    let description = revoke["Description"].as_str().unwrap();
+    assert!(description.contains("Always run"));
     assert!(
-        revoke["Description"]
-            .as_str()
-            .unwrap()
-            .contains("Always run")
+        !description.contains("or the run is cancelled"),
+        "Always run does not run after a cancel: {description}"
+    );
+    // Create and Exec: a No guard checkbox, off by default, mapped to RUNKEY_NO_GUARD.
+    for file in ["octopus-run-key-create.json", "octopus-run-key-exec.json"] {
+        let t = template(file);
+        let no_guard = parameter(&t, "RunKey.NoGuard").unwrap_or_else(|| panic!("{file}"));
+        assert_eq!(
+            no_guard["DisplaySettings"]["Octopus.ControlType"],
+            "Checkbox"
+        );
+        assert_eq!(
+            no_guard["DefaultValue"], "False",
+            "{file}: the guard is on by default"
+        );
+        assert!(
+            script_body(&t).contains("export RUNKEY_NO_GUARD=true"),
+            "{file}"
+        );
+        assert!(
+            t["Version"].as_u64().unwrap() >= 2,
+            "{file}: Version bumped"
+        );
+    }
+    // Sweep: the broker's key (it lists other runs' keys), a maximum age of 24h.
+    let sweep = template("octopus-run-key-sweep.json");
+    assert_eq!(sweep["Name"], "Octopus Run Key - Sweep");
+    assert!(parameter(&sweep, "RunKey.BrokerApiKey").is_some());
+    assert_eq!(
+        parameter(&sweep, "RunKey.MaxAge").unwrap()["DefaultValue"],
+        "24h"
+    );
+    assert!(
+        script_body(&sweep).contains("revoke --sweep --max-age"),
+        "{}",
+        script_body(&sweep)
     );
     assert!(
         !revoke["Parameters"]
@@ -146,6 +184,14 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
             .any(|p| p["Name"] == "RunKey.BrokerApiKey"),
         "revoke needs no broker key"
     );
+}
+
+fn parameter<'a>(t: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    t["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["Name"] == name)
 }
 
 #[test]
@@ -208,6 +254,18 @@ fn system(f: &Fixture, run: &octopus_sim::RunbookRun) -> Vec<(&'static str, Stri
     ]
 }
 
+/// Jane Doe's run, on a worker whose guards poll the task every second (the default is 10 s).
+fn runbook(f: &Fixture, run: &octopus_sim::RunbookRun) -> Runbook {
+    Runbook::new(&system(f, run)).env("RUNKEY_GUARD_INTERVAL", "1s")
+}
+
+/// The run is over: Octopus marks its task done, and the Create step's guard, finding its
+/// key already revoked (401) or revoking it, ends.
+fn end_run(f: &Fixture, run: &octopus_sim::RunbookRun, runbook: &Runbook, state: TaskState) {
+    f.sim.set_task_state(&run.task_id, state);
+    runbook.wait_for_no_guard(Duration::from_secs(10));
+}
+
 /// A Run Script body that calls the API with bash alone and reports what it saw.
 const CALL_API: &str = r#"hostport=${OCTOPUS_URL#http://}
 exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
@@ -222,7 +280,7 @@ test -z "${OCTOPUS_ACCESS_TOKEN:-}"
 fn create_run_script_revoke() {
     let f = Fixture::new();
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
-    let mut runbook = Runbook::new(&system(&f, &run));
+    let mut runbook = runbook(&f, &run);
 
     let create = runbook.run_step(
         "Create run key",
@@ -305,6 +363,16 @@ fn create_run_script_revoke() {
             .contains("Jane Doe (jane.doe) ran 'Restart web'"),
         "the change is recorded under the operator's purpose"
     );
+    // The task ends; the Create step's guard finds its key gone (401) and ends too,
+    // without a delete of its own.
+    end_run(&f, &run, &runbook, TaskState::Success);
+    let deletes = f
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1, "only the Revoke step's");
 }
 
 /// The key the Run Script body's own `GET /api/users/me` carried (the last such request
@@ -327,7 +395,7 @@ fn script_call_key(f: &Fixture) -> Option<String> {
 fn a_failing_script_is_followed_by_a_revoke_that_still_revokes() {
     let f = Fixture::new();
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
-    let mut runbook = Runbook::new(&system(&f, &run));
+    let mut runbook = runbook(&f, &run);
     runbook.run_step(
         "Create",
         "octopus-run-key-create.json",
@@ -350,13 +418,14 @@ fn a_failing_script_is_followed_by_a_revoke_that_still_revokes() {
     );
     assert_eq!(revoke.code, 0, "{}{}", revoke.stdout, revoke.stderr);
     assert!(runkey_keys(&f).is_empty());
+    end_run(&f, &run, &runbook, TaskState::Failed);
 }
 
 #[test]
 fn exec_alone() {
     let f = Fixture::new();
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
-    let mut runbook = Runbook::new(&system(&f, &run));
+    let mut runbook = runbook(&f, &run);
     let step = runbook.run_step(
         "Restart web",
         "octopus-run-key-exec.json",
@@ -399,13 +468,185 @@ fn exec_alone() {
     );
     assert_eq!(failing.code, 4);
     assert!(runkey_keys(&f).is_empty());
+    // Exec's guard stands down once exec revoked the key itself.
+    runbook.wait_for_no_guard(Duration::from_secs(5));
+}
+
+/// A Run Script body that runs until it is killed, after saying it started.
+const LONG_SCRIPT: &str = "echo working; touch started; while :; do sleep 0.05; done";
+
+#[test]
+fn a_cancel_during_run_script_runs_no_revoke_step_and_the_guard_revokes_the_key() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    let create = runbook.run_step(
+        "Create run key",
+        "octopus-run-key-create.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
+    assert!(
+        !create.log().contains("no guard watches this key"),
+        "{}",
+        create.log()
+    );
+    assert_eq!(runbook.guards().len(), 1, "the Create step left its guard");
+    let key_id = runbook
+        .output("Create run key", "ApiKeyId")
+        .unwrap()
+        .clone();
+
+    let script = runbook.start_step(
+        "Restart web",
+        "octopus-run-key-run-script.json",
+        &[
+            ("RunKey.CreateStep", "Create run key"),
+            ("RunKey.Script", LONG_SCRIPT),
+        ],
+    );
+    script.wait_for("started", Duration::from_secs(10));
+    // The operator clicks Cancel: Octopus marks the task Cancelling, Tentacle kills the
+    // step's tree, the task ends Canceled, and no further step runs (the Revoke step with
+    // its Always run condition included).
+    f.sim.set_task_state(&run.task_id, TaskState::Cancelling);
+    let cancelled = runbook.cancel(script);
+    assert_ne!(cancelled.code, 0);
+    assert_eq!(runkey_keys(&f).len(), 1, "the key is live after the kill");
+    f.sim.set_task_state(&run.task_id, TaskState::Canceled);
+
+    let started = std::time::Instant::now();
+    while !runkey_keys(&f).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the guard did not revoke {key_id}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deleted = f
+        .sim
+        .audit()
+        .into_iter()
+        .find(|e| e.action.starts_with("DELETE"))
+        .unwrap();
+    assert!(deleted.action.ends_with(&key_id), "{}", deleted.action);
+    assert!(
+        deleted.identity_established_with.contains("[runkey "),
+        "the guard deletes the key with the key itself, never the broker's: {}",
+        deleted.identity_established_with
+    );
+    runbook.wait_for_no_guard(Duration::from_secs(5));
+    seeded_keys_survive(&f);
+}
+
+#[test]
+fn with_no_guard_a_cancelled_runs_key_stays_until_the_sweep_template_removes_it() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    let create = runbook.run_step(
+        "Create run key",
+        "octopus-run-key-create.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.NoGuard", "True"),
+        ],
+    );
+    assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
+    assert!(create.stderr.is_empty(), "{}", create.stderr);
+    assert!(runbook.guards().is_empty(), "No guard: none started");
+    let key_id = runbook
+        .output("Create run key", "ApiKeyId")
+        .unwrap()
+        .clone();
+    // A run of another runbook that is still going: the sweep must leave its key.
+    let live_task = f.sim.add_task(None, TaskState::Executing);
+    let live_key = create_key(&f, &live_task);
+
+    // Cancelled: no further step, and no guard to notice.
+    f.sim.set_task_state(&run.task_id, TaskState::Canceled);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        runkey_keys(&f).iter().any(|k| k.id == key_id),
+        "nothing revoked the key"
+    );
+    assert!(
+        !f.sim
+            .requests()
+            .iter()
+            .any(|r| r.target.starts_with("/api/tasks/")),
+        "no guard polled the task"
+    );
+
+    // The clean-up runbook, on its schedule.
+    let cleanup_task = f.sim.add_task(None, TaskState::Executing);
+    let mut cleanup = Runbook::new(&[
+        ("Octopus.Web.ServerUri", f.sim.url()),
+        ("Octopus.Task.Id", cleanup_task),
+        ("Octopus.Runbook.Name", "Clean up run keys".into()),
+        ("Broker.ApiKey", f.broker_key.clone()),
+    ]);
+    let sweep = cleanup.run_step(
+        "Sweep run keys",
+        "octopus-run-key-sweep.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    assert_eq!(sweep.code, 0, "{}{}", sweep.stdout, sweep.stderr);
+    let log = sweep.log();
+    // Left: the live run's key and the fixture's other run's key.
+    assert!(
+        log.contains(
+            "Swept 1 stale run key(s): 1 whose task is over, 0 expired, 0 older than 1d; 2 live run key(s) left."
+        ),
+        "{log}"
+    );
+    assert!(!log.contains(&f.broker_key), "{log}");
+    let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();
+    assert_eq!(
+        left,
+        [live_key],
+        "the cancelled run's key is gone, the live one kept"
+    );
+    seeded_keys_survive(&f);
+
+    // A maximum age that is not a duration fails the step with the binary's usage error.
+    let bad = cleanup.run_step(
+        "Sweep run keys",
+        "octopus-run-key-sweep.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.MaxAge", "soon"),
+        ],
+    );
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.result_message()
+            .unwrap()
+            .contains("--max-age: 'soon' is not a duration"),
+        "{:?}",
+        bad.result_message()
+    );
+    // And without the broker key it says what is missing.
+    let missing = cleanup.run_step("Sweep run keys", "octopus-run-key-sweep.json", &[]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .result_message()
+            .unwrap()
+            .starts_with("RunKey.BrokerApiKey is empty")
+    );
+}
+
+/// A key for `task` made by the binary alone (no guard): another run's.
+fn create_key(f: &Fixture, task: &str) -> String {
+    create(f, task).var("ApiKeyId")
 }
 
 #[test]
 fn required_parameters_fail_the_step_with_a_clear_message() {
     let f = Fixture::new();
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
-    let mut runbook = Runbook::new(&system(&f, &run));
+    let mut runbook = runbook(&f, &run);
     let step = runbook.run_step("Create", "octopus-run-key-create.json", &[]);
     assert_eq!(step.code, 1);
     assert!(
@@ -448,13 +689,15 @@ fn required_parameters_fail_the_step_with_a_clear_message() {
         step.log()
     );
     assert!(runkey_keys(&f).is_empty());
+    // Every failure above is the template's own: the binary never reached the server.
+    f.sim.expect_no_requests();
 }
 
 #[test]
 fn a_missing_package_or_server_fails_the_step_with_a_clear_message() {
     let f = Fixture::new();
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
-    let mut runbook = Runbook::new(&system(&f, &run));
+    let mut runbook = runbook(&f, &run);
     let step = runbook.run_step(
         "Create",
         "octopus-run-key-create.json",
@@ -482,4 +725,5 @@ fn a_missing_package_or_server_fails_the_step_with_a_clear_message() {
             .starts_with("octopus-runkey was not found in the extracted package")
     );
     assert!(runkey_keys(&f).is_empty());
+    f.sim.expect_no_requests();
 }

@@ -86,9 +86,10 @@ fn a_command_that_cannot_be_found_exits_127() {
         .run();
     out.code(127);
     assert!(
-        out.stderr.contains("'no-such-command-here' was not found"),
+        out.stderr()
+            .contains("'no-such-command-here' was not found"),
         "{}",
-        out.stderr
+        out.stderr()
     );
 }
 
@@ -141,9 +142,9 @@ fn check_says_whose_key_it_is_and_refuses_a_dead_one() {
     .run();
     out.code(1);
     assert!(
-        out.stderr.contains("(401)") && out.stderr.contains("run the create step again"),
+        out.stderr().contains("(401)") && out.stderr().contains("run the create step again"),
         "{}",
-        out.stderr
+        out.stderr()
     );
 }
 

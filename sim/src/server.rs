@@ -20,6 +20,8 @@ pub(crate) struct Shared {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub state: Mutex<State>,
     pub connections: AtomicUsize,
+    /// Requests read since the start, never reset: whether the simulator was used at all.
+    pub requests_ever: AtomicUsize,
     pub stop: AtomicBool,
 }
 
@@ -54,6 +56,7 @@ pub(crate) fn listen(
         tls,
         state: Mutex::new(State::new(options)),
         connections: AtomicUsize::new(0),
+        requests_ever: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
     });
     let accept_shared = Arc::clone(&shared);
@@ -112,6 +115,7 @@ fn serve_stream<S: Read + Write>(
             Ok(Some(request)) => request,
             _ => return,
         };
+        shared.requests_ever.fetch_add(1, Ordering::SeqCst);
         let fault = shared.state().take_fault(&request);
         let (response, reset) = answer(&shared, &request, fault.as_ref());
         shared.state().requests.push(RequestRecord {

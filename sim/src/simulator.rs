@@ -1,9 +1,11 @@
 //! The handle a test holds: starting the server (plain or over TLS), seeding it with users
 //! and their permissions, keys, tokens, runbook runs and tasks, injecting faults and changing options while it runs, and
-//! reading back what it holds and what it was asked. The server stops when it is dropped.
+//! reading back what it holds and what it was asked. The server stops when it is dropped,
+//! and a simulator that was never asked anything fails the test then, unless the test said
+//! it expects no request: a test whose server was never called tests nothing about it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -15,11 +17,14 @@ use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, Task, TaskStat
 use crate::server::{self, Shared};
 use crate::state::{ALNUM, State, random_chars};
 
-/// A running simulator; it stops when dropped.
+/// A running simulator; it stops when dropped. Dropping it panics when it received no
+/// request at all, unless [`Simulator::expect_no_requests`] was called (and then when it
+/// received any).
 pub struct Simulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
     accept: Option<JoinHandle<()>>,
+    expects_no_requests: AtomicBool,
 }
 
 impl Simulator {
@@ -44,6 +49,7 @@ impl Simulator {
             shared,
             addr,
             accept: Some(accept),
+            expects_no_requests: AtomicBool::new(false),
         }
     }
 
@@ -230,6 +236,32 @@ impl Simulator {
         self.state().requests.clone()
     }
 
+    /// Asserts that no request has reached the simulator, and that none will before it is
+    /// dropped: what a test of a usage error says, since those come before any request.
+    /// It is also how a test that never calls the simulator says so.
+    #[track_caller]
+    pub fn expect_no_requests(&self) {
+        self.expects_no_requests.store(true, Ordering::SeqCst);
+        let received = self.requests_received();
+        assert!(
+            received == 0,
+            "the simulator received {received} request(s) where none was expected: {:?}",
+            self.request_lines()
+        );
+    }
+
+    /// Requests received since the start, [`Simulator::reset_counters`] notwithstanding.
+    pub fn requests_received(&self) -> usize {
+        self.shared.requests_ever.load(Ordering::SeqCst)
+    }
+
+    fn request_lines(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect()
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
@@ -261,8 +293,28 @@ impl Simulator {
 
 impl Drop for Simulator {
     fn drop(&mut self) {
+        let received = self.requests_received();
+        let expects_none = self.expects_no_requests.load(Ordering::SeqCst);
+        let lines = self.request_lines();
         if let Some(accept) = self.accept.take() {
             server::stop(&self.shared, self.addr, accept);
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        if expects_none {
+            assert!(
+                received == 0,
+                "the simulator at {} received {received} request(s) after expect_no_requests(): {lines:?}",
+                self.url()
+            );
+        } else {
+            assert!(
+                received > 0,
+                "the simulator at {} received no request: the test never exercised it (call \
+                 expect_no_requests() where that is the point)",
+                self.url()
+            );
         }
     }
 }

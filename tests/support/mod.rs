@@ -1,5 +1,7 @@
 //! Test helpers: the real binary run in a clean environment, its output decoded the way
-//! Octopus would decode it, and the simulator with its usual cast.
+//! Octopus would decode it, and the simulator with its usual cast. A run's stderr is
+//! expected empty unless the test looks at it: an `Out` whose stderr holds text that no one
+//! read fails the test when it is dropped.
 
 #![allow(dead_code)]
 
@@ -7,6 +9,7 @@ pub mod calamari;
 pub mod octopus_step;
 pub mod proxy;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
@@ -62,18 +65,91 @@ impl Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            stderr_read: Cell::new(false),
         }
     }
 }
 
+/// What a run printed and how it exited. Its stderr is private: a test reads it through
+/// [`Out::stderr`] (or the assertions built on it), and a stderr that holds text nobody read
+/// fails the test when the `Out` is dropped, as just's test builder expects an empty stderr
+/// unless told otherwise.
 #[derive(Debug)]
 pub struct Out {
     pub code: i32,
     pub stdout: String,
-    pub stderr: String,
+    stderr: String,
+    stderr_read: Cell<bool>,
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && !self.stderr_read.get() && !self.stderr.is_empty() {
+            panic!(
+                "unexpected stderr (exit {}); a test that expects it says so with \
+                 out.stderr(), stderr_contains() or warns()\n--- stderr\n{}--- stdout\n{}",
+                self.code, self.stderr, self.stdout
+            );
+        }
+    }
 }
 
 impl Out {
+    /// Stderr, which the test now takes responsibility for.
+    pub fn stderr(&self) -> &str {
+        self.stderr_read.set(true);
+        &self.stderr
+    }
+
+    /// Asserts that stderr contains `text`.
+    #[track_caller]
+    pub fn stderr_contains(&self, text: &str) -> &Out {
+        assert!(
+            self.stderr().contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stderr is exactly one line, an error (`octopus-runkey: error: ...`),
+    /// containing every one of `texts`.
+    #[track_caller]
+    pub fn one_error_line(&self, texts: &[&str]) -> &Out {
+        let stderr = self.stderr();
+        assert_eq!(stderr.lines().count(), 1, "one line on stderr:\n{stderr}");
+        assert!(
+            stderr.starts_with("octopus-runkey: error: "),
+            "an error line:\n{stderr}"
+        );
+        for text in texts {
+            assert!(stderr.contains(text), "stderr lacks {text:?}:\n{stderr}");
+        }
+        self
+    }
+
+    /// Asserts that stderr is nothing but warnings (at least one), each containing one of
+    /// `texts`, in order.
+    #[track_caller]
+    pub fn warns(&self, texts: &[&str]) -> &Out {
+        let lines: Vec<&str> = self.stderr().lines().collect();
+        assert_eq!(
+            lines.len(),
+            texts.len(),
+            "{} warning(s) on stderr:\n{}",
+            texts.len(),
+            self.stderr
+        );
+        for (line, text) in lines.iter().zip(texts) {
+            assert!(
+                line.starts_with("octopus-runkey: warning: ") && line.contains(text),
+                "a warning with {text:?}:\n{}",
+                self.stderr
+            );
+        }
+        self
+    }
+
     pub fn messages(&self) -> Vec<calamari::Message> {
         calamari::parse_output(&self.stdout)
     }

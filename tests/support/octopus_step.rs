@@ -4,10 +4,17 @@
 //! helper functions (`get_octopusvariable`, `set_octopusvariable`, `fail_step`, `write_*`),
 //! written here with the behaviour of Calamari's Bootstrap.sh. Output variables of a step
 //! become `Octopus.Action[<step>].Output.<Name>` for the steps after it.
+//!
+//! A step can also be started and then cancelled the way Tentacle cancels it: the step's
+//! whole process tree stopped and SIGKILLed, no grace period, no further step. Guards the
+//! steps leave behind (`octopus-runkey __guard watch`, started from the package copied into
+//! this run's folder) are found by that folder; any still running when the run is dropped
+//! get SIGTERM (which makes a guard revoke and end), so none outlives the test.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
@@ -34,8 +41,21 @@ pub struct Runbook {
     masks: Vec<String>,
     dir: tempfile::TempDir,
     steps: usize,
+    /// The masks of the step being run, until it ends.
+    pending_masks: Vec<String>,
     /// Run steps as if no package had been chosen (nothing extracted).
     pub without_package: bool,
+    /// Environment variables of every step's process beyond Tentacle's own (a worker's
+    /// settings, such as `RUNKEY_GUARD_INTERVAL`).
+    pub environment: Vec<(String, String)>,
+}
+
+/// A step that was started and has not ended yet.
+pub struct RunningStep {
+    child: Child,
+    step_name: String,
+    /// The step's working folder.
+    pub work: PathBuf,
 }
 
 pub struct Step {
@@ -82,7 +102,38 @@ impl Runbook {
             masks: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
             steps: 0,
+            pending_masks: Vec::new(),
             without_package: false,
+            environment: Vec::new(),
+        }
+    }
+
+    /// Every step's process gets `name=value` in its environment.
+    pub fn env(mut self, name: &str, value: &str) -> Runbook {
+        self.environment.push((name.into(), value.into()));
+        self
+    }
+
+    /// The guards this run's steps started that are still running.
+    pub fn guards(&self) -> Vec<u32> {
+        let dir = self.dir.path().display().to_string();
+        processes()
+            .into_iter()
+            .filter(|(_, cmdline)| cmdline.starts_with(&dir) && cmdline.contains("__guard"))
+            .map(|(pid, _)| pid)
+            .collect()
+    }
+
+    /// Waits until no guard of this run is left; panics after `limit`.
+    pub fn wait_for_no_guard(&self, limit: Duration) {
+        let started = Instant::now();
+        while !self.guards().is_empty() {
+            assert!(
+                started.elapsed() < limit,
+                "a guard of this run still runs after {limit:?}: {:?}",
+                self.guards()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -99,6 +150,17 @@ impl Runbook {
         template_file: &str,
         parameters: &[(&str, &str)],
     ) -> Step {
+        let running = self.start_step(step_name, template_file, parameters);
+        self.finish(running)
+    }
+
+    /// Starts `template_file` as the step `step_name` and returns while it runs.
+    pub fn start_step(
+        &mut self,
+        step_name: &str,
+        template_file: &str,
+        parameters: &[(&str, &str)],
+    ) -> RunningStep {
         self.steps += 1;
         let template = template(template_file);
         let work = self.dir.path().join(format!("step-{}", self.steps));
@@ -143,7 +205,7 @@ impl Runbook {
         let body = substitute(&script_body(&template), &variables);
         std::fs::write(work.join("Script.sh"), &body).unwrap();
         std::fs::write(work.join("Bootstrap.Script.sh"), bootstrap(&variables)).unwrap();
-        let output = Command::new("bash")
+        let child = Command::new("bash")
             .arg("Bootstrap.Script.sh")
             .current_dir(&work)
             .env_clear()
@@ -151,8 +213,42 @@ impl Runbook {
             .env("HOME", self.dir.path())
             .env("TentacleHome", self.dir.path())
             .env("OctopusCalamariWorkingDirectory", &work)
-            .output()
+            .envs(self.environment.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        self.pending_masks = masks;
+        RunningStep {
+            child,
+            step_name: step_name.to_string(),
+            work,
+        }
+    }
+
+    /// Cancels a running step as Tentacle does (`Process.Kill(entireProcessTree: true)`):
+    /// the step's root stopped, every descendant found by parent PID, all SIGKILLed.
+    pub fn cancel(&mut self, running: RunningStep) -> Step {
+        let root = running.child.id();
+        // SAFETY: kill(2) on processes of the step this run started.
+        unsafe { libc::kill(root as i32, libc::SIGSTOP) };
+        let tree = descendants(root);
+        unsafe { libc::kill(root as i32, libc::SIGKILL) };
+        for pid in tree {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        self.finish(running)
+    }
+
+    /// Waits for the step to end and records its output variables.
+    pub fn finish(&mut self, running: RunningStep) -> Step {
+        let RunningStep {
+            child, step_name, ..
+        } = running;
+        let step_name = step_name.as_str();
+        let mut masks = std::mem::take(&mut self.pending_masks);
+        let output = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         for message in calamari::parse_output(&stdout) {
             match message.name.as_str() {
@@ -180,6 +276,77 @@ impl Runbook {
             masks,
         }
     }
+}
+
+impl RunningStep {
+    /// Waits until the step's working folder holds `file` (the script touched it).
+    pub fn wait_for(&self, file: &str, limit: Duration) {
+        let started = Instant::now();
+        while !self.work.join(file).exists() {
+            assert!(
+                started.elapsed() < limit,
+                "{file} did not appear within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Runbook {
+    /// A guard still running would outlive the test's simulator: SIGTERM makes it revoke
+    /// (the simulator still runs while the run is dropped first) and end.
+    fn drop(&mut self) {
+        let guards = self.guards();
+        for pid in &guards {
+            // SAFETY: kill(2) on a guard this run's steps started.
+            unsafe { libc::kill(*pid as i32, libc::SIGTERM) };
+        }
+        let started = Instant::now();
+        while !self.guards().is_empty() && started.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Every process's (pid, command line).
+fn processes() -> Vec<(u32, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
+        })
+        .collect()
+}
+
+/// Every process whose parent chain leads to `root`, found by parent PID.
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name may hold spaces: the fields after its closing ')' are fixed.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid = after.split(' ').nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Octostache's simplest form: `#{Name}` becomes the value when the variable exists and is
