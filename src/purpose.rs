@@ -39,6 +39,38 @@ impl Operator {
     }
 }
 
+/// Who or what started the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Starter {
+    /// A person clicked Run.
+    Person(Operator),
+    /// A service account started it through the API (a CI pipeline, another runbook, the
+    /// broker itself when another run's key started it).
+    ServiceAccount(Operator),
+    /// Octopus itself (its system user): a scheduled or webhook trigger, named when known.
+    Trigger { name: Option<String> },
+}
+
+/// The id of Octopus's own system user, which starts triggered runs.
+pub const SYSTEM_USER_ID: &str = "users-system";
+
+/// Whether `id` is Octopus's system user (compared case-insensitively).
+pub fn is_system_user(id: &str) -> bool {
+    id.trim().eq_ignore_ascii_case(SYSTEM_USER_ID)
+}
+
+impl Starter {
+    /// `Jane Doe (jane.doe)`, `service account CI (svc-ci)`, `trigger 'Nightly'`, `trigger`.
+    pub fn describe(&self) -> String {
+        match self {
+            Starter::Person(op) => op.describe(),
+            Starter::ServiceAccount(op) => format!("service account {}", op.describe()),
+            Starter::Trigger { name: Some(name) } => format!("trigger '{}'", clean(name)),
+            Starter::Trigger { name: None } => "trigger".to_string(),
+        }
+    }
+}
+
 /// What the run is, as far as the step's variables tell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunContext {
@@ -144,11 +176,17 @@ pub fn new_nonce() -> anyhow::Result<String> {
 /// The human part: `Jane Doe (jane.doe) ran 'Restart web' in Production for Acme (project
 /// Web, space Default)`, or `unattributed run ...` when nobody is known.
 pub fn human_part(operator: Option<&Operator>, run: &RunContext) -> String {
-    let mut text = match operator {
-        Some(op) => op.describe(),
+    human_part_of(operator.cloned().map(Starter::Person).as_ref(), run)
+}
+
+/// The human part for any starter: `service account CI (svc-ci) ran 'Deploy web'`,
+/// `trigger 'Nightly clean-up' ran 'Clean up' in Production`, or `unattributed run of ...`.
+pub fn human_part_of(starter: Option<&Starter>, run: &RunContext) -> String {
+    let mut text = match starter {
+        Some(starter) => starter.describe(),
         None => "unattributed run".to_string(),
     };
-    match (&run.runbook, operator) {
+    match (&run.runbook, starter) {
         (Some(runbook), Some(_)) => text.push_str(&format!(" ran '{}'", clean(runbook))),
         (Some(runbook), None) => text.push_str(&format!(" of '{}'", clean(runbook))),
         (None, _) => {}
@@ -276,6 +314,37 @@ mod tests {
             human_part(Some(&jane()), &full),
             "Jane Doe (jane.doe) ran 'Restart web' in Production for Acme (project Web, space Default)"
         );
+    }
+
+    #[test]
+    fn triggers_and_service_accounts_are_named_as_such() {
+        let run = RunContext {
+            runbook: Some("Clean up".into()),
+            environment: Some("Production".into()),
+            ..RunContext::default()
+        };
+        let named = Starter::Trigger {
+            name: Some("Nightly clean-up".into()),
+        };
+        assert_eq!(
+            human_part_of(Some(&named), &run),
+            "trigger 'Nightly clean-up' ran 'Clean up' in Production"
+        );
+        assert_eq!(
+            human_part_of(Some(&Starter::Trigger { name: None }), &run),
+            "trigger ran 'Clean up' in Production"
+        );
+        let ci = Starter::ServiceAccount(Operator {
+            username: "svc-ci".into(),
+            display_name: "CI".into(),
+            id: Some("Users-9".into()),
+        });
+        assert_eq!(
+            human_part_of(Some(&ci), &run),
+            "service account CI (svc-ci) ran 'Clean up' in Production"
+        );
+        assert!(is_system_user("Users-System"));
+        assert!(!is_system_user("Users-1"));
     }
 
     #[test]

@@ -171,9 +171,24 @@ pub(crate) fn runbook_run_json(state: &State, run: &RunbookRun) -> Value {
         "FormValues": {},
         "Links": {"Self": format!("/api/{}/runbookRuns/{}", run.space_id, run.id), "Task": format!("/api/tasks/{}", run.task_id)},
     });
-    if let Some(user) = run.deployed_by.as_deref().and_then(|id| state.user(id)) {
-        value["DeployedBy"] = Value::String(user.username.clone());
-        value["DeployedById"] = Value::String(user.id.clone());
+    match run.deployed_by.as_deref() {
+        Some(id) => match state.user(id) {
+            Some(user) => {
+                value["DeployedBy"] = Value::String(user.username.clone());
+                value["DeployedById"] = Value::String(user.id.clone());
+            }
+            // Octopus's system user (`users-system`) starts triggered runs; it has no user
+            // record: `GET /api/users/users-system` answers 404.
+            None => {
+                value["DeployedBy"] = Value::String("system".into());
+                value["DeployedById"] = Value::String(id.to_string());
+            }
+        },
+        // A webhook trigger with a shared secret: the run is attributed to nobody.
+        None => {
+            value["DeployedBy"] = Value::Null;
+            value["DeployedById"] = Value::Null;
+        }
     }
     value
 }

@@ -10,10 +10,10 @@ use super::client;
 use crate::child::Signals;
 use crate::console::Console;
 use crate::duration;
-use crate::exit::{ExitStatus, Interrupted, usage};
+use crate::exit::{ExitStatus, Interrupted};
 use crate::guard::{Guard, Spec, Watch};
 use crate::octopus::{self, Client, Created, User, status_of};
-use crate::purpose::{self, Marker, NO_TASK, Operator};
+use crate::purpose::{self, Marker, NO_TASK, Operator, Starter};
 use crate::secret::Secret;
 use crate::service_message::{mask, set_variable};
 use crate::settings::{Mint, OperatorSource};
@@ -165,19 +165,11 @@ pub fn mint(
     console: &Console,
     signals: &Signals,
 ) -> Result<RunKey> {
-    let operator = find_operator(settings, client, console)?;
-    if operator.is_none() && !settings.allow_unattributed {
-        let OperatorSource::RunbookRun { run_id, .. } = &settings.operator else {
-            unreachable!("settings refuse a run without an operator source")
-        };
-        return Err(usage(format!(
-            "no operator for this run: OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME (from Octopus.Deployment.CreatedBy.Username) is empty and runbook run {run_id} names nobody; map them in the step, or pass --allow-unattributed"
-        )));
-    }
-    let human = purpose::human_part(operator.as_ref(), &settings.run);
-    let operator = operator.map_or_else(
+    let starter = find_starter(settings, client, console)?;
+    let human = purpose::human_part_of(starter.as_ref(), &settings.run);
+    let operator = starter.map_or_else(
         || "nobody (unattributed run)".to_string(),
-        |op| op.describe(),
+        |starter| starter.describe(),
     );
     let owner = client
         .me()
@@ -314,10 +306,18 @@ fn explain_refusal(error: anyhow::Error, ttl: Duration) -> anyhow::Error {
     }
 }
 
-/// The operator from the `CreatedBy` variables, else from the runbook run record.
-fn find_operator(settings: &Mint, client: &Client, console: &Console) -> Result<Option<Operator>> {
+/// Who started the run: the `CreatedBy` variables, else the runbook run record. A run
+/// Octopus started itself (its system user, or a record naming nobody) is a trigger run;
+/// `None` only for an unattributed run that `--allow-unattributed` permits.
+fn find_starter(settings: &Mint, client: &Client, console: &Console) -> Result<Option<Starter>> {
+    let trigger = || {
+        Some(Starter::Trigger {
+            name: settings.trigger.clone(),
+        })
+    };
     let (space, run_id) = match &settings.operator {
-        OperatorSource::Variables(operator) => return Ok(Some(operator.clone())),
+        OperatorSource::Variables(operator) => return Ok(Some(Starter::Person(operator.clone()))),
+        OperatorSource::Trigger => return Ok(trigger()),
         OperatorSource::Unknown => return Ok(None),
         OperatorSource::RunbookRun { space_id, run_id } => (space_id, run_id),
     };
@@ -337,24 +337,48 @@ fn find_operator(settings: &Mint, client: &Client, console: &Console) -> Result<
             )));
         }
     };
-    let Some(username) = run.deployed_by.filter(|u| !u.trim().is_empty()) else {
-        return Ok(None);
+    let id = run.deployed_by_id.filter(|id| !id.trim().is_empty());
+    let username = run.deployed_by.filter(|u| !u.trim().is_empty());
+    // Octopus's system user has no user record (404): never look it up.
+    if id.as_deref().is_some_and(purpose::is_system_user) || (id.is_none() && username.is_none()) {
+        return Ok(trigger());
+    }
+    let Some(id) = id else {
+        let username = username.unwrap_or_default();
+        return Ok(Some(Starter::Person(Operator {
+            display_name: username.clone(),
+            username,
+            id: None,
+        })));
     };
-    let display_name = match &run.deployed_by_id {
-        Some(id) => match client.user(id) {
-            Ok(user) => user
-                .display_name
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| username.clone()),
-            // Reading other users needs UserView; the username still names the operator.
-            Err(e) if status_of(&e) == Some(403) => username.clone(),
-            Err(e) => return Err(e.context(format!("looking up the operator {id}"))),
-        },
-        None => username.clone(),
-    };
-    Ok(Some(Operator {
-        username,
-        display_name,
-        id: run.deployed_by_id,
-    }))
+    match client.user(&id) {
+        Ok(user) => {
+            let username = username
+                .or(user.username.clone())
+                .unwrap_or_else(|| id.clone());
+            let operator = Operator {
+                display_name: user
+                    .display_name
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| username.clone()),
+                username,
+                id: Some(id),
+            };
+            Ok(Some(if user.is_service == Some(true) {
+                Starter::ServiceAccount(operator)
+            } else {
+                Starter::Person(operator)
+            }))
+        }
+        // Reading other users needs UserView; the username still names the operator.
+        Err(e) if status_of(&e) == Some(403) => {
+            let username = username.unwrap_or_else(|| id.clone());
+            Ok(Some(Starter::Person(Operator {
+                display_name: username.clone(),
+                username,
+                id: Some(id),
+            })))
+        }
+        Err(e) => Err(e.context(format!("looking up the operator {id}"))),
+    }
 }

@@ -19,6 +19,9 @@ pub struct User {
     pub username: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// A service account rather than a person.
+    #[serde(default)]
+    pub is_service: Option<bool>,
 }
 
 impl User {

@@ -30,6 +30,7 @@ vars! {
     OCTOPUS_DEPLOYMENT_CREATEDBY_ID = "Octopus.Deployment.CreatedBy.Id";
     OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME = "Octopus.Deployment.CreatedBy.Username";
     OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME = "Octopus.Deployment.CreatedBy.DisplayName";
+    OCTOPUS_DEPLOYMENT_TRIGGER_NAME = "Octopus.Deployment.Trigger.Name";
     OCTOPUS_TASK_ID = "Octopus.Task.Id";
     OCTOPUS_RUNBOOKRUN_ID = "Octopus.RunbookRun.Id";
     OCTOPUS_RUNBOOK_NAME = "Octopus.Runbook.Name";

@@ -46,6 +46,8 @@ pub struct Mint {
     pub operator: OperatorSource,
     pub allow_unattributed: bool,
     pub run: RunContext,
+    /// `OCTOPUS_DEPLOYMENT_TRIGGER_NAME`: names the trigger of a run Octopus started.
+    pub trigger: Option<String>,
     /// How often a create step's guard polls the task; `None`: no guard (`--no-guard`).
     pub guard: Option<Duration>,
 }
@@ -58,6 +60,8 @@ pub const DEFAULT_GUARD_INTERVAL: Duration = Duration::from_secs(10);
 pub enum OperatorSource {
     /// The `Octopus.Deployment.CreatedBy.*` variables.
     Variables(Operator),
+    /// The variables name Octopus's system user: a trigger started the run.
+    Trigger,
     /// The runbook run record, when those variables are empty.
     RunbookRun { space_id: String, run_id: String },
     /// Nothing names one (allowed only with `--allow-unattributed`).
@@ -208,6 +212,10 @@ fn mint(connection: Connection, env: &Env, args: &CreateArgs) -> Result<Mint> {
         operator,
         allow_unattributed,
         run: run_context(env),
+        trigger: env
+            .get(OCTOPUS_DEPLOYMENT_TRIGGER_NAME)
+            .map(purpose::clean)
+            .filter(|n| !n.is_empty()),
         guard,
     })
 }
@@ -320,6 +328,12 @@ fn run_context(env: &Env) -> RunContext {
 fn operator_source(env: &Env) -> OperatorSource {
     // A name that is nothing but invisible or control characters counts as missing.
     let name = |var| env.get(var).map(purpose::clean).filter(|n| !n.is_empty());
+    if env
+        .get(OCTOPUS_DEPLOYMENT_CREATEDBY_ID)
+        .is_some_and(purpose::is_system_user)
+    {
+        return OperatorSource::Trigger;
+    }
     if let Some(username) = name(OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME) {
         return OperatorSource::Variables(Operator {
             display_name: name(OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME)
