@@ -276,18 +276,6 @@ fn no_operator_is_a_usage_error_unless_unattributed_is_allowed() {
 }
 
 #[test]
-fn a_run_record_that_names_nobody_is_a_usage_error() {
-    let f = Fixture::new();
-    let run = f.sim.add_runbook_run(&f.space_id, None);
-    let out = as_broker(&f, &["create"])
-        .env("OCTOPUS_SPACE_ID", &f.space_id)
-        .env("OCTOPUS_RUNBOOKRUN_ID", &run.id)
-        .run();
-    out.code(2)
-        .one_error_line(&[&format!("runbook run {} names nobody", run.id)]);
-}
-
-#[test]
 fn works_with_a_bearer_access_token() {
     let f = Fixture::new();
     let token = f.sim.add_access_token(&f.broker_id);

@@ -315,10 +315,18 @@ pub fn call_me(f: &Fixture, key: &str) -> (u16, serde_json::Value) {
     )
 }
 
-/// A purpose's marker, if it has one: (task, nonce).
+/// The contract's marker pattern, compiled once.
+fn marker_pattern() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        regex::Regex::new(r"\[runkey (?P<task>[^/\]]+)/(?P<nonce>[A-Za-z0-9]+)\]$").unwrap()
+    })
+}
+
+/// A purpose's marker, if it has one: (task, nonce). This is the contract's regular
+/// expression itself, leftmost match first, so that the tests judge the product's own parser
+/// (`Marker::parse`) by the contract rather than by a copy of it.
 pub fn marker(purpose: &str) -> Option<(String, String)> {
-    let body = purpose.strip_suffix(']')?;
-    let start = body.rfind("[runkey ")? + "[runkey ".len();
-    let (task, nonce) = body[start..].split_once('/')?;
-    Some((task.to_string(), nonce.to_string()))
+    let found = marker_pattern().captures(purpose)?;
+    Some((found["task"].to_string(), found["nonce"].to_string()))
 }
