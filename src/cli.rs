@@ -51,9 +51,33 @@ pub enum Command {
     Exec(ExecArgs),
     /// List the keys this tool made for the broker account
     List(ListArgs),
+    /// The broker's audited changes, attributed to the operators whose run keys made them
+    Audit(AuditArgs),
     /// The guard process that create and exec start (internal)
     #[command(name = "__guard", hide = true)]
     Guard(GuardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// How far back to look: 90s, 45m, 2h, 7d
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub since: String,
+    /// The end of the window, as an ISO 8601 time (default: now)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only changes of this operator (part of the name, any case; `trigger` for trigger runs)
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Only changes of this task (ServerTasks-N)
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+    /// Print a JSON array of {Occurred, Operator, Task, Purpose, Category, Message, EventId}
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV with the same columns
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Args)]

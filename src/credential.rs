@@ -11,6 +11,8 @@ pub enum Scheme {
     ApiKey,
     /// `Authorization: Bearer <token>`, for a service account's access token.
     Bearer,
+    /// No credential at all: OIDC discovery and the token exchange, which are anonymous.
+    None,
 }
 
 /// Who the client acts as.
@@ -57,18 +59,26 @@ impl Credential {
         self.role
     }
 
+    /// For requests that carry no credential (OIDC discovery, the token exchange).
+    pub fn anonymous() -> Credential {
+        Credential::new(Secret::new(""), Scheme::None, Role::Broker, "no credential")
+    }
+
     pub fn header_name(&self) -> &'static str {
         match self.scheme {
             Scheme::ApiKey => "X-Octopus-ApiKey",
             Scheme::Bearer => "Authorization",
+            Scheme::None => "no credential",
         }
     }
 
-    /// The header as sent: the only place a credential leaves for the server.
-    pub fn header_value(&self) -> String {
+    /// The header as sent: the only place a credential leaves for the server. `None` for an
+    /// anonymous request.
+    pub fn header_value(&self) -> Option<String> {
         match self.scheme {
-            Scheme::ApiKey => self.secret.expose().to_string(),
-            Scheme::Bearer => format!("Bearer {}", self.secret.expose()),
+            Scheme::ApiKey => Some(self.secret.expose().to_string()),
+            Scheme::Bearer => Some(format!("Bearer {}", self.secret.expose())),
+            Scheme::None => None,
         }
     }
 
@@ -82,6 +92,7 @@ impl Credential {
             (Role::Broker, Scheme::ApiKey) => {
                 "give the step a current API key of the broker service account"
             }
+            (Role::Broker, Scheme::None) => "the server wants a credential for this request",
         }
     }
 }
@@ -117,8 +128,8 @@ mod tests {
             "OCTOPUS_API_KEY",
         );
         assert_eq!(
-            (key.header_name(), key.header_value().as_str()),
-            ("X-Octopus-ApiKey", "API-K")
+            (key.header_name(), key.header_value().as_deref()),
+            ("X-Octopus-ApiKey", Some("API-K"))
         );
         let token = Credential::new(
             Secret::new("eyJ"),
@@ -127,9 +138,10 @@ mod tests {
             "OCTOPUS_ACCESS_TOKEN",
         );
         assert_eq!(
-            (token.header_name(), token.header_value().as_str()),
-            ("Authorization", "Bearer eyJ")
+            (token.header_name(), token.header_value().as_deref()),
+            ("Authorization", Some("Bearer eyJ"))
         );
+        assert_eq!(Credential::anonymous().header_value(), None);
         assert!(format!("{token:?}").contains("(redacted)"));
         assert!(!format!("{token:?}").contains("eyJ"));
     }

@@ -82,7 +82,7 @@ pub struct RunContext {
 }
 
 /// `[runkey <task>/<nonce>]`: which run made the key, and which create attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Marker {
     pub task: String,
     pub nonce: String,
@@ -110,6 +110,23 @@ impl Marker {
                 return Some(marker);
             }
             from += found + 1;
+        }
+        None
+    }
+
+    /// The first marker anywhere in `text` (a purpose quoted inside other words, as in an
+    /// event's `IdentityEstablishedWith`), with the text before it.
+    pub fn find_in(text: &str) -> Option<(Marker, &str)> {
+        let mut from = 0;
+        while let Some(found) = text[from..].find(MARKER_OPEN) {
+            let start = from + found;
+            let body_start = start + MARKER_OPEN.len();
+            if let Some(end) = text[body_start..].find(']')
+                && let Some(marker) = Self::parse_body(&text[body_start..body_start + end])
+            {
+                return Some((marker, &text[..start]));
+            }
+            from = start + 1;
         }
         None
     }
@@ -386,6 +403,27 @@ mod tests {
         ] {
             assert_eq!(Marker::parse(not_ours), None, "{not_ours}");
         }
+    }
+
+    #[test]
+    fn a_marker_is_found_inside_other_text() {
+        let (marker, before) = Marker::find_in(
+            "API key 'Jane Doe (jane) ran 'X' [runkey ServerTasks-7/abc123]' created Fri, 22 Jul 2022",
+        )
+        .unwrap();
+        assert_eq!(
+            (marker.task.as_str(), marker.nonce.as_str()),
+            ("ServerTasks-7", "abc123")
+        );
+        assert_eq!(before, "API key 'Jane Doe (jane) ran 'X' ");
+        assert_eq!(Marker::find_in("Session cookie"), None);
+        assert_eq!(
+            Marker::find_in("[runkey a/b-c] [runkey d/e]")
+                .unwrap()
+                .0
+                .task,
+            "d"
+        );
     }
 
     #[test]

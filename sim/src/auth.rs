@@ -47,7 +47,11 @@ pub(crate) fn authenticate(
             user: user.clone(),
             key_id: Some(key.id.clone()),
             key_hint: Some(key.hint()),
-            identity: format!("API key '{}' created {}", key.purpose, rfc1123(key.created)),
+            identity: if state.options.identity_without_purpose {
+                format!("API key {} created {}", key.hint(), rfc1123(key.created))
+            } else {
+                format!("API key '{}' created {}", key.purpose, rfc1123(key.created))
+            },
             key_expires: key.expires,
         });
     }

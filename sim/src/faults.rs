@@ -120,6 +120,9 @@ pub struct Options {
     pub max_expiry_days: i64,
     /// The expiry of a key created without `Expires`.
     pub default_expiry_days: i64,
+    /// `IdentityEstablishedWith` without the key's purpose (its wording is not published and
+    /// may change): events then name their key only through `ApiKeyId`.
+    pub identity_without_purpose: bool,
 }
 
 impl Default for Options {
@@ -131,6 +134,7 @@ impl Default for Options {
             expiry: ExpiryMode::Honoured,
             max_expiry_days: 366,
             default_expiry_days: 180,
+            identity_without_purpose: false,
         }
     }
 }

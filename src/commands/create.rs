@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use jiff::{SignedDuration, Timestamp};
 
-use super::client;
+use super::broker_client;
 use crate::child::Signals;
 use crate::console::Console;
 use crate::duration;
@@ -73,7 +73,7 @@ impl RunKey {
 pub fn run(settings: &Mint, console: &Console) -> Result<ExitStatus> {
     // Caught from here on, so that a cancel while the key is made leaves no key behind.
     let signals = Signals::install()?;
-    let client = client(&settings.connection, settings.broker.clone(), console)?;
+    let client = broker_client(&settings.connection, &settings.broker, console)?;
     let key = mint(settings, &client, console, &signals)?;
     if let Err(e) = emit(console, &key) {
         // A key whose output variable never reached Octopus could never be revoked by id.
@@ -189,7 +189,7 @@ pub fn mint(
             .context("the TTL is too long")?;
         let created = client
             .create_api_key(&owner.id, &purpose, expires)
-            .map_err(|e| explain_refusal(e, settings.ttl))?;
+            .map_err(|e| explain_refusal(e, settings.ttl, client))?;
         if let Some(signal) = signals.cancelled() {
             return Err(match created {
                 Created::Key(key) => match client.delete_api_key(&owner.id, &key.id) {
@@ -295,7 +295,13 @@ pub fn settle(client: &Client, owner: &str, marker: &Marker) -> Result<usize> {
     Ok(deleted.len())
 }
 
-fn explain_refusal(error: anyhow::Error, ttl: Duration) -> anyhow::Error {
+fn explain_refusal(error: anyhow::Error, ttl: Duration, client: &Client) -> anyhow::Error {
+    let from_oidc = client.credential().source() == super::OIDC_SOURCE;
+    if from_oidc && matches!(status_of(&error), Some(401 | 403)) {
+        return anyhow!(
+            "{error}; the server may not let an OIDC access token create API keys: give the step the broker's API key in OCTOPUS_API_KEY instead"
+        );
+    }
     if status_of(&error) == Some(400) {
         let ttl = duration::display(ttl);
         anyhow!(

@@ -5,7 +5,7 @@
 use anyhow::{Result, anyhow};
 
 use super::create::{RunKey, mint, settle};
-use super::{child_env, client};
+use super::{broker_client, child_env};
 use crate::child::{self, Signals};
 use crate::console::Console;
 use crate::exit::ExitStatus;
@@ -18,7 +18,7 @@ pub fn run(settings: &Exec, console: &Console) -> Result<ExitStatus> {
     // Caught from here on, so that a cancel during create still ends in a revoke.
     let signals = Signals::install()?;
     let connection = &settings.mint.connection;
-    let client = client(connection, settings.mint.broker.clone(), console)?;
+    let client = broker_client(connection, &settings.mint.broker, console)?;
     let key = mint(&settings.mint, &client, console, &signals)?;
     // Should this process be killed with its whole tree (Octopus's cancel), the guard revokes.
     let guard = settings.mint.guard.and_then(|_| {

@@ -1,6 +1,7 @@
 //! One module per subcommand, each taking its resolved settings; this one dispatches and
 //! holds what several of them share.
 
+mod audit;
 mod create;
 mod exec;
 mod list;
@@ -12,12 +13,12 @@ use anyhow::Result;
 use crate::child::ChildEnv;
 use crate::cli::GuardStage;
 use crate::console::Console;
-use crate::credential::Credential;
+use crate::credential::{Credential, Role, Scheme};
 use crate::exit::ExitStatus;
 use crate::guard;
 use crate::octopus::{Client, Connection};
 use crate::secret::Secret;
-use crate::settings::Settings;
+use crate::settings::{Broker, Settings};
 
 pub fn run(settings: Settings, console: &Console) -> Result<ExitStatus> {
     match settings {
@@ -26,10 +27,31 @@ pub fn run(settings: Settings, console: &Console) -> Result<ExitStatus> {
         Settings::Revoke(settings) => revoke::run(&settings, console),
         Settings::Exec(settings) => exec::run(&settings, console),
         Settings::List(settings) => list::run(&settings, console),
+        Settings::Audit(settings) => audit::run(&settings, console),
         Settings::Guard(GuardStage::Launch) => guard::launch(),
         Settings::Guard(GuardStage::Watch) => guard::watch(),
     }
 }
+
+/// The broker's client: with its key or token as given, or with the access token that the
+/// step's OIDC JWT is exchanged for.
+fn broker_client(connection: &Connection, broker: &Broker, console: &Console) -> Result<Client> {
+    match broker {
+        Broker::Ready(credential) => client(connection, credential.clone(), console),
+        Broker::Oidc { jwt, audience } => {
+            let anonymous = client(connection, Credential::anonymous(), console)?;
+            let token = anonymous.exchange_oidc_token(jwt, audience)?;
+            Client::new(
+                connection,
+                Credential::new(token, Scheme::Bearer, Role::Broker, OIDC_SOURCE),
+                *console,
+            )
+        }
+    }
+}
+
+/// What messages call the access token the OIDC exchange gave.
+pub const OIDC_SOURCE: &str = "the access token from RUNKEY_OIDC_JWT";
 
 /// The client for this run, with a warning first when keys would cross the network in
 /// clear text.

@@ -18,6 +18,8 @@ pub struct HttpError {
     pub retry_after: Option<Duration>,
     /// Octopus's own `ErrorMessage`/`Errors`, when the body was an Octopus error.
     pub server_message: Option<String>,
+    /// The start of the body, for answers in another shape (an OAuth error).
+    pub body: String,
     message: String,
 }
 
@@ -164,6 +166,7 @@ pub fn status_error(cx: &Context, answer: &Answer) -> HttpError {
         status,
         retry_after: answer.retry_after,
         server_message: parsed,
+        body: answer.body.chars().take(2000).collect(),
         message,
     }
 }

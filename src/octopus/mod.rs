@@ -4,6 +4,8 @@
 //! [`Connection`], a [`Credential`], the console); it never reads the environment.
 
 pub mod errors;
+pub mod events;
+pub mod oidc;
 pub mod tasks;
 pub mod transport;
 pub mod url;
@@ -22,7 +24,7 @@ pub use wire::{ApiKeyInfo, CreatedKey, RunbookRun, User, format_expires, parse_t
 
 use crate::console::Console;
 use crate::credential::{Credential, is_key_shaped};
-use transport::{Method, Transport};
+use transport::{Body, Method, Transport};
 use url::encode;
 use wire::Page;
 
@@ -183,42 +185,50 @@ impl Client {
     /// that ignore the parameter. Callers filter by marker either way.
     pub fn list_api_keys(&self, owner: &str, partial_purpose: &str) -> Result<Vec<ApiKeyInfo>> {
         let label = format!("GET /api/users/{owner}/apikeys");
-        let mut next = Some(self.server().url(&format!(
-            "/api/users/{}/apikeys?skip=0&take={PAGE_SIZE}&partialPurpose={}",
-            encode(owner),
-            encode(partial_purpose)
-        )));
+        self.all_pages(&label, |skip| {
+            format!(
+                "/api/users/{}/apikeys?skip={skip}&take={PAGE_SIZE}&partialPurpose={}",
+                encode(owner),
+                encode(partial_purpose)
+            )
+        })
+    }
+
+    /// Every item of a paged collection: `path_at(skip)` is the path of the page starting at
+    /// `skip`. Paging follows `Page.Next` (only on this server), and completes a listing
+    /// whose page lacks the link while `TotalResults` counts more.
+    pub(crate) fn all_pages<T: DeserializeOwned>(
+        &self,
+        label: &str,
+        path_at: impl Fn(usize) -> String,
+    ) -> Result<Vec<T>> {
+        let mut next = Some(self.server().url(&path_at(0)));
         let mut seen = HashSet::new();
-        let mut keys = Vec::new();
+        let mut items = Vec::new();
         while let Some(url) = next.take() {
             if !seen.insert(url.clone()) {
                 bail!(
                     "{label}: the server's Page.Next link repeats a page ({url}); the listing cannot be completed"
                 );
             }
-            let reply = self.transport.exchange(Method::Get, &url, &label, None)?;
-            let page: Page<ApiKeyInfo> = self.decode(&label, &reply.body)?;
+            let reply = self.transport.exchange(Method::Get, &url, label, None)?;
+            let page: Page<T> = self.decode(label, &reply.body)?;
             if page.items.is_empty() {
                 break;
             }
-            keys.extend(page.items);
+            items.extend(page.items);
             if let Some(Some(link)) = page.links.get("Page.Next") {
                 next = Some(self.server().resolve_link(link).ok_or_else(|| {
                     anyhow!(
                         "{label}: the server's Page.Next link points at another server ({link}); refusing to send the credential there"
                     )
                 })?);
-            } else if page.total_results.is_some_and(|total| keys.len() < total) {
-                // A full page without Page.Next while the server counts more: trust the count.
-                next = Some(self.server().url(&format!(
-                    "/api/users/{}/apikeys?skip={}&take={PAGE_SIZE}&partialPurpose={}",
-                    encode(owner),
-                    keys.len(),
-                    encode(partial_purpose)
-                )));
+            } else if page.total_results.is_some_and(|total| items.len() < total) {
+                // A page without Page.Next while the server counts more: trust the count.
+                next = Some(self.server().url(&path_at(items.len())));
             }
         }
-        Ok(keys)
+        Ok(items)
     }
 
     /// `DELETE /api/users/{owner}/apikeys/{id}`; a key that is already gone is not an error.
@@ -255,7 +265,7 @@ impl Client {
             Method::Post,
             &self.server().url(&path),
             &label,
-            Some(&body),
+            Some(Body::json(&body)),
         ) {
             Ok(reply) => reply,
             Err(e) => {

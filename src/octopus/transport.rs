@@ -63,6 +63,29 @@ impl Method {
     }
 }
 
+/// What a POST sends.
+#[derive(Clone, Copy)]
+pub struct Body<'a> {
+    pub content_type: &'static str,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Body<'a> {
+    pub fn json(bytes: &'a [u8]) -> Body<'a> {
+        Body {
+            content_type: "application/json",
+            bytes,
+        }
+    }
+
+    pub fn form(bytes: &'a [u8]) -> Body<'a> {
+        Body {
+            content_type: "application/x-www-form-urlencoded",
+            bytes,
+        }
+    }
+}
+
 /// A successful answer.
 pub struct Reply {
     pub status: u16,
@@ -134,7 +157,7 @@ impl Transport {
         method: Method,
         url: &str,
         label: &str,
-        body: Option<&[u8]>,
+        body: Option<Body>,
     ) -> Result<Reply> {
         let idempotent = method != Method::Post;
         let mut attempt = 1;
@@ -202,33 +225,33 @@ impl Transport {
         method: Method,
         url: &str,
         label: &str,
-        body: Option<&[u8]>,
+        body: Option<Body>,
     ) -> Result<Raw, TransportError> {
         let started = Instant::now();
         let name = self.credential.header_name();
-        self.console
-            .verbose(&format!("> {} {url} ({name}: (redacted))", method.as_str()));
         let value = self.credential.header_value();
+        match value {
+            Some(_) => self
+                .console
+                .verbose(&format!("> {} {url} ({name}: (redacted))", method.as_str())),
+            None => self
+                .console
+                .verbose(&format!("> {} {url}", method.as_str())),
+        }
         let result = match method {
-            Method::Get => self
-                .agent
-                .get(url)
-                .header(name, &value)
+            Method::Get => with_credential(self.agent.get(url), name, &value)
                 .header("Accept", "application/json")
                 .call(),
-            Method::Delete => self
-                .agent
-                .delete(url)
-                .header(name, &value)
+            Method::Delete => with_credential(self.agent.delete(url), name, &value)
                 .header("Accept", "application/json")
                 .call(),
-            Method::Post => self
-                .agent
-                .post(url)
-                .header(name, &value)
-                .header("Accept", "application/json")
-                .content_type("application/json")
-                .send(body.unwrap_or_default()),
+            Method::Post => {
+                let body = body.unwrap_or(Body::json(b""));
+                with_credential(self.agent.post(url), name, &value)
+                    .header("Accept", "application/json")
+                    .content_type(body.content_type)
+                    .send(body.bytes)
+            }
         };
         let transport = |e| errors::transport_error(&self.context(label), e);
         let mut response = result.map_err(transport)?;
@@ -263,6 +286,17 @@ impl Transport {
             retry_after,
             location,
         })
+    }
+}
+
+fn with_credential<B>(
+    request: ureq::RequestBuilder<B>,
+    name: &str,
+    value: &Option<String>,
+) -> ureq::RequestBuilder<B> {
+    match value {
+        Some(value) => request.header(name, value),
+        None => request,
     }
 }
 

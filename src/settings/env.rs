@@ -39,6 +39,8 @@ vars! {
     OCTOPUS_TENANT_NAME = "Octopus.Deployment.Tenant.Name";
     OCTOPUS_SPACE_ID = "Octopus.Space.Id";
     OCTOPUS_SPACE_NAME = "Octopus.Space.Name";
+    RUNKEY_OIDC_JWT = "the Generic OIDC account's OpenIdConnect.Jwt (#{<account>.OpenIdConnect.Jwt})";
+    RUNKEY_OIDC_AUDIENCE = "the Generic OIDC account's Audience (#{<account>.Audience})";
     RUNKEY_API_KEY = "Octopus.Action[<create step>].Output.ApiKey";
     RUNKEY_API_KEY_ID = "Octopus.Action[<create step>].Output.ApiKeyId";
     RUNKEY_API_KEY_OWNER_ID = "Octopus.Action[<create step>].Output.ApiKeyOwnerId";

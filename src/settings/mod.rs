@@ -15,7 +15,7 @@ use crate::cli::{Cli, Command, CreateArgs, GuardStage};
 use crate::credential::{Credential, Role, Scheme, is_key_shaped};
 use crate::duration;
 use crate::exit::usage;
-use crate::octopus::Connection;
+use crate::octopus::{Connection, oidc};
 use crate::purpose::{self, Operator, RunContext};
 use crate::secret::Secret;
 use env::*;
@@ -32,14 +32,34 @@ pub enum Settings {
     Revoke(Revoke),
     Exec(Exec),
     List(List),
+    Audit(Audit),
     Guard(GuardStage),
+}
+
+#[derive(Debug)]
+pub struct Audit {
+    pub connection: Connection,
+    pub broker: Broker,
+    pub from: jiff::Timestamp,
+    pub to: jiff::Timestamp,
+    pub operator: Option<String>,
+    pub task: Option<String>,
+    pub format: Format,
+}
+
+/// How a listing prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
 }
 
 /// What minting a run key needs (`create`, and the first half of `exec`).
 #[derive(Debug)]
 pub struct Mint {
     pub connection: Connection,
-    pub broker: Credential,
+    pub broker: Broker,
     pub ttl: Duration,
     /// `OCTOPUS_TASK_ID`, checked so that it can stand in a marker.
     pub task: Option<String>,
@@ -89,12 +109,29 @@ pub struct Exec {
 pub struct Revoke {
     pub connection: Connection,
     /// The broker credential when the step has it, else the run key acting as itself.
-    pub credential: Credential,
+    pub credential: RevokeWith,
     pub target: RevokeTarget,
     /// `RUNKEY_API_KEY_OWNER_ID`: saves asking the server who owns the key.
     pub owner: Option<String>,
     /// With `--sweep`: the age past which a key counts as stale.
     pub sweep: Option<Duration>,
+}
+
+/// The broker's credential as the step gives it.
+#[derive(Debug, Clone)]
+pub enum Broker {
+    /// `OCTOPUS_API_KEY` or `OCTOPUS_ACCESS_TOKEN`: ready to send.
+    Ready(Credential),
+    /// `RUNKEY_OIDC_JWT` and `RUNKEY_OIDC_AUDIENCE`: exchanged for an access token first.
+    Oidc { jwt: Secret, audience: String },
+}
+
+/// What revoke authenticates with.
+#[derive(Debug, Clone)]
+pub enum RevokeWith {
+    Broker(Broker),
+    /// The run key acting as itself: it may delete itself.
+    RunKey(Credential),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +147,7 @@ pub enum RevokeTarget {
 #[derive(Debug)]
 pub struct List {
     pub connection: Connection,
-    pub broker: Credential,
+    pub broker: Broker,
     pub json: bool,
 }
 
@@ -162,18 +199,52 @@ pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
                     )));
                 }
             };
-            let credential = broker.or(run_key).ok_or_else(|| {
-                env.missing(
-                    RUNKEY_API_KEY,
-                    " (or give the step the broker key in OCTOPUS_API_KEY)",
-                )
-            })?;
+            let credential = match (broker, run_key) {
+                (Some(broker), _) => RevokeWith::Broker(broker),
+                (None, Some(run_key)) => RevokeWith::RunKey(run_key),
+                (None, None) => {
+                    return Err(env.missing(
+                        RUNKEY_API_KEY,
+                        " (or give the step the broker key in OCTOPUS_API_KEY)",
+                    ));
+                }
+            };
             Settings::Revoke(Revoke {
                 connection,
                 credential,
                 target,
                 owner: env.get_string(RUNKEY_API_KEY_OWNER_ID),
                 sweep,
+            })
+        }
+        Command::Audit(args) => {
+            let to = match &args.until {
+                Some(text) => crate::octopus::parse_timestamp(text).ok_or_else(|| {
+                    usage(format!(
+                        "--until '{text}' is not a time: give it as ISO 8601, like 2026-11-22T10:00:00Z"
+                    ))
+                })?,
+                None => jiff::Timestamp::now(),
+            };
+            let since = duration::parse(&args.since).map_err(|e| usage(format!("--since: {e}")))?;
+            let from = jiff::SignedDuration::try_from(since)
+                .ok()
+                .and_then(|d| to.checked_sub(d).ok())
+                .unwrap_or(jiff::Timestamp::MIN);
+            Settings::Audit(Audit {
+                connection: connection()?,
+                broker: require_broker_credential(env)?,
+                from,
+                to,
+                operator: args.operator.clone(),
+                task: args.task.clone(),
+                format: if args.json {
+                    Format::Json
+                } else if args.csv {
+                    Format::Csv
+                } else {
+                    Format::Table
+                },
             })
         }
         Command::List(args) => Settings::List(List {
@@ -236,32 +307,52 @@ fn flag(env: &Env, var: Var) -> Result<bool> {
 /// Why the run record cannot be read when the `CreatedBy` variables are empty.
 pub const NO_RUN_TO_LOOK_UP: &str = "OCTOPUS_RUNBOOKRUN_ID and OCTOPUS_SPACE_ID (from Octopus.RunbookRun.Id and Octopus.Space.Id) are not set to look the run up";
 
-/// The broker's credential: `OCTOPUS_API_KEY`, else `OCTOPUS_ACCESS_TOKEN`.
-fn broker_credential(env: &Env) -> Result<Option<Credential>> {
+/// The broker's credential: `OCTOPUS_API_KEY`, else `OCTOPUS_ACCESS_TOKEN`, else an OIDC
+/// JWT with its audience.
+fn broker_credential(env: &Env) -> Result<Option<Broker>> {
     if let Some(key) = env.get(OCTOPUS_API_KEY) {
         check_key_shape(OCTOPUS_API_KEY, key)?;
-        return Ok(Some(Credential::new(
+        return Ok(Some(Broker::Ready(Credential::new(
             Secret::new(key),
             Scheme::ApiKey,
             Role::Broker,
             OCTOPUS_API_KEY.name,
-        )));
+        ))));
     }
-    Ok(env.get(OCTOPUS_ACCESS_TOKEN).map(|token| {
-        Credential::new(
+    if let Some(token) = env.get(OCTOPUS_ACCESS_TOKEN) {
+        return Ok(Some(Broker::Ready(Credential::new(
             Secret::new(token),
             Scheme::Bearer,
             Role::Broker,
             OCTOPUS_ACCESS_TOKEN.name,
+        ))));
+    }
+    let Some(jwt) = env.get(RUNKEY_OIDC_JWT) else {
+        return Ok(None);
+    };
+    if oidc::claims(jwt).is_none() {
+        return Err(usage(format!(
+            "{} does not hold a JWT (three dot-separated base64url parts): map it from {} in the step",
+            RUNKEY_OIDC_JWT.name, RUNKEY_OIDC_JWT.source
+        )));
+    }
+    let audience = env.get_string(RUNKEY_OIDC_AUDIENCE).ok_or_else(|| {
+        env.missing(
+            RUNKEY_OIDC_AUDIENCE,
+            " (the broker service account's OIDC audience: its external id, a GUID)",
         )
+    })?;
+    Ok(Some(Broker::Oidc {
+        jwt: Secret::new(jwt),
+        audience,
     }))
 }
 
-fn require_broker_credential(env: &Env) -> Result<Credential> {
+fn require_broker_credential(env: &Env) -> Result<Broker> {
     broker_credential(env)?.ok_or_else(|| {
         env.missing(
             OCTOPUS_API_KEY,
-            " (or set OCTOPUS_ACCESS_TOKEN to an access token of that account)",
+            " (or set OCTOPUS_ACCESS_TOKEN to an access token of that account, or RUNKEY_OIDC_JWT and RUNKEY_OIDC_AUDIENCE from a Generic OIDC account)",
         )
     })
 }
@@ -449,7 +540,7 @@ mod tests {
         else {
             panic!("not revoke")
         };
-        assert_eq!(revoke.credential.role(), Role::Broker);
+        assert!(matches!(revoke.credential, RevokeWith::Broker(_)));
         let Settings::Revoke(revoke) = resolve_with(
             &["revoke"],
             &[SERVER, run_key, ("OCTOPUS_TASK_ID", "ServerTasks-1")],
@@ -457,7 +548,7 @@ mod tests {
         .unwrap() else {
             panic!("not revoke")
         };
-        assert_eq!(revoke.credential.role(), Role::RunKey);
+        assert!(matches!(revoke.credential, RevokeWith::RunKey(_)));
         assert_eq!(revoke.target, RevokeTarget::Task("ServerTasks-1".into()));
         let text = usage_text(resolve_with(&["revoke"], &[SERVER, run_key]));
         assert!(text.contains("nothing to revoke"), "{text}");

@@ -1,0 +1,60 @@
+//! The audit log: `GET /api/events`, the changes a user made (Octopus records changes, not
+//! reads), newest first, paged. Needs EventView. The server filters by user and time, never
+//! by API key or purpose: `audit` attributes events itself.
+
+use anyhow::Result;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::Client;
+use super::url::encode;
+use super::wire::{format_expires, parse_timestamp};
+
+/// One audited change (`EventResource`), as far as the tool reads it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Event {
+    pub id: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// How the user identified itself: for an API key, its purpose inside the text.
+    #[serde(default)]
+    pub identity_established_with: Option<String>,
+    #[serde(default)]
+    pub occurred: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub related_document_ids: Vec<String>,
+    /// The key that made the change, on newer servers.
+    #[serde(default)]
+    pub api_key_id: Option<String>,
+}
+
+impl Event {
+    pub fn occurred_at(&self) -> Option<Timestamp> {
+        self.occurred.as_deref().and_then(parse_timestamp)
+    }
+}
+
+/// How many events one page asks for.
+const EVENTS_PAGE: u32 = 100;
+
+impl Client {
+    /// Every event of `user_id` between `from` and `to`, newest first.
+    pub fn events(&self, user_id: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        let (from, to) = (format_expires(from), format_expires(to));
+        self.all_pages("GET /api/events", |skip| {
+            format!(
+                "/api/events?users={}&from={}&to={}&skip={skip}&take={EVENTS_PAGE}",
+                encode(user_id),
+                encode(&from),
+                encode(&to)
+            )
+        })
+    }
+}
