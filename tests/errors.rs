@@ -16,6 +16,10 @@ type Case<'a> = (Vec<&'a str>, Vec<(&'a str, String)>, &'a str, &'a str);
 #[test]
 fn every_missing_variable_names_itself_and_its_octopus_source() {
     let f = Fixture::new();
+    // The command of exec and use, which a usage error never starts.
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let ran = ran.to_str().unwrap();
     let url = ("OCTOPUS_URL", f.sim.url());
     let broker = ("OCTOPUS_API_KEY", f.broker_key.clone());
     let user = (
@@ -42,13 +46,13 @@ fn every_missing_variable_names_itself_and_its_octopus_source() {
             "Octopus.Deployment.CreatedBy.Username",
         ),
         (
-            vec!["exec", "--", "true"],
+            vec!["exec", "--", "touch", ran],
             vec![broker.clone(), user.clone()],
             "OCTOPUS_URL",
             "Octopus.Web.ServerUri",
         ),
         (
-            vec!["exec", "--", "true"],
+            vec!["exec", "--", "touch", ran],
             vec![url.clone(), user.clone()],
             "OCTOPUS_API_KEY",
             "broker service account",
@@ -66,13 +70,13 @@ fn every_missing_variable_names_itself_and_its_octopus_source() {
             "broker service account",
         ),
         (
-            vec!["use", "--", "true"],
+            vec!["use", "--", "touch", ran],
             vec![],
             "OCTOPUS_URL",
             "Octopus.Web.ServerUri",
         ),
         (
-            vec!["use", "--", "true"],
+            vec!["use", "--", "touch", ran],
             vec![url.clone()],
             "RUNKEY_API_KEY",
             "Octopus.Action[<create step>].Output.ApiKey",
@@ -106,8 +110,9 @@ fn every_missing_variable_names_itself_and_its_octopus_source() {
         let out = runkey(&args).envs(env).run();
         assert_usage_error(&out, variable, source);
     }
-    // Usage errors never reach the server.
+    // Usage errors never reach the server, nor start the command.
     f.sim.expect_no_requests();
+    assert!(!std::path::Path::new(ran).exists(), "a command ran");
 }
 
 #[test]

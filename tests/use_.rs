@@ -98,11 +98,15 @@ fn check_says_whose_key_it_is_and_refuses_a_dead_one() {
     let f = Fixture::new();
     let created = create(&f, "ServerTasks-4");
     let key = created.var("ApiKey");
-    let out = runkey(&["use", "--check", "--", "true"])
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let out = runkey(&["use", "--check", "--", "sh", "-c", "touch \"$RAN\""])
         .env("OCTOPUS_URL", f.sim.url())
         .env("RUNKEY_API_KEY", &key)
+        .env("RAN", &ran)
         .run();
     out.code(0);
+    assert!(ran.exists(), "the command runs once the check passed");
     assert!(
         out.stdout
             .contains("The run key is valid: it acts as Runbook Broker (svc-runbooks, Users-2)."),
@@ -130,17 +134,22 @@ fn check_says_whose_key_it_is_and_refuses_a_dead_one() {
         last.identity_established_with
             .contains("Jane Doe (jane.doe)")
     );
+    let should_not_run = dir.path().join("should-not-run");
     let out = runkey(&[
         "use",
         "--check",
         "--",
         "touch",
-        "/tmp/runkey-should-not-run",
+        should_not_run.to_str().unwrap(),
     ])
     .env("OCTOPUS_URL", f.sim.url())
     .env("RUNKEY_API_KEY", &key)
     .run();
     out.code(1);
+    assert!(
+        !should_not_run.exists(),
+        "the command never runs with a dead key"
+    );
     assert!(
         out.stderr().contains("(401)") && out.stderr().contains("run the create step again"),
         "{}",
