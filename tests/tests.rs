@@ -14,4 +14,5 @@ mod revoke;
 mod service_messages;
 mod simulator;
 mod templates;
+mod untrusted;
 mod use_;
