@@ -1,23 +1,36 @@
 //! The whole pattern against the built-in Octopus simulator, no server needed:
-//! Jane Doe clicks Run on a runbook with three steps (Create, Run Script, Revoke), then the
-//! one-step Exec form. Each step runs the real `octopus-runkey` binary with the environment
-//! the step template would give it, and the demo shows what Octopus would see: the task log
-//! (masked), the output variables, the audit trail, and what is left on the server.
+//! Jane Doe clicks Run on a runbook with three steps (Create, Run Script, Revoke); then she
+//! runs it again and clicks Cancel during the script, so no further step runs and the
+//! Create step's guard revokes the key; then the one-step Exec form. Each step runs the real
+//! `octopus-runkey` binary with the environment the step template would give it, and the
+//! demo shows what Octopus would see: the task log (masked), the output variables, the audit
+//! trail, and what is left on the server. It waits for every guard it started to end, so
+//! none outlives the simulator.
 //!
 //! Run it with `cargo build --release && cargo run --release --example demo`.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
-use octopus_sim::Fixture;
+use octopus_sim::{Fixture, TaskState};
+
+/// How often the demo's guards ask whether the task is over (the default is 10 s).
+const GUARD_INTERVAL: &str = "1s";
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("--as-runbook-script") {
-        return runbook_script();
+    match std::env::args().nth(1).as_deref() {
+        Some("--as-runbook-script") => return runbook_script(),
+        Some("--as-long-runbook-script") => return long_runbook_script(),
+        _ => {}
     }
     let binary = binary();
+    let guards_before = guards(&binary);
     let f = Fixture::new();
+    // The simulator's cast includes another run's key; this demo is about Jane's runs only.
+    f.sim.remove_api_key(&f.other_run_key_id);
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
     println!("Octopus simulator on {}", f.sim.url());
     println!(
@@ -29,25 +42,29 @@ fn main() {
         run.id, run.task_id
     );
 
-    let system = vec![
-        ("OCTOPUS_URL", f.sim.url()),
-        ("OCTOPUS_DEPLOYMENT_CREATEDBY_ID", f.operator_id.clone()),
-        (
-            "OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME",
-            "jane.doe".to_string(),
-        ),
-        (
-            "OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME",
-            "Jane Doe".to_string(),
-        ),
-        ("OCTOPUS_TASK_ID", run.task_id.clone()),
-        ("OCTOPUS_RUNBOOKRUN_ID", run.id.clone()),
-        ("OCTOPUS_RUNBOOK_NAME", "Restart web".to_string()),
-        ("OCTOPUS_PROJECT_NAME", "Web".to_string()),
-        ("OCTOPUS_ENVIRONMENT_NAME", "Production".to_string()),
-        ("OCTOPUS_SPACE_ID", f.space_id.clone()),
-        ("OCTOPUS_SPACE_NAME", "Default".to_string()),
-    ];
+    let system_of = |run: &octopus_sim::RunbookRun| {
+        vec![
+            ("OCTOPUS_URL", f.sim.url()),
+            ("OCTOPUS_DEPLOYMENT_CREATEDBY_ID", f.operator_id.clone()),
+            (
+                "OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME",
+                "jane.doe".to_string(),
+            ),
+            (
+                "OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME",
+                "Jane Doe".to_string(),
+            ),
+            ("OCTOPUS_TASK_ID", run.task_id.clone()),
+            ("OCTOPUS_RUNBOOKRUN_ID", run.id.clone()),
+            ("OCTOPUS_RUNBOOK_NAME", "Restart web".to_string()),
+            ("OCTOPUS_PROJECT_NAME", "Web".to_string()),
+            ("OCTOPUS_ENVIRONMENT_NAME", "Production".to_string()),
+            ("OCTOPUS_SPACE_ID", f.space_id.clone()),
+            ("OCTOPUS_SPACE_NAME", "Default".to_string()),
+            ("RUNKEY_GUARD_INTERVAL", GUARD_INTERVAL.to_string()),
+        ]
+    };
+    let system = system_of(&run);
 
     step("Step 1: Octopus Run Key - Create   (octopus-runkey create --ttl 1h)");
     let mut env = system.clone();
@@ -85,7 +102,7 @@ fn main() {
     let used = run_step(&binary, &args, &env);
     show_task_log(&used, &masks);
 
-    step("Step 3: Octopus Run Key - Revoke (run condition: Always)   (octopus-runkey revoke)");
+    step("Step 3: Octopus Run Key - Revoke (run condition: Always run)   (octopus-runkey revoke)");
     let mut env = system.clone();
     env.push(("RUNKEY_API_KEY", key.clone()));
     env.push(("RUNKEY_API_KEY_ID", var(&vars, "ApiKeyId")));
@@ -93,17 +110,101 @@ fn main() {
     let revoked = run_step(&binary, &["revoke"], &env);
     show_task_log(&revoked, &masks);
 
-    step("The one-step form: Octopus Run Key - Exec   (octopus-runkey exec -- <script>)");
-    let mut env = system.clone();
+    step(&format!(
+        "The run ends: Octopus marks {} Success",
+        run.task_id
+    ));
+    f.sim.set_task_state(&run.task_id, TaskState::Success);
+    let guard_done = wait_for(Duration::from_secs(10), || {
+        f.sim
+            .requests()
+            .iter()
+            .any(|r| r.target.ends_with(&run.task_id) && r.status == Some(401))
+    });
+    println!(
+        "  The Create step's guard asked GET /api/tasks/{} once a second while the run went on.",
+        run.task_id
+    );
+    println!(
+        "  Now the key it holds is refused (401: the Revoke step deleted it), so it ends without a request of its own{}.",
+        if guard_done { "" } else { " (NOT SEEN)" }
+    );
+
+    let cancelled_run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    step(&format!(
+        "Jane runs it again ({} / {}) and clicks Cancel during the script",
+        cancelled_run.id, cancelled_run.task_id
+    ));
+    println!("  Step 1: Octopus Run Key - Create");
+    let mut env = system_of(&cancelled_run);
     env.push(("OCTOPUS_API_KEY", f.broker_key.clone()));
-    env.push(("OCTOPUS_TASK_ID", "ServerTasks-2".to_string()));
+    let create2 = run_step(&binary, &["create", "--ttl", "1h"], &env);
+    let vars2 = output_variables(&create2.stdout);
+    let key2 = var(&vars2, "ApiKey");
+    let key2_id = var(&vars2, "ApiKeyId");
+    masks.push(key2.clone());
+    show_task_log(&create2, &masks);
+    println!("  Step 2: Octopus Run Key - Run Script (a long restart)");
+    let mut env = system_of(&cancelled_run);
+    env.push(("RUNKEY_API_KEY", key2.clone()));
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let ready = dir.path().join("started");
+    env.push(("DEMO_READY", ready.display().to_string()));
+    let long = [demo.to_str().unwrap(), "--as-long-runbook-script"];
+    let args: Vec<&str> = ["use", "--"].iter().copied().chain(long).collect();
+    let step2 = start_step(&binary, &args, &env);
+    let started = wait_for(Duration::from_secs(10), || ready.exists());
+    f.sim
+        .set_task_state(&cancelled_run.task_id, TaskState::Cancelling);
+    kill_tree_like_tentacle(step2.id());
+    let killed = step2.wait_with_output().expect("the killed step");
+    let killed = StepOutput {
+        code: killed.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&killed.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&killed.stderr).into_owned(),
+    };
+    println!(
+        "  Jane clicks Cancel{}: Tentacle SIGKILLs the step's whole process tree at once (no signal to catch).",
+        if started {
+            ""
+        } else {
+            " (the script never started)"
+        }
+    );
+    show_task_log(&killed, &masks);
+    f.sim
+        .set_task_state(&cancelled_run.task_id, TaskState::Canceled);
+    let canceled_at = Instant::now();
+    println!(
+        "  Octopus marks {} Canceled and runs no further step: the Revoke step (Always run) does not run.",
+        cancelled_run.task_id
+    );
+    if f.sim.keys(&f.broker_id).iter().any(|k| k.id == key2_id) {
+        println!("  Right after the cancel, run key {key2_id} is still live.");
+    }
+    let revoked_by_guard = wait_for(Duration::from_secs(10), || {
+        !f.sim.keys(&f.broker_id).iter().any(|k| k.id == key2_id)
+    });
+    if revoked_by_guard {
+        println!(
+            "  The guard saw the task over and revoked {key2_id} {:.1} s later, with the run key itself.",
+            canceled_at.elapsed().as_secs_f64()
+        );
+    } else {
+        println!("  The guard did NOT revoke {key2_id}.");
+    }
+
+    step("The one-step form: Octopus Run Key - Exec   (octopus-runkey exec -- <script>)");
+    let exec_run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut env = system_of(&exec_run);
+    env.push(("OCTOPUS_API_KEY", f.broker_key.clone()));
     let args: Vec<&str> = ["exec", "--"].iter().copied().chain(script).collect();
     let exec = run_step(&binary, &args, &env);
     let exec_key = calamari_values(&exec.stdout, "mask");
     masks.extend(exec_key);
     show_task_log(&exec, &masks);
 
-    step("What the audit log shows (newest last)");
+    step("What the audit log shows (newest last; the second DELETE is the guard's)");
     for event in f.sim.audit() {
         println!(
             "  {} {}  (as {})",
@@ -135,7 +236,23 @@ fn main() {
         "  Run keys left on the broker account: {} (the broker's own key is untouched).",
         left.len()
     );
-    if !left.is_empty() || create.code != 0 || used.code != 0 || revoked.code != 0 || exec.code != 0
+    // Every guard this demo started ends before the simulator does.
+    let no_guard_left = wait_for(Duration::from_secs(10), || {
+        guards(&binary).is_subset(&guards_before)
+    });
+    println!(
+        "  Guards still running: {}.",
+        guards(&binary).difference(&guards_before).count()
+    );
+    if !left.is_empty()
+        || create.code != 0
+        || used.code != 0
+        || revoked.code != 0
+        || exec.code != 0
+        || create2.code != 0
+        || !guard_done
+        || !revoked_by_guard
+        || !no_guard_left
     {
         eprintln!("demo: something went wrong (see above)");
         std::process::exit(1);
@@ -167,6 +284,107 @@ fn runbook_script() {
     );
 }
 
+/// The long script of the cancelled run: says it started, then works until it is killed.
+fn long_runbook_script() {
+    println!("[script] Restarting web, slowly...");
+    if let Some(ready) = std::env::var_os("DEMO_READY") {
+        let _ = std::fs::write(ready, "");
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts a step in the background, as Tentacle would.
+fn start_step(binary: &Path, args: &[&str], env: &[(&str, String)]) -> Child {
+    Command::new(binary)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("TentacleHome", "/etc/octopus/Tentacle")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start octopus-runkey")
+}
+
+/// What Tentacle does on a cancel (.NET's `Process.Kill(entireProcessTree: true)` on
+/// Linux): stop the step, find its descendants by parent PID, SIGKILL each.
+fn kill_tree_like_tentacle(root: u32) {
+    // SAFETY: kill(2) on the step this demo started and the processes it started.
+    unsafe { libc::kill(root as i32, libc::SIGSTOP) };
+    let tree = descendants(root);
+    unsafe { libc::kill(root as i32, libc::SIGKILL) };
+    for pid in tree {
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+}
+
+/// (pid, parent pid) of every process.
+fn parents() -> Vec<(u32, u32)> {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    let after = &stat[stat.rfind(')')? + 2..];
+                    Some((pid, after.split(' ').nth(1)?.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn descendants(root: u32) -> Vec<u32> {
+    let parents = parents();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// The running guards of this binary (`octopus-runkey __guard watch`), by pid.
+fn guards(binary: &Path) -> HashSet<u32> {
+    let binary = binary.display().to_string();
+    parents()
+        .into_iter()
+        .filter(|(pid, _)| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| !stat.contains(") Z "));
+            alive && cmdline.starts_with(&binary) && cmdline.contains("__guard")
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Waits until `done` holds; false after `limit`.
+fn wait_for(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 struct StepOutput {
     code: i32,
     stdout: String,
@@ -191,7 +409,10 @@ fn run_step(binary: &PathBuf, args: &[&str], env: &[(&str, String)]) -> StepOutp
 
 /// The task log as Octopus renders it: service messages consumed, masked values hidden.
 fn show_task_log(output: &StepOutput, masks: &[String]) {
-    println!("  Task log (exit code {}):", output.code);
+    match output.code {
+        -1 => println!("  Task log (killed):"),
+        code => println!("  Task log (exit code {code}):"),
+    }
     let mask = |line: &str| {
         masks
             .iter()
