@@ -239,3 +239,26 @@ fn a_password_in_the_server_url_is_refused_before_any_request_and_shown_nowhere(
     }
     f.sim.expect_no_requests();
 }
+
+#[test]
+#[ignore = "product bug: a runbook name that is only format characters gives \"ran ''\""]
+fn a_name_made_only_of_format_characters_counts_as_missing() {
+    // The contract: names lose their format characters, and a name left empty counts as
+    // missing. The display name is (the purpose says 'jane.doe'), but the runbook is not:
+    // today the purpose reads "jane.doe ran '' in Production".
+    let f = Fixture::new();
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-80"))
+        .env(
+            "OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME",
+            "\u{200B}\u{202E}",
+        )
+        .env("OCTOPUS_RUNBOOK_NAME", "\u{FEFF}")
+        .run();
+    out.code(0);
+    let purpose = out.var("ApiKeyPurpose");
+    assert!(
+        purpose.starts_with("jane.doe in Production (space Default) [runkey "),
+        "{purpose:?}"
+    );
+}
