@@ -8,6 +8,7 @@ mod exec;
 mod guard;
 mod hardening;
 mod list;
+mod messages;
 mod package;
 mod properties;
 mod revoke;
