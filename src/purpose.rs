@@ -233,7 +233,8 @@ pub fn compose(human: &str, marker: &Marker) -> String {
     // Names are people's text: whatever they hold, the marker pattern must find only the
     // suffix appended here. Names can meet across fields ("x [runkey" + " (jane)"), so the
     // whole human part is neutralised, not each name.
-    let human = human.replace(MARKER_OPEN, NEUTRAL_OPEN);
+    // "[runkey" without its space too: the space that joins the marker would supply it.
+    let human = human.replace(MARKER_OPEN.trim_end(), NEUTRAL_OPEN.trim_end());
     let human = human.as_str();
     let marker = marker.to_string();
     let budget = MAX_PURPOSE_LEN.saturating_sub(utf16_len(&marker) + 1);

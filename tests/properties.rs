@@ -82,10 +82,6 @@ proptest! {
         let run = RunContext { runbook, project, environment, tenant, space };
         let marker_made = Marker::new(&task).unwrap();
         let human = purpose::human_part(attributed.then_some(&operator), &run);
-        // KNOWN PRODUCT BUG, pinned by the ignored test below: a human part that ends in
-        // `[runkey` becomes `[runkey [runkey <task>/<nonce>]` with the separator, and the
-        // marker then parses with the task `[runkey <task>`. Remove this line with the fix.
-        prop_assume!(!human.ends_with("[runkey"));
         let text = purpose::compose(&human, &marker_made);
         prop_assert_eq!(Marker::parse(&text), Some(marker_made.clone()), "{:?}", text);
         // The contract's own expression agrees.
@@ -228,7 +224,6 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// holds `[runkey ` twice and the leftmost match takes `[runkey no-task` for the task; a
 /// revoke by task then never finds the key.
 #[test]
-#[ignore = "product bug: compose() neutralises '[runkey ' but not a human part ending in '[runkey'"]
 fn a_name_ending_the_purpose_in_runkey_cannot_join_the_marker() {
     let run = RunContext {
         tenant: Some("[runkey ".into()),

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit;
 mod create;
 mod errors;
 mod exec;
@@ -15,5 +16,6 @@ mod revoke;
 mod service_messages;
 mod simulator;
 mod templates;
+mod triggers;
 mod untrusted;
 mod use_;

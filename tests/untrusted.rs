@@ -35,7 +35,7 @@ fn env_with(f: &Fixture, task: &str, name: &str, value: &str) -> Vec<(&'static s
 
 /// Creates a key for `task` with these variables and checks that its purpose carries the
 /// marker once, naming `task`; returns the key's id.
-fn create_with(f: &Fixture, env: Vec<(&'static str, String)>, task: &str, what: &str) -> String {
+fn create_with(_f: &Fixture, env: Vec<(&'static str, String)>, task: &str, what: &str) -> String {
     let out = runkey(&["create"]).envs(env).run();
     out.code(0);
     let purpose = out.var("ApiKeyPurpose");
@@ -97,7 +97,6 @@ fn marker_text_in_any_name_leaves_create_and_both_revokes_finding_this_runs_key(
 }
 
 #[test]
-#[ignore = "product bug: a purpose whose human part ends in '[runkey' parses with the task '[runkey <task>'"]
 fn an_environment_name_ending_in_runkey_still_lets_revoke_by_task_find_the_key() {
     // With no tenant, project or space, the environment ends the human part: 'Evil [runkey'
     // then meets the marker through the separator space.
@@ -241,7 +240,6 @@ fn a_password_in_the_server_url_is_refused_before_any_request_and_shown_nowhere(
 }
 
 #[test]
-#[ignore = "product bug: a runbook name that is only format characters gives \"ran ''\""]
 fn a_name_made_only_of_format_characters_counts_as_missing() {
     // The contract: names lose their format characters, and a name left empty counts as
     // missing. The display name is (the purpose says 'jane.doe'), but the runbook is not:

@@ -105,7 +105,7 @@ fn start_guard(
     key: &RunKey,
     interval: Duration,
 ) {
-    let covered = "the key is revoked by the Revoke step, or else expires";
+    let covered = "the Revoke step deletes the key when the run ends normally; after a cancel it lives until its expiry";
     let Some(task) = &settings.task else {
         console.warn(&format!(
             "no guard watches this key: OCTOPUS_TASK_ID is not set, so the end of the run cannot be seen; {covered} at {}",
@@ -117,7 +117,7 @@ fn start_guard(
         let fix = if status_of(&e) == Some(403) {
             "give the broker's team the TaskView permission (the role Runbook consumer has it), or pass --no-guard"
         } else {
-            "pass --no-guard to start none"
+            "pass --no-guard to skip this check"
         };
         console.warn(&format!(
             "no guard watches this key: the broker cannot read task {task} ({e:#}); {covered} at {}; {fix}",
@@ -195,7 +195,7 @@ pub fn mint(
                 Created::Key(key) => match client.delete_api_key(&owner.id, &key.id) {
                     Ok(_) => interrupted(signal, &format!("the key it made ({}) was deleted", key.id)),
                     Err(e) => e.context(format!(
-                        "interrupted by signal {signal} while the key was made, and deleting key {} failed; it expires at {}",
+                        "interrupted by signal {signal} while the run key was made, and deleting key {} failed; it expires at {}",
                         key.id,
                         octopus::format_expires(expires)
                     )),

@@ -254,7 +254,7 @@ pub fn transport_error(cx: &Context, error: ureq::Error) -> TransportError {
             Sent::Maybe,
             false,
             format!(
-                "the answer to {label} is larger than the {} MB the tool reads: check that {} is the Octopus Server, and a proxy in between",
+                "the answer to {label} is larger than the {} MB the tool reads: check that {} is the Octopus Server and that no proxy in between answers instead",
                 limit / 1_000_000,
                 cx.server.base()
             ),

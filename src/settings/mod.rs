@@ -407,12 +407,14 @@ fn task_id(env: &Env) -> Result<Option<String>> {
 }
 
 fn run_context(env: &Env) -> RunContext {
+    // A name that is nothing but invisible or control characters counts as missing.
+    let name = |var| env.get(var).map(purpose::clean).filter(|n| !n.is_empty());
     RunContext {
-        runbook: env.get_string(OCTOPUS_RUNBOOK_NAME),
-        project: env.get_string(OCTOPUS_PROJECT_NAME),
-        environment: env.get_string(OCTOPUS_ENVIRONMENT_NAME),
-        tenant: env.get_string(OCTOPUS_TENANT_NAME),
-        space: space(env),
+        runbook: name(OCTOPUS_RUNBOOK_NAME),
+        project: name(OCTOPUS_PROJECT_NAME),
+        environment: name(OCTOPUS_ENVIRONMENT_NAME),
+        tenant: name(OCTOPUS_TENANT_NAME),
+        space: name(OCTOPUS_SPACE_NAME).or_else(|| name(OCTOPUS_SPACE_ID)),
     }
 }
 
