@@ -145,4 +145,29 @@ mod tests {
         assert!(format!("{token:?}").contains("(redacted)"));
         assert!(!format!("{token:?}").contains("eyJ"));
     }
+
+    #[test]
+    fn messages_name_the_source_and_the_fix_for_each_role() {
+        let run_key = Credential::new(
+            Secret::new("API-R"),
+            Scheme::ApiKey,
+            Role::RunKey,
+            "RUNKEY_API_KEY",
+        );
+        assert_eq!(run_key.source(), "RUNKEY_API_KEY");
+        assert!(run_key.fix_for_401().contains("run the create step again"));
+        let broker = Credential::new(
+            Secret::new("API-B"),
+            Scheme::ApiKey,
+            Role::Broker,
+            "OCTOPUS_API_KEY",
+        );
+        assert!(
+            broker
+                .fix_for_401()
+                .contains("current API key of the broker")
+        );
+        let token = Credential::new(Secret::new("t"), Scheme::Bearer, Role::Broker, "T");
+        assert!(token.fix_for_401().contains("fresh access token"));
+    }
 }

@@ -79,4 +79,11 @@ mod tests {
         assert_eq!(display(Duration::from_secs(90)), "90s");
         assert_eq!(display(Duration::from_secs(86_400 * 2)), "2d");
     }
+
+    #[test]
+    fn a_hundred_years_is_the_limit() {
+        assert_eq!(parse("36500d"), Ok(Duration::from_secs(36_500 * 86_400)));
+        assert!(parse("36501d").is_err());
+        assert_eq!(parse("12h"), Ok(Duration::from_secs(43_200)));
+    }
 }

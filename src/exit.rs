@@ -144,4 +144,23 @@ mod tests {
         let err = anyhow::anyhow!("first\nsecond\r\n  third").context("outer");
         assert_eq!(one_line(&err), "outer: first second third");
     }
+
+    #[test]
+    fn a_signal_while_working_exits_128_plus_n_and_says_why() {
+        let err = anyhow::Error::new(Interrupted {
+            signal: 15,
+            message: "interrupted by signal 15".into(),
+        });
+        assert_eq!(ExitStatus::of_error(&err).code(), 143);
+        assert_eq!(err.to_string(), "interrupted by signal 15");
+        let start = CannotStart {
+            status: ExitStatus::CommandNotFound,
+            message: "the command 'x' was not found".into(),
+        };
+        assert_eq!(start.to_string(), "the command 'x' was not found");
+        assert_eq!(
+            format!("{:?}", std::process::ExitCode::from(ExitStatus::Usage)),
+            format!("{:?}", std::process::ExitCode::from(2u8))
+        );
+    }
 }

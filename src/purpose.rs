@@ -515,4 +515,63 @@ mod tests {
             "Jane Doe (jd)"
         );
     }
+
+    #[test]
+    fn the_filters_are_the_markers_own_text() {
+        assert_eq!(
+            Marker::task_prefix("ServerTasks-1"),
+            "[runkey ServerTasks-1/"
+        );
+        assert_eq!(Marker::any_prefix(), "[runkey ");
+    }
+
+    #[test]
+    fn a_task_id_of_exactly_64_characters_is_fine() {
+        assert!(validate_task_id(&"x".repeat(MAX_TASK_LEN)).is_ok());
+    }
+
+    #[test]
+    fn an_operator_without_a_display_name_is_their_username() {
+        let op = Operator {
+            username: "jd".into(),
+            display_name: String::new(),
+            id: None,
+        };
+        assert_eq!(op.describe(), "jd");
+        let op = Operator {
+            username: "jd".into(),
+            display_name: "jd".into(),
+            id: None,
+        };
+        assert_eq!(op.describe(), "jd");
+    }
+
+    #[test]
+    fn nonces_use_the_whole_alphabet() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            seen.extend(new_nonce().unwrap().chars());
+        }
+        assert!(seen.len() > 40, "{} distinct characters", seen.len());
+    }
+
+    #[test]
+    fn a_shortened_purpose_uses_the_whole_budget() {
+        let marker = Marker::new("ServerTasks-1").unwrap();
+        let purpose = compose(&"x".repeat(300), &marker);
+        assert_eq!(utf16_len(&purpose), MAX_PURPOSE_LEN, "{purpose}");
+        assert!(purpose.ends_with(&format!("x… {marker}")), "{purpose}");
+        let short = compose("Jane", &marker);
+        assert_eq!(short, format!("Jane {marker}"));
+        // Exactly at the budget: nothing is cut.
+        let budget = MAX_PURPOSE_LEN - utf16_len(&marker.to_string()) - 1;
+        let exact = compose(&"y".repeat(budget), &marker);
+        assert!(!exact.contains('…'), "{exact}");
+        assert_eq!(utf16_len(&exact), MAX_PURPOSE_LEN);
+    }
+
+    #[test]
+    fn control_characters_that_are_not_white_space_split_names_too() {
+        assert_eq!(clean("Jane\u{7}Doe\u{1b}"), "Jane Doe");
+    }
 }

@@ -401,4 +401,107 @@ mod tests {
         assert!(!text.contains('\n'));
         assert!(text.ends_with('…'), "{text}");
     }
+
+    fn http(status: u16, body: &str) -> HttpError {
+        let server = ServerUrl::parse("https://o.example").unwrap();
+        let credential = Credential::new(
+            Secret::new("API-X"),
+            Scheme::ApiKey,
+            Role::Broker,
+            "OCTOPUS_API_KEY",
+        );
+        let cx = Context {
+            label: "DELETE /api/users/Users-2/apikeys/apikeys-1",
+            server: &server,
+            credential: &credential,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            proxy: None,
+        };
+        status_error(
+            &cx,
+            &Answer {
+                status,
+                body,
+                retry_after: None,
+                location: None,
+            },
+        )
+    }
+
+    #[test]
+    fn only_octopus_naming_the_key_says_it_is_not_found() {
+        let named = r#"{"ErrorMessage":"The resource 'apikeys-1' was not found."}"#;
+        assert!(http(404, named).says_not_found("apikeys-1"));
+        assert!(!http(404, named).says_not_found("apikeys-2"));
+        assert!(!http(400, named).says_not_found("apikeys-1"));
+        assert!(!http(404, "<html>apikeys-1</html>").says_not_found("apikeys-1"));
+        let user = r#"{"ErrorMessage":"The resource 'Users-2' was not found."}"#;
+        assert!(!http(404, user).says_not_found("apikeys-1"));
+        assert_eq!(
+            http(404, r#"{"ErrorMessage":"","Errors":[]}"#).server_message,
+            None
+        );
+        let err = anyhow::Error::new(http(409, named));
+        assert_eq!(status_of(&err), Some(409));
+        assert_eq!(status_of(&anyhow::anyhow!("no answer")), None);
+    }
+
+    fn through_proxy(https: bool, error: ureq::Error) -> String {
+        let server = ServerUrl::parse(if https {
+            "https://o.example"
+        } else {
+            "http://o.example"
+        })
+        .unwrap();
+        let credential = Credential::new(
+            Secret::new("API-X"),
+            Scheme::ApiKey,
+            Role::Broker,
+            "OCTOPUS_API_KEY",
+        );
+        let proxy = ProxySetting {
+            url: "http://bob:secret@proxy.example:3128".into(),
+            variable: "HTTPS_PROXY".into(),
+        };
+        let cx = Context {
+            label: "GET /api/users/me",
+            server: &server,
+            credential: &credential,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            proxy: Some(&proxy),
+        };
+        let err = transport_error(&cx, error);
+        assert!(!err.to_string().contains("secret"), "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn proxy_failures_name_the_proxy_its_variable_and_the_bypass() {
+        let text = through_proxy(false, ureq::Error::ConnectProxyFailed("403".into()));
+        assert!(
+            text.contains("plain http://") && text.contains("port 80"),
+            "{text}"
+        );
+        let text = through_proxy(true, ureq::Error::ConnectProxyFailed("403".into()));
+        assert!(
+            text.contains("refused to connect to https://o.example"),
+            "{text}"
+        );
+        assert!(!text.contains("port 80"), "{text}");
+        for error in [ureq::Error::HostNotFound, ureq::Error::ConnectionFailed] {
+            let text = through_proxy(true, error);
+            assert!(
+                text.contains("could not reach the proxy proxy.example:3128 (from HTTPS_PROXY)"),
+                "{text}"
+            );
+            assert!(text.contains("NO_PROXY"), "{text}");
+        }
+        let text = through_proxy(true, ureq::Error::Timeout(ureq::Timeout::Connect));
+        assert!(text.contains("connecting to the proxy"), "{text}");
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let text = through_proxy(true, ureq::Error::Io(refused));
+        assert!(text.contains("refused the connection"), "{text}");
+    }
 }
