@@ -70,6 +70,9 @@ pub enum PartialPurpose {
     Substring,
     /// Keys whose purpose starts with the text, ignoring case.
     Prefix,
+    /// A SQL `LIKE '%text%'` as a server might run it without escaping: `[...]` is a
+    /// character class (so `[runkey ` matches one of those letters), `%` and `_` wildcards.
+    SqlLike,
 }
 
 impl PartialPurpose {
@@ -80,7 +83,31 @@ impl PartialPurpose {
             PartialPurpose::Ignored => true,
             PartialPurpose::Substring => purpose.contains(&partial),
             PartialPurpose::Prefix => purpose.starts_with(&partial),
+            PartialPurpose::SqlLike => {
+                let pattern: Vec<char> = format!("%{partial}%").chars().collect();
+                let text: Vec<char> = purpose.chars().collect();
+                like(&text, &pattern)
+            }
         }
+    }
+}
+
+/// SQL Server's `LIKE`: `%` any run, `_` any one character, `[abc]` one of them (an
+/// unclosed `[` matches nothing).
+fn like(text: &[char], pattern: &[char]) -> bool {
+    match pattern.first() {
+        None => text.is_empty(),
+        Some('%') => (0..=text.len()).any(|skip| like(&text[skip..], &pattern[1..])),
+        Some('_') => !text.is_empty() && like(&text[1..], &pattern[1..]),
+        Some('[') => {
+            let Some(close) = pattern.iter().position(|c| *c == ']') else {
+                return false;
+            };
+            !text.is_empty()
+                && pattern[1..close].contains(&text[0])
+                && like(&text[1..], &pattern[close + 1..])
+        }
+        Some(c) => text.first() == Some(c) && like(&text[1..], &pattern[1..]),
     }
 }
 
@@ -123,6 +150,12 @@ pub struct Options {
     /// `IdentityEstablishedWith` without the key's purpose (its wording is not published and
     /// may change): events then name their key only through `ApiKeyId`.
     pub identity_without_purpose: bool,
+    /// Whether the server serves OpenID Connect discovery, its JWKS and the token endpoint
+    /// (2025.1+); `false` is an older server, where all three answer 404.
+    pub oidc_discovery: bool,
+    /// Whether an OIDC access token may create API keys (unconfirmed on real servers). When
+    /// `false`, `POST /api/users/{id}/apikeys` with a bearer token answers 403.
+    pub access_tokens_create_keys: bool,
 }
 
 impl Default for Options {
@@ -135,6 +168,8 @@ impl Default for Options {
             max_expiry_days: 366,
             default_expiry_days: 180,
             identity_without_purpose: false,
+            oidc_discovery: true,
+            access_tokens_create_keys: true,
         }
     }
 }

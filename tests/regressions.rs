@@ -1,0 +1,245 @@
+//! Regression tests, each named after the defect it pins: what was found when the tool was
+//! tried as a new user and as a hostile environment would treat it.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::ffi::OsStrExt;
+use std::process::Stdio;
+
+use octopus_sim::PartialPurpose;
+
+use crate::support::*;
+
+#[test]
+fn revoke_by_task_with_only_the_run_key_deletes_the_tasks_other_keys_before_its_own() {
+    let f = Fixture::new();
+    create(&f, "ServerTasks-91");
+    let second = create(&f, "ServerTasks-91");
+    let out = runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", second.var("ApiKey"))
+        .env("OCTOPUS_TASK_ID", "ServerTasks-91")
+        .run();
+    out.code(0);
+    assert!(runkey_keys(&f).is_empty(), "left: {:?}", runkey_keys(&f));
+    seeded_keys_survive(&f);
+    // The other key went first: the run key's own DELETE is the last request.
+    let deletes: Vec<String> = f
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
+    assert!(deletes[1].ends_with(&second.var("ApiKeyId")), "{deletes:?}");
+}
+
+#[test]
+fn a_server_filter_that_matches_by_prefix_or_like_is_never_taken_for_absence() {
+    for mode in [PartialPurpose::Prefix, PartialPurpose::SqlLike] {
+        let f = Fixture::new();
+        f.sim.set_options(|o| o.partial_purpose_filter = mode);
+        let created = create(&f, "ServerTasks-92");
+        let out = as_broker(&f, &["list", "--json"]).run();
+        out.code(0);
+        let listed: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+        assert!(
+            listed.iter().any(|k| k["Id"] == created.var("ApiKeyId").as_str()),
+            "{mode:?}: {}",
+            out.stdout
+        );
+        let out = as_broker(&f, &["revoke"])
+            .env("OCTOPUS_TASK_ID", "ServerTasks-92")
+            .run();
+        out.code(0);
+        assert!(!out.stdout.contains("already revoked"), "{mode:?}: {}", out.stdout);
+        assert!(runkey_keys(&f).is_empty(), "{mode:?}");
+        seeded_keys_survive(&f);
+    }
+}
+
+#[test]
+fn allow_unattributed_covers_a_run_record_that_is_missing_or_forbidden() {
+    let f = Fixture::new();
+    let env = |run_id: &str| {
+        vec![
+            ("OCTOPUS_URL", f.sim.url()),
+            ("OCTOPUS_API_KEY", f.broker_key.clone()),
+            ("OCTOPUS_TASK_ID", "ServerTasks-93".to_string()),
+            ("OCTOPUS_SPACE_ID", f.space_id.clone()),
+            ("OCTOPUS_RUNBOOKRUN_ID", run_id.to_string()),
+        ]
+    };
+    let out = runkey(&["create", "--allow-unattributed"])
+        .envs(env("RunbookRuns-404"))
+        .run();
+    out.code(0).warns(&["runbook run RunbookRuns-404 could not be read"]);
+    assert!(out.var("ApiKeyPurpose").starts_with("unattributed run"));
+
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    f.sim.revoke_permission(&f.broker_id, "RunbookRunView");
+    let out = runkey(&["create", "--allow-unattributed"])
+        .envs(env(&run.id))
+        .run();
+    out.code(0).warns(&["RunbookRunView"]);
+    assert!(out.var("ApiKeyPurpose").starts_with("unattributed run"));
+}
+
+#[test]
+fn a_failed_clean_up_after_the_output_could_not_be_written_says_the_key_stays_live() {
+    let f = Fixture::new();
+    f.sim.inject(
+        Fault::new(
+            "DELETE",
+            "/apikeys/",
+            FaultKind::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .times(3),
+    );
+    let mut child = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-94"))
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The step's output is gone before create writes: its first write fails.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("deleting run key") && stderr.contains("stays live until"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("was deleted again"), "{stderr}");
+    assert_eq!(runkey_keys(&f).len(), 1);
+}
+
+#[test]
+fn a_command_that_cannot_start_is_explained_by_its_cause() {
+    let f = Fixture::new();
+    let key = create(&f, "ServerTasks-95").var("ApiKey");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&path, perms).unwrap();
+        path
+    };
+    let crlf = write("crlf.sh", b"#!/bin/sh\r\necho hi\r\n");
+    let missing = write("missing.sh", b"#!/usr/bin/no-such-shell\necho hi\n");
+    let bare = write("bare.sh", b"echo hi\n");
+    let cases = [
+        (crlf, 127, "Windows line endings"),
+        (missing, 127, "'/usr/bin/no-such-shell' named in the #! line"),
+        (bare, 126, "has no #! line"),
+        (dir.path().to_path_buf(), 126, "is a directory"),
+    ];
+    for (path, code, why) in cases {
+        let out = runkey(&["use", "--", path.to_str().unwrap()])
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("RUNKEY_API_KEY", &key)
+            .run();
+        out.code(code).one_error_line(&[why]);
+    }
+}
+
+#[test]
+fn an_answer_over_the_size_limit_is_named_and_not_asked_for_again() {
+    let f = Fixture::new();
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            "/api/users/me",
+            FaultKind::Body {
+                status: 200,
+                body: "x".repeat(11_000_000),
+            },
+        )
+        .times(3),
+    );
+    let out = as_broker(&f, &["list"]).run();
+    out.code(1).one_error_line(&["is larger than the 10 MB"]);
+    let asked = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.target == "/api/users/me")
+        .count();
+    assert_eq!(asked, 1);
+}
+
+#[test]
+fn a_refused_proxy_is_named_with_its_variable_and_the_bypass() {
+    let f = Fixture::new();
+    f.sim.expect_no_requests();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = as_broker(&f, &["list", "--timeout", "5"])
+        .env("HTTP_PROXY", format!("http://bob:hunter2@127.0.0.1:{port}"))
+        .run();
+    out.code(1).one_error_line(&[
+        &format!("the proxy 127.0.0.1:{port} (from HTTP_PROXY)"),
+        "NO_PROXY",
+    ]);
+    out.never_shows("hunter2");
+}
+
+#[test]
+fn a_compressed_answer_nobody_asked_for_is_named_as_such() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\nConnection: close\r\n\r\n\x1f\x8b\x08\x00",
+        );
+    });
+    let out = runkey(&["list"])
+        .env("OCTOPUS_URL", &url)
+        .env("OCTOPUS_API_KEY", "API-BROKER1")
+        .run();
+    out.code(1).one_error_line(&["gzip-compressed", "NO_PROXY"]);
+    server.join().unwrap();
+}
+
+#[test]
+fn a_variable_that_is_not_utf8_is_named_as_such_not_as_missing() {
+    let f = Fixture::new();
+    f.sim.expect_no_requests();
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-96"))
+        .env(
+            "OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME",
+            std::ffi::OsStr::from_bytes(b"Jane \xff Doe"),
+        )
+        .run();
+    out.code(2)
+        .one_error_line(&["OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME holds a value that is not valid UTF-8"]);
+}
+
+#[test]
+fn command_line_errors_give_a_task_summary_with_the_fix() {
+    for (args, summary) in [
+        (&[][..], "no command given: name one of create"),
+        (&["use", "--"][..], "the command to run is missing: give it after --"),
+        (&["create", "--ttl", "-5m"][..], "see 'octopus-runkey <command> --help'"),
+    ] {
+        let out = runkey(args).run();
+        out.code(2);
+        let _ = out.stderr();
+        let message = out.result_message().unwrap_or_default();
+        assert!(message.contains(summary), "{args:?}: {message}");
+        assert!(!message.contains("Per-run, short-lived"), "{args:?}: {message}");
+    }
+}
