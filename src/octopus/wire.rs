@@ -182,4 +182,17 @@ mod tests {
                 .unwrap();
         assert_eq!(user.describe(), "Jane Doe (jane, Users-2)");
     }
+
+    #[test]
+    fn a_listed_keys_hint_comes_from_either_shape_and_never_from_nothing() {
+        let key = |api_key: &str| -> ApiKeyInfo {
+            serde_json::from_str(&format!(r#"{{"Id":"apikeys-1","ApiKey":{api_key}}}"#)).unwrap()
+        };
+        assert_eq!(key(r#"{"HasValue":true,"Hint":"API-ABCD"}"#).hint(), Some("API-ABCD"));
+        assert_eq!(key(r#""API-WXYZ••••••""#).hint(), Some("API-WXYZ"));
+        assert_eq!(key(r#""API-QRST****""#).hint(), Some("API-QRST"));
+        assert_eq!(key(r#"{"HasValue":true}"#).hint(), None);
+        assert_eq!(key(r#""API""#).hint(), None);
+        assert_eq!(key("null").hint(), None);
+    }
 }
