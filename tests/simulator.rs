@@ -796,5 +796,8 @@ fn reading_events_needs_event_view_and_is_not_an_event() {
     let (_, items) = events(&f, "");
     assert_eq!(items.len(), 1, "the reads made no events");
     assert!(items[0].get("ApiKeyId").is_none() && items[0].get("ApiKeyHint").is_none());
-    assert_eq!(items[0]["IdentityEstablishedWith"], "access token");
+    assert_eq!(
+        items[0]["IdentityEstablishedWith"],
+        "OpenID Connect access token"
+    );
 }

@@ -72,7 +72,7 @@ pub(crate) fn authenticate(
             user: user.clone(),
             key_id: None,
             key_hint: None,
-            identity: "access token".to_string(),
+            identity: "OpenID Connect access token".to_string(),
             key_expires: None,
         });
     }

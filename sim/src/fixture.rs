@@ -1,8 +1,8 @@
-//! The usual cast for a test: an admin, the broker service account with its key, and the
-//! operator who clicks Run, on a fresh simulator; the broker account is shared, as in real
-//! life, with another run's key and an unmarked key made by hand, which every revoke, sweep
-//! and listing must leave alone. Also a throwaway certificate authority for the tests that
-//! serve HTTPS.
+//! The usual cast for a test: an admin, the broker service account with its key, the
+//! operator who clicks Run and a deployment target, on a fresh simulator; the broker account
+//! is shared, as in real life, with another run's key and an unmarked key made by hand,
+//! which every revoke, sweep and listing must leave alone. Also a throwaway certificate
+//! authority for the tests that serve HTTPS.
 
 use jiff::SignedDuration;
 
@@ -16,8 +16,8 @@ pub const OTHER_RUN_PURPOSE: &str = "Someone (x) ran 'Other' [runkey ServerTasks
 pub struct Fixture {
     pub sim: Simulator,
     pub admin_id: String,
-    /// The broker service account: `UserView`, `RunbookRunView`, `TaskView`, `EventView`
-    /// (and so every key of it).
+    /// The broker service account: `UserView`, `RunbookRunView`, `TaskView`, `EventView`,
+    /// `MachineView`, `MachineEdit` (and so every key of it).
     pub broker_id: String,
     /// The broker's own key, made by hand 400 days ago; it expires 90 days from now.
     pub broker_key: String,
@@ -29,6 +29,8 @@ pub struct Fixture {
     pub other_run_key_id: String,
     /// A key of the broker without the marker (`deploy bot`) and without an expiry.
     pub unmarked_key_id: String,
+    /// A deployment target `web-01` in the space, enabled: what a runbook script disables.
+    pub machine_id: String,
 }
 
 impl Fixture {
@@ -63,7 +65,14 @@ impl Fixture {
             "svc-runbooks",
             "Runbook Broker",
             true,
-            &["UserView", "RunbookRunView", "TaskView", "EventView"],
+            &[
+                "UserView",
+                "RunbookRunView",
+                "TaskView",
+                "EventView",
+                "MachineView",
+                "MachineEdit",
+            ],
         );
         let operator_id = sim.add_user("jane.doe", "Jane Doe", false, &["RunbookRunView"]);
         let now = sim.now();
@@ -79,6 +88,7 @@ impl Fixture {
             Some(now + SignedDuration::from_hours(1)),
         );
         let (unmarked_key_id, _) = sim.add_api_key(&broker_id, "deploy bot", None);
+        let machine_id = sim.add_machine("Spaces-1", "web-01");
         Fixture {
             sim,
             admin_id,
@@ -88,6 +98,7 @@ impl Fixture {
             operator_id,
             other_run_key_id,
             unmarked_key_id,
+            machine_id,
             space_id: "Spaces-1".to_string(),
         }
     }

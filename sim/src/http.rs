@@ -192,7 +192,7 @@ pub fn reset(stream: &TcpStream) {
     let _ = stream.shutdown(std::net::Shutdown::Read);
 }
 
-fn decode(text: &str) -> String {
+pub(crate) fn decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -3,9 +3,11 @@
 //! real server's rules: users and service accounts, API keys with ownership rules and expiry
 //! (an expired key gets 401), paging with `Links["Page.Next"]` and a settable page size,
 //! runbook runs and their server tasks, Octopus's error bodies, an audit log of changes with
-//! `IdentityEstablishedWith`, a request log with bodies, a connection counter, and injected
-//! faults. Its defaults hide nothing a client must do itself: `partialPurpose` is ignored,
-//! and the usual cast shares the broker account with other runs' keys and keys of people.
+//! `IdentityEstablishedWith`, deployment targets a script can disable, the server's own OIDC
+//! issuer (discovery, JWKS, token exchange for service accounts' OIDC identities), a request
+//! log with bodies, a connection counter, and injected faults. Its defaults hide nothing a
+//! client must do itself: `partialPurpose` is ignored, and the usual cast shares the broker
+//! account with other runs' keys and keys of people.
 //! Tests seed it, run the real binary against it, and read its state afterwards.
 
 mod api;
@@ -14,6 +16,7 @@ mod faults;
 mod fixture;
 mod http;
 mod model;
+mod oidc;
 mod render;
 mod server;
 mod simulator;
@@ -21,6 +24,9 @@ mod state;
 
 pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose};
 pub use fixture::{Fixture, OTHER_RUN_PURPOSE, TestCa};
-pub use model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, Task, TaskState, User};
+pub use model::{
+    ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
+};
+pub use oidc::JwtVariant;
 pub use render::{DEFAULT_TAKE, octopus_date};
 pub use simulator::Simulator;

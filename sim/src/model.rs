@@ -62,8 +62,8 @@ pub struct AuditEvent {
     /// `METHOD /path`.
     pub action: String,
     pub status: u16,
-    /// `API key '<Purpose>' created <RFC 1123 date>` for a key, `access token` for a bearer
-    /// token.
+    /// `API key '<Purpose>' created <RFC 1123 date>` for a key, `OpenID Connect access token`
+    /// for a bearer token.
     pub identity_established_with: String,
     pub api_key_id: Option<String>,
     pub api_key_hint: Option<String>,
@@ -159,4 +159,26 @@ impl Task {
         }
         .to_string();
     }
+}
+
+/// An OIDC identity of a service account: the tokens it accepts in a token exchange, by
+/// issuer and subject (`*` and `?` wildcards, case-sensitive), with an optional audience of
+/// its own (otherwise the service account's external id).
+#[derive(Debug, Clone)]
+pub struct OidcIdentity {
+    pub id: String,
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    pub audience: Option<String>,
+    pub service_account_id: String,
+}
+
+/// A deployment target: what a runbook script might disable, an audited change.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub id: String,
+    pub space_id: String,
+    pub name: String,
+    pub is_disabled: bool,
 }

@@ -211,7 +211,7 @@ pub(crate) fn task_json(task: &Task) -> Value {
 
 /// An `EventResource`. `MessageReferences` point at the names of the related users inside
 /// `Message` (character offsets), which `MessageHtml` turns into links. User and key events
-/// are system-level, so `SpaceId` is null. `ApiKeyId`/`ApiKeyHint` appear only when a key
+/// are system-level, so `SpaceId` is null; a change in a space names it. `ApiKeyId`/`ApiKeyHint` appear only when a key
 /// made the change, as on servers that have them.
 pub(crate) fn event_json(state: &State, event: &AuditEvent) -> Value {
     let mut references = Vec::new();
@@ -245,7 +245,7 @@ pub(crate) fn event_json(state: &State, event: &AuditEvent) -> Value {
         "MessageHtml": html,
         "MessageReferences": references,
         "RelatedDocumentIds": event.related_document_ids,
-        "SpaceId": null,
+        "SpaceId": space_of(&event.action),
         "Links": {"Self": format!("/api/events/{}", event.id)},
     });
     if let Some(id) = &event.api_key_id {
@@ -255,6 +255,16 @@ pub(crate) fn event_json(state: &State, event: &AuditEvent) -> Value {
         value["ApiKeyHint"] = Value::String(hint.clone());
     }
     value
+}
+
+/// The space an event's request was in (`/api/Spaces-1/...`), or null for a system-level one.
+fn space_of(action: &str) -> Value {
+    let path = action.split_once(' ').map_or(action, |(_, path)| path);
+    path.trim_start_matches('/')
+        .split('/')
+        .nth(1)
+        .filter(|segment| segment.starts_with("Spaces-"))
+        .map_or(Value::Null, |space| Value::String(space.to_string()))
 }
 
 fn html_escape(text: &str) -> String {

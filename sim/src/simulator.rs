@@ -1,5 +1,6 @@
 //! The handle a test holds: starting the server (plain or over TLS), seeding it with users
-//! and their permissions, keys, tokens, runbook runs and tasks, injecting faults and changing options while it runs, and
+//! and their permissions, keys, tokens, OIDC identities and JWTs, runbook runs and tasks,
+//! deployment targets, injecting faults and changing options while it runs, and
 //! reading back what it holds and what it was asked. The server stops when it is dropped,
 //! and a simulator that was never asked anything fails the test then, unless the test said
 //! it expects no request: a test whose server was never called tests nothing about it.
@@ -13,9 +14,12 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::faults::{Fault, Options};
 use crate::fixture::TestCa;
-use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, Task, TaskState, User};
+use crate::model::{
+    ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
+};
+use crate::oidc::{JwtVariant, SigningKey};
 use crate::server::{self, Shared};
-use crate::state::{ALNUM, State, random_chars};
+use crate::state::State;
 
 /// A running simulator; it stops when dropped. Dropping it panics when it received no
 /// request at all, unless [`Simulator::expect_no_requests`] was called (and then when it
@@ -45,6 +49,12 @@ impl Simulator {
 
     fn start_inner(options: Options, tls: Option<Arc<rustls::ServerConfig>>) -> Simulator {
         let (shared, addr, accept) = server::listen(options, tls);
+        let scheme = if shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        shared.state().url = format!("{scheme}://{addr}");
         Simulator {
             shared,
             addr,
@@ -67,7 +77,7 @@ impl Simulator {
         self.addr
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.shared.state()
     }
 
@@ -154,12 +164,102 @@ impl Simulator {
     /// A bearer access token for `user_id`, valid for one hour.
     pub fn add_access_token(&self, user_id: &str) -> String {
         let mut state = self.state();
-        let token = format!("eyJ{}", random_chars(40, ALNUM));
         let expires = state.now() + SignedDuration::from_hours(1);
-        state
+        state.insert_token(user_id, expires)
+    }
+
+    /// The access tokens the server has issued to `user_id` (by the token exchange or
+    /// [`Simulator::add_access_token`]), expired ones included, oldest first.
+    pub fn access_tokens(&self, user_id: &str) -> Vec<String> {
+        self.state()
             .tokens
-            .push((token.clone(), user_id.to_string(), expires));
-        token
+            .iter()
+            .filter(|(_, user, _)| user == user_id)
+            .map(|(token, _, _)| token.clone())
+            .collect()
+    }
+
+    /// Gives service account `user_id` an OIDC identity that trusts the server's own issuer
+    /// for subjects matching `subject_pattern` (`*`/`?` wildcards, case-sensitive); returns
+    /// the account's external id, the audience its JWTs must carry.
+    pub fn add_oidc_identity(&self, user_id: &str, subject_pattern: &str) -> String {
+        let mut state = self.state();
+        let issuer = state.url.clone();
+        let n = state.next();
+        state.oidc_identities.push(OidcIdentity {
+            id: format!("OidcIdentities-{n}"),
+            name: format!("runkey {n}"),
+            issuer,
+            subject: subject_pattern.to_string(),
+            audience: None,
+            service_account_id: user_id.to_string(),
+        });
+        state.external_id(user_id)
+    }
+
+    /// The external id (a GUID) of service account `user_id`: its OIDC audience.
+    pub fn external_id(&self, user_id: &str) -> String {
+        self.state().external_id(user_id)
+    }
+
+    /// Every OIDC identity of every service account.
+    pub fn oidc_identities(&self) -> Vec<OidcIdentity> {
+        self.state().oidc_identities.clone()
+    }
+
+    /// The server's OIDC issuer: its own URL.
+    pub fn oidc_issuer(&self) -> String {
+        self.state().url.clone()
+    }
+
+    /// A JWT as Octopus gives a step through a Generic OIDC account: signed ES256 by the
+    /// server's key, issued by the server, for `subject` and `audience`, expiring
+    /// `expires_in` from the server's now (negative: already expired).
+    pub fn oidc_jwt(&self, subject: &str, audience: &str, expires_in: SignedDuration) -> String {
+        let state = self.state();
+        let now = state.now();
+        let claims = crate::oidc::claims(&state.url, subject, audience, now, now + expires_in);
+        state.signing_key.sign(&claims)
+    }
+
+    /// A JWT like [`Simulator::oidc_jwt`] but wrong in the way `variant` says.
+    pub fn oidc_jwt_with(
+        &self,
+        variant: JwtVariant,
+        subject: &str,
+        audience: &str,
+        expires_in: SignedDuration,
+    ) -> String {
+        let state = self.state();
+        let now = state.now();
+        let expires = now + expires_in;
+        match variant {
+            JwtVariant::OtherKey => {
+                let claims = crate::oidc::claims(&state.url, subject, audience, now, expires);
+                SigningKey::generate(&state.signing_key.kid).sign(&claims)
+            }
+            JwtVariant::OtherIssuer(issuer) => {
+                let claims = crate::oidc::claims(&issuer, subject, audience, now, expires);
+                state.signing_key.sign(&claims)
+            }
+        }
+    }
+
+    /// A deployment target named `name` in `space_id`, enabled; returns its id (`Machines-N`).
+    pub fn add_machine(&self, space_id: &str, name: &str) -> String {
+        let mut state = self.state();
+        let id = format!("Machines-{}", state.next());
+        state.machines.push(Machine {
+            id: id.clone(),
+            space_id: space_id.to_string(),
+            name: name.to_string(),
+            is_disabled: false,
+        });
+        id
+    }
+
+    pub fn machine(&self, id: &str) -> Option<Machine> {
+        self.state().machines.iter().find(|m| m.id == id).cloned()
     }
 
     /// A runbook run in `space_id` started by `deployed_by` (a user id, or nobody).

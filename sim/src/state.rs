@@ -6,7 +6,10 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::faults::{Fault, FaultKind, Options};
 use crate::http::Request;
-use crate::model::{ApiKey, AuditEvent, RequestRecord, RunbookRun, Task, TaskState, User};
+use crate::model::{
+    ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
+};
+use crate::oidc::SigningKey;
 
 pub(crate) struct State {
     pub users: Vec<User>,
@@ -21,6 +24,14 @@ pub(crate) struct State {
     pub options: Options,
     pub clock: SignedDuration,
     pub counter: u64,
+    /// The server's own URL (`http://127.0.0.1:<port>`): its OIDC issuer.
+    pub url: String,
+    /// The key the server's OIDC issuer signs JWTs with.
+    pub signing_key: SigningKey,
+    /// Service accounts' external ids (the OIDC audience): (user id, GUID).
+    pub external_ids: Vec<(String, String)>,
+    pub oidc_identities: Vec<OidcIdentity>,
+    pub machines: Vec<Machine>,
 }
 
 impl State {
@@ -37,6 +48,11 @@ impl State {
             options,
             clock: SignedDuration::ZERO,
             counter: 0,
+            url: String::new(),
+            signing_key: SigningKey::generate("octopus-sim-1"),
+            external_ids: Vec::new(),
+            oidc_identities: Vec::new(),
+            machines: Vec::new(),
         }
     }
 
@@ -53,6 +69,24 @@ impl State {
 
     pub fn user(&self, id: &str) -> Option<&User> {
         self.users.iter().find(|u| u.id == id)
+    }
+
+    /// The external id (a GUID) of service account `user_id`, made on first use.
+    pub fn external_id(&mut self, user_id: &str) -> String {
+        if let Some((_, id)) = self.external_ids.iter().find(|(u, _)| u == user_id) {
+            return id.clone();
+        }
+        let id = crate::oidc::guid();
+        self.external_ids.push((user_id.to_string(), id.clone()));
+        id
+    }
+
+    /// A bearer access token for `user_id`, valid until `expires`.
+    pub fn insert_token(&mut self, user_id: &str, expires: Timestamp) -> String {
+        let token = format!("eyJ{}", random_chars(40, ALNUM));
+        self.tokens
+            .push((token.clone(), user_id.to_string(), expires));
+        token
     }
 
     /// Takes one use of the first fault that matches `request`, if any.

@@ -91,6 +91,16 @@ fn create(
     now: Timestamp,
 ) -> Answer {
     let refuse = |message: &str| done(invalid(message));
+    // A request without a key came with a bearer access token. Whether Octopus lets one
+    // create API keys is unconfirmed; a server that does not is assumed to refuse with 403
+    // and its usual error body (the wording is the simulator's own).
+    if actor.key_id.is_none() && !state.options.access_tokens_create_keys {
+        return done(error(
+            403,
+            "API keys cannot be created with an access token. Please use an API key or sign in to create one.",
+            &[],
+        ));
+    }
     if owner.id != actor.user.id && !owner.is_service {
         return refuse(
             "API keys can only be created for your own account or for a service account.",

@@ -5,6 +5,8 @@
 
 mod apikeys;
 mod events;
+mod machines;
+mod oidc;
 mod runbook_runs;
 mod system;
 mod tasks;
@@ -49,6 +51,10 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
     if request.method == "GET" && (request.path() == "/api" || request.path() == "/api/") {
         return Response::json(200, &root_document());
     }
+    // OIDC discovery, the JWKS and the token exchange are anonymous, and change nothing.
+    if let Some(response) = oidc::anonymous(state, request, now) {
+        return response;
+    }
     let actor = match authenticate(state, request, now) {
         Ok(actor) => actor,
         Err(response) => return response,
@@ -88,6 +94,12 @@ fn route(state: &mut State, actor: &Actor, request: &Request, now: Timestamp) ->
         ("GET", ["api", "users", id]) => done(users::one(state, actor, id)),
         (method, ["api", "users", id, "apikeys", rest @ ..]) => {
             apikeys::route(state, actor, request, now, method, id, rest)
+        }
+        (_, ["api", "serviceaccounts", id, "oidcidentities", rest @ ..]) => {
+            oidc::identities(state, actor, request, id, rest)
+        }
+        (_, ["api", space, "machines", rest @ ..]) => {
+            machines::route(state, actor, request, space, rest)
         }
         ("GET", ["api", "events"]) => done(events::list(state, actor, request)),
         ("GET", ["api", "tasks", task_id]) => done(tasks::one(state, actor, None, task_id)),
