@@ -337,28 +337,7 @@ mod tests {
     use crate::secret::Secret;
 
     fn message(status: u16, body: &str) -> String {
-        let server = ServerUrl::parse("https://o.example").unwrap();
-        let credential = Credential::new(
-            Secret::new("API-X"),
-            Scheme::ApiKey,
-            Role::Broker,
-            "OCTOPUS_API_KEY",
-        );
-        let cx = Context {
-            label: "GET /api/users/me",
-            server: &server,
-            credential: &credential,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            proxy: None,
-        };
-        let answer = Answer {
-            status,
-            body,
-            retry_after: None,
-            location: None,
-        };
-        status_error(&cx, &answer).to_string()
+        http(status, body).to_string()
     }
 
     #[test]
