@@ -7,6 +7,7 @@
 
 pub mod calamari;
 pub mod octopus_step;
+pub mod process_tree;
 pub mod proxy;
 
 use std::cell::Cell;
