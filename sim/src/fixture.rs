@@ -15,6 +15,8 @@ pub const OTHER_RUN_PURPOSE: &str = "Someone (x) ran 'Other' [runkey ServerTasks
 /// The usual cast: a broker service account with a key, and the operator who clicks Run.
 pub struct Fixture {
     pub sim: Simulator,
+    /// The administrator: reads users and runs, and holds what `setup` needs (FeedView,
+    /// BuiltInFeedPush, ActionTemplate*, Team*, UserRoleView, Account*, UserEdit).
     pub admin_id: String,
     /// The broker service account: `UserView`, `RunbookRunView`, `TaskView`, `EventView`,
     /// `MachineView`, `MachineEdit` (and so every key of it).
@@ -58,6 +60,19 @@ impl Fixture {
                 "RunbookRunView",
                 "TaskView",
                 "EventView",
+                // What `setup` needs; a test denies one with `sim.revoke_permission`.
+                "FeedView",
+                "BuiltInFeedPush",
+                "ActionTemplateView",
+                "ActionTemplateCreate",
+                "ActionTemplateEdit",
+                "TeamView",
+                "TeamCreate",
+                "TeamEdit",
+                "UserRoleView",
+                "AccountView",
+                "AccountCreate",
+                "AccountEdit",
             ],
         );
         // Take one away with `sim.revoke_permission(&f.broker_id, "TaskView")`.

@@ -17,6 +17,7 @@ mod fixture;
 mod http;
 mod model;
 mod oidc;
+mod prepared;
 mod render;
 mod server;
 mod simulator;
@@ -28,5 +29,6 @@ pub use model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
 pub use oidc::JwtVariant;
+pub use prepared::{Package, ScopedUserRole, Space, Team, UserRole};
 pub use render::{DEFAULT_TAKE, octopus_date};
 pub use simulator::Simulator;

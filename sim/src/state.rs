@@ -10,6 +10,7 @@ use crate::model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
 use crate::oidc::SigningKey;
+use crate::prepared::Prepared;
 
 pub(crate) struct State {
     pub users: Vec<User>,
@@ -32,6 +33,8 @@ pub(crate) struct State {
     pub external_ids: Vec<(String, String)>,
     pub oidc_identities: Vec<OidcIdentity>,
     pub machines: Vec<Machine>,
+    /// What `setup` prepares: spaces, packages, step templates, teams, roles, accounts.
+    pub prepared: Prepared,
 }
 
 impl State {
@@ -53,6 +56,7 @@ impl State {
             external_ids: Vec::new(),
             oidc_identities: Vec::new(),
             machines: Vec::new(),
+            prepared: Prepared::new(),
         }
     }
 

@@ -8,6 +8,7 @@ mod events;
 mod machines;
 mod oidc;
 mod runbook_runs;
+mod setup;
 mod system;
 mod tasks;
 mod users;
@@ -55,10 +56,16 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
     if let Some(response) = oidc::anonymous(state, request, now) {
         return response;
     }
-    let actor = match authenticate(state, request, now) {
+    let mut actor = match authenticate(state, request, now) {
         Ok(actor) => actor,
         Err(response) => return response,
     };
+    // A user acts with its own permissions and those its teams' roles grant it.
+    for permission in state.prepared.team_permissions(&actor.user.id) {
+        if !actor.user.has_permission(&permission) {
+            actor.user.permissions.push(permission);
+        }
+    }
     let (response, change) = route(state, &actor, request, now);
     let succeeded = (200..300).contains(&response.status);
     if let (Some(category), Some(change), true) = (category(&request.method), change, succeeded) {
@@ -89,7 +96,6 @@ fn route(state: &mut State, actor: &Actor, request: &Request, now: Timestamp) ->
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["api", "users", "me"]) => done(users::me(actor)),
         ("GET", ["api", "users"]) => done(users::list(state, actor, request)),
-        ("GET", ["api", "spaces"]) => done(system::spaces(state, request)),
         ("GET", ["api", "authentication"]) => done(system::authentication(state)),
         ("GET", ["api", "users", id]) => done(users::one(state, actor, id)),
         (method, ["api", "users", id, "apikeys", rest @ ..]) => {
@@ -109,6 +115,7 @@ fn route(state: &mut State, actor: &Actor, request: &Request, now: Timestamp) ->
         ("GET", ["api", space, "runbookRuns", run_id]) => {
             done(runbook_runs::one(state, actor, space, run_id))
         }
-        _ => done(not_found(&path)),
+        _ => setup::route(state, actor, request, now, &segments)
+            .unwrap_or_else(|| done(not_found(&path))),
     }
 }

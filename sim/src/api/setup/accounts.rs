@@ -1,0 +1,199 @@
+//! Accounts of a space, as far as `setup` needs them: list (`partialName`, `accountType`),
+//! one, create and update, with Generic OIDC accounts checked as Octopus checks them:
+//! subject keys from the fixed set, stored in its fixed order. Reading needs AccountView,
+//! creating AccountCreate, updating AccountEdit.
+
+use serde_json::{Map, Value, json};
+
+use super::{contains, json_body, require, string_list, text};
+use crate::api::{Answer, Change, done};
+use crate::auth::Actor;
+use crate::http::{Request, Response};
+use crate::prepared::Space;
+use crate::render::{PageOf, invalid, not_found, paged};
+use crate::state::State;
+
+/// The subject keys of a Generic OIDC account, in the order Octopus keeps them.
+const SUBJECT_KEYS: [&str; 8] = [
+    "space",
+    "project",
+    "runbook",
+    "tenant",
+    "environment",
+    "target",
+    "account",
+    "type",
+];
+
+const ACCOUNT_TYPES: [&str; 6] = [
+    "GenericOidcAccount",
+    "UsernamePassword",
+    "Token",
+    "AmazonWebServicesAccount",
+    "AzureServicePrincipal",
+    "SshKeyPair",
+];
+
+fn name_of(account: &Value) -> &str {
+    account["Name"].as_str().unwrap_or("")
+}
+
+pub(super) fn list(state: &State, actor: &Actor, request: &Request, space: &Space) -> Response {
+    if let Err((refused, _)) = require(actor, "AccountView") {
+        return refused;
+    }
+    let partial = request.query("partialName").filter(|p| !p.is_empty());
+    let kind = request.query("accountType").filter(|p| !p.is_empty());
+    let mut found: Vec<&Value> = state
+        .prepared
+        .accounts
+        .iter()
+        .filter(|a| a["SpaceId"] == space.id.as_str())
+        .filter(|a| contains(name_of(a), partial.as_deref()))
+        .filter(|a| kind.as_ref().is_none_or(|k| a["AccountType"] == k.as_str()))
+        .collect();
+    found.sort_by_key(|a| name_of(a).to_lowercase());
+    let extra: Vec<(&str, String)> = partial.iter().map(|p| ("partialName", p.clone())).collect();
+    paged(
+        request,
+        "Account",
+        found,
+        Value::clone,
+        state.options.max_take,
+        PageOf {
+            base: &format!("/api/{}/accounts", space.id),
+            filters: &["partialName", "accountType"],
+            extra: &extra,
+        },
+    )
+}
+
+fn find(state: &State, space: &Space, id: &str) -> Option<usize> {
+    state
+        .prepared
+        .accounts
+        .iter()
+        .position(|a| a["Id"] == id && a["SpaceId"] == space.id.as_str())
+}
+
+pub(super) fn one(state: &State, actor: &Actor, space: &Space, id: &str) -> Response {
+    if let Err((refused, _)) = require(actor, "AccountView") {
+        return refused;
+    }
+    find(state, space, id).map_or_else(
+        || not_found(id),
+        |i| Response::json(200, &state.prepared.accounts[i]),
+    )
+}
+
+pub(super) fn create(state: &mut State, actor: &Actor, request: &Request, space: &Space) -> Answer {
+    if let Err(refused) = require(actor, "AccountCreate") {
+        return refused;
+    }
+    let body = match json_body(request) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let id = format!("Accounts-{}", state.next());
+    match checked(state, space, body, &id) {
+        Ok(account) => {
+            state.prepared.accounts.push(account.clone());
+            changed(201, account, "created")
+        }
+        Err(refused) => refused,
+    }
+}
+
+pub(super) fn update(
+    state: &mut State,
+    actor: &Actor,
+    request: &Request,
+    space: &Space,
+    id: &str,
+) -> Answer {
+    if let Err(refused) = require(actor, "AccountEdit") {
+        return refused;
+    }
+    let Some(index) = find(state, space, id) else {
+        return done(not_found(id));
+    };
+    let body = match json_body(request) {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    if text(&body, "AccountType") != state.prepared.accounts[index]["AccountType"] {
+        return done(invalid("The AccountType of an account cannot be changed."));
+    }
+    match checked(state, space, body, id) {
+        Ok(account) => {
+            state.prepared.accounts[index] = account.clone();
+            changed(200, account, "modified")
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// The account as stored, or why it is refused.
+fn checked(
+    state: &State,
+    space: &Space,
+    mut body: Map<String, Value>,
+    id: &str,
+) -> Result<Value, Answer> {
+    let name = text(&body, "Name").trim().to_string();
+    let kind = text(&body, "AccountType").to_string();
+    if name.is_empty() {
+        return Err(done(invalid("An account needs a Name.")));
+    }
+    if !ACCOUNT_TYPES.contains(&kind.as_str()) {
+        return Err(done(invalid(&format!("'{kind}' is not an account type."))));
+    }
+    let taken = state.prepared.accounts.iter().any(|a| {
+        a["SpaceId"] == space.id.as_str() && name_of(a).eq_ignore_ascii_case(&name) && a["Id"] != id
+    });
+    if taken {
+        return Err(done(invalid(&format!(
+            "An account with the name '{name}' already exists in this space."
+        ))));
+    }
+    if kind == "GenericOidcAccount" {
+        let keys = string_list(&body, "DeploymentSubjectKeys");
+        if let Some(unknown) = keys.iter().find(|k| !SUBJECT_KEYS.contains(&k.as_str())) {
+            return Err(done(invalid(&format!(
+                "'{unknown}' is not a deployment subject key."
+            ))));
+        }
+        let ordered: Vec<&str> = SUBJECT_KEYS
+            .iter()
+            .copied()
+            .filter(|k| keys.iter().any(|sent| sent == k))
+            .collect();
+        body.insert("DeploymentSubjectKeys".into(), json!(ordered));
+        body.entry("Audience").or_insert(json!("api://default"));
+    }
+    for (field, default) in [
+        ("Description", json!("")),
+        ("EnvironmentIds", json!([])),
+        ("TenantIds", json!([])),
+        ("TenantTags", json!([])),
+        ("TenantedDeploymentParticipation", json!("Untenanted")),
+    ] {
+        body.entry(field).or_insert(default);
+    }
+    body.insert("Name".into(), json!(name));
+    body.insert("Id".into(), json!(id));
+    body.insert("SpaceId".into(), json!(space.id));
+    body.insert(
+        "Links".into(),
+        json!({"Self": format!("/api/{}/accounts/{id}", space.id)}),
+    );
+    Ok(Value::Object(body))
+}
+
+fn changed(status: u16, account: Value, how: &str) -> Answer {
+    let change = Change {
+        message: format!("Account {} was {how}", name_of(&account)),
+        related_document_ids: vec![account["Id"].as_str().unwrap_or("").to_string()],
+    };
+    (Response::json(status, &account), Some(change))
+}

@@ -1,0 +1,290 @@
+//! What a space holds that `setup` prepares, beside users: the spaces themselves (with the
+//! `Slug` OIDC subjects use and the default space), the built-in feed's packages, step
+//! templates (kept as the JSON resources Octopus serves, with its server-side `Version`),
+//! teams, the user roles and their grants to teams (scoped user roles), and accounts. The
+//! simulator starts with one default space, the built-in roles a client looks up by name
+//! ("Runbook consumer" among them), and the space's "Space Managers" team.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Space {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub is_default: bool,
+}
+
+/// A package in a space's built-in feed (`feeds-builtin`).
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// `packages-<PackageId>.<Version>`.
+    pub id: String,
+    pub space_id: String,
+    pub package_id: String,
+    pub version: String,
+    /// `.tar.gz`, `.zip`, ...
+    pub file_extension: String,
+    pub bytes: Vec<u8>,
+    pub published: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Team {
+    /// `Teams-N`.
+    pub id: String,
+    pub name: String,
+    /// `None` for a system team (visible from every space).
+    pub space_id: Option<String>,
+    pub description: String,
+    pub member_user_ids: Vec<String>,
+    pub external_security_groups: Vec<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRole {
+    pub id: String,
+    pub name: String,
+    pub space_permissions: Vec<String>,
+    pub system_permissions: Vec<String>,
+}
+
+/// A user role granted to a team, in a space, optionally narrowed to projects,
+/// environments, project groups or tenants (empty lists: the whole space).
+#[derive(Debug, Clone)]
+pub struct ScopedUserRole {
+    /// `ScopedUserRoles-N`.
+    pub id: String,
+    pub team_id: String,
+    pub user_role_id: String,
+    pub space_id: Option<String>,
+    pub project_ids: Vec<String>,
+    pub environment_ids: Vec<String>,
+    pub project_group_ids: Vec<String>,
+    pub tenant_ids: Vec<String>,
+}
+
+impl ScopedUserRole {
+    pub fn is_whole_space(&self) -> bool {
+        self.project_ids.is_empty()
+            && self.environment_ids.is_empty()
+            && self.project_group_ids.is_empty()
+            && self.tenant_ids.is_empty()
+    }
+}
+
+pub(crate) struct Prepared {
+    pub spaces: Vec<Space>,
+    pub packages: Vec<Package>,
+    /// Step templates as served (`ActionTemplates-N`, `Version`, `SpaceId`, ...).
+    pub action_templates: Vec<Value>,
+    pub teams: Vec<Team>,
+    pub user_roles: Vec<UserRole>,
+    pub scoped_roles: Vec<ScopedUserRole>,
+    /// Accounts as served (`Accounts-N`, `AccountType`, ...).
+    pub accounts: Vec<Value>,
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+impl Prepared {
+    pub fn new() -> Prepared {
+        let role = |id: &str, name: &str, space: &[&str], system: &[&str]| UserRole {
+            id: id.to_string(),
+            name: name.to_string(),
+            space_permissions: strings(space),
+            system_permissions: strings(system),
+        };
+        Prepared {
+            spaces: vec![Space {
+                id: "Spaces-1".into(),
+                name: "Default".into(),
+                slug: "default".into(),
+                is_default: true,
+            }],
+            packages: Vec::new(),
+            action_templates: Vec::new(),
+            teams: vec![Team {
+                id: "teams-spacemanagers-Spaces-1".into(),
+                name: "Space Managers".into(),
+                space_id: Some("Spaces-1".into()),
+                description: "Members of this team can manage the space.".into(),
+                member_user_ids: Vec::new(),
+                external_security_groups: Vec::new(),
+            }],
+            user_roles: vec![
+                role(
+                    "userroles-runbookconsumer",
+                    "Runbook consumer",
+                    &[
+                        "TaskView",
+                        "EventView",
+                        "ProjectView",
+                        "RunbookView",
+                        "RunbookRunView",
+                        "RunbookRunCreate",
+                    ],
+                    &[],
+                ),
+                role(
+                    "userroles-projectviewer",
+                    "Project viewer",
+                    &["ProjectView", "EnvironmentView", "TaskView", "EventView"],
+                    &[],
+                ),
+                role(
+                    "userroles-runbookproducer",
+                    "Runbook producer",
+                    &[
+                        "ProjectView",
+                        "RunbookView",
+                        "RunbookEdit",
+                        "RunbookRunView",
+                        "RunbookRunCreate",
+                        "TaskView",
+                    ],
+                    &[],
+                ),
+                role(
+                    "userroles-systemadministrator",
+                    "System administrator",
+                    &[],
+                    &[
+                        "AdministerSystem",
+                        "ConfigureServer",
+                        "UserEdit",
+                        "TeamEdit",
+                    ],
+                ),
+            ],
+            scoped_roles: Vec::new(),
+            accounts: Vec::new(),
+        }
+    }
+
+    pub fn space(&self, id: &str) -> Option<&Space> {
+        self.spaces.iter().find(|s| s.id.eq_ignore_ascii_case(id))
+    }
+
+    /// Every permission the teams of `user_id` grant it (in any space).
+    pub fn team_permissions(&self, user_id: &str) -> Vec<String> {
+        let mut permissions = Vec::new();
+        for team in self
+            .teams
+            .iter()
+            .filter(|t| t.member_user_ids.iter().any(|m| m == user_id))
+        {
+            for grant in self.scoped_roles.iter().filter(|g| g.team_id == team.id) {
+                if let Some(role) = self.user_roles.iter().find(|r| r.id == grant.user_role_id) {
+                    for p in role
+                        .space_permissions
+                        .iter()
+                        .chain(&role.system_permissions)
+                    {
+                        if !permissions.contains(p) {
+                            permissions.push(p.clone());
+                        }
+                    }
+                }
+            }
+        }
+        permissions
+    }
+}
+
+/// Seeding and reading what `setup` prepares, for tests.
+impl crate::Simulator {
+    /// Another space; returns its id (`Spaces-N`). Its slug is its name in lower case with
+    /// dashes.
+    pub fn add_space(&self, name: &str, is_default: bool) -> String {
+        let mut state = self.state();
+        let id = format!("Spaces-{}", state.prepared.spaces.len() + 1);
+        if is_default {
+            for space in &mut state.prepared.spaces {
+                space.is_default = false;
+            }
+        }
+        state.prepared.spaces.push(Space {
+            id: id.clone(),
+            name: name.to_string(),
+            slug: name.to_lowercase().replace(' ', "-"),
+            is_default,
+        });
+        id
+    }
+
+    pub fn spaces(&self) -> Vec<Space> {
+        self.state().prepared.spaces.clone()
+    }
+
+    /// A step template stored as given (as if installed earlier, or from the community
+    /// library when it has a `CommunityActionTemplateId`), with an `Id`, `SpaceId` and
+    /// `Version` when it lacks them; returns its id.
+    pub fn add_action_template(&self, space_id: &str, mut template: Value) -> String {
+        let mut state = self.state();
+        let id = format!("ActionTemplates-{}", state.next());
+        let fields = template
+            .as_object_mut()
+            .expect("a template is a JSON object");
+        fields.insert("Id".into(), Value::String(id.clone()));
+        fields.insert("SpaceId".into(), Value::String(space_id.to_string()));
+        fields.entry("Version").or_insert(Value::from(0));
+        fields
+            .entry("CommunityActionTemplateId")
+            .or_insert(Value::Null);
+        state.prepared.action_templates.push(template);
+        id
+    }
+
+    /// Changes a stored step template outside the API (as another administrator would).
+    pub fn edit_action_template(&self, id: &str, change: impl FnOnce(&mut Value)) {
+        let mut state = self.state();
+        let template = state
+            .prepared
+            .action_templates
+            .iter_mut()
+            .find(|t| t["Id"] == id)
+            .unwrap_or_else(|| panic!("no step template {id} in the simulator"));
+        change(template);
+    }
+
+    /// The step templates of `space_id`, as the server holds them.
+    pub fn action_templates(&self, space_id: &str) -> Vec<Value> {
+        self.state()
+            .prepared
+            .action_templates
+            .iter()
+            .filter(|t| t["SpaceId"] == space_id)
+            .cloned()
+            .collect()
+    }
+
+    pub fn packages(&self) -> Vec<Package> {
+        self.state().prepared.packages.clone()
+    }
+
+    pub fn teams(&self) -> Vec<Team> {
+        self.state().prepared.teams.clone()
+    }
+
+    pub fn scoped_user_roles(&self) -> Vec<ScopedUserRole> {
+        self.state().prepared.scoped_roles.clone()
+    }
+
+    pub fn user_roles(&self) -> Vec<UserRole> {
+        self.state().prepared.user_roles.clone()
+    }
+
+    /// The accounts of every space, as the server holds them.
+    pub fn accounts(&self) -> Vec<Value> {
+        self.state().prepared.accounts.clone()
+    }
+
+    /// Every user and service account.
+    pub fn users(&self) -> Vec<crate::User> {
+        self.state().users.clone()
+    }
+}
