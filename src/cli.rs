@@ -53,6 +53,8 @@ pub enum Command {
     List(ListArgs),
     /// The broker's audited changes, attributed to the operators whose run keys made them
     Audit(AuditArgs),
+    /// Prepare a space once (an administrator): package, step templates, broker, OIDC trust
+    Setup(SetupArgs),
     /// The guard process that create and exec start (internal)
     #[command(name = "__guard", hide = true)]
     Guard(GuardArgs),
@@ -78,6 +80,34 @@ pub struct AuditArgs {
     /// Print CSV with the same columns
     #[arg(long)]
     pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The space, by name or id (default: OCTOPUS_SPACE, else the server's default space)
+    #[arg(long, value_name = "NAME")]
+    pub space: Option<String>,
+    /// The all-platform package to upload to the space's built-in feed
+    #[arg(long, value_name = "PATH")]
+    pub package: Option<PathBuf>,
+    /// The broker service account's username: found or created, put on the brokers' team
+    #[arg(long, value_name = "USERNAME")]
+    pub broker: Option<String>,
+    /// A role for the brokers' team in this space (repeatable; default: Runbook consumer)
+    #[arg(long = "role", value_name = "NAME", requires = "broker")]
+    pub roles: Vec<String>,
+    /// Trust the server's own OIDC issuer for the broker and create a Generic OIDC account
+    #[arg(long, requires = "broker")]
+    pub oidc: bool,
+    /// The subject the broker's OIDC identity accepts (default: space:<space slug>:*)
+    #[arg(long, value_name = "PATTERN", requires = "oidc")]
+    pub oidc_subject: Option<String>,
+    /// Only read, and print the plan
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

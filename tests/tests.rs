@@ -16,6 +16,7 @@ mod properties;
 mod regressions;
 mod revoke;
 mod service_messages;
+mod setup;
 mod simulator;
 mod templates;
 mod triggers;

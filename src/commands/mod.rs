@@ -6,6 +6,7 @@ mod create;
 mod exec;
 mod list;
 mod revoke;
+mod setup;
 mod use_;
 
 use anyhow::Result;
@@ -28,6 +29,7 @@ pub fn run(settings: Settings, console: &Console) -> Result<ExitStatus> {
         Settings::Exec(settings) => exec::run(&settings, console),
         Settings::List(settings) => list::run(&settings, console),
         Settings::Audit(settings) => audit::run(&settings, console),
+        Settings::Setup(settings) => setup::run(&settings, console),
         Settings::Guard(GuardStage::Launch) => guard::launch(),
         Settings::Guard(GuardStage::Watch) => guard::watch(),
     }

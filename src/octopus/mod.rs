@@ -6,6 +6,7 @@
 pub mod errors;
 pub mod events;
 pub mod oidc;
+pub mod setup;
 pub mod tasks;
 pub mod transport;
 pub mod url;

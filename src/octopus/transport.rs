@@ -50,6 +50,7 @@ impl ProxySetting {
 pub enum Method {
     Get,
     Post,
+    Put,
     Delete,
 }
 
@@ -58,12 +59,23 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Delete => "DELETE",
         }
     }
 }
 
-/// What a POST sends.
+macro_rules! boundary {
+    () => {
+        "octopus-runkey-7c1e0b5a93d24f68"
+    };
+}
+
+/// The boundary of a multipart body: the caller checks that the parts do not contain it.
+pub const MULTIPART_BOUNDARY: &str = boundary!();
+const MULTIPART_CONTENT_TYPE: &str = concat!("multipart/form-data;boundary=", boundary!());
+
+/// What a POST or PUT sends.
 #[derive(Clone, Copy)]
 pub struct Body<'a> {
     pub content_type: &'static str,
@@ -81,6 +93,14 @@ impl<'a> Body<'a> {
     pub fn form(bytes: &'a [u8]) -> Body<'a> {
         Body {
             content_type: "application/x-www-form-urlencoded",
+            bytes,
+        }
+    }
+
+    /// A `multipart/form-data` body whose parts are separated by [`MULTIPART_BOUNDARY`].
+    pub fn multipart(bytes: &'a [u8]) -> Body<'a> {
+        Body {
+            content_type: MULTIPART_CONTENT_TYPE,
             bytes,
         }
     }
@@ -248,6 +268,13 @@ impl Transport {
             Method::Post => {
                 let body = body.unwrap_or(Body::json(b""));
                 with_credential(self.agent.post(url), name, &value)
+                    .header("Accept", "application/json")
+                    .content_type(body.content_type)
+                    .send(body.bytes)
+            }
+            Method::Put => {
+                let body = body.unwrap_or(Body::json(b""));
+                with_credential(self.agent.put(url), name, &value)
                     .header("Accept", "application/json")
                     .content_type(body.content_type)
                     .send(body.bytes)

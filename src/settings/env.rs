@@ -37,6 +37,7 @@ vars! {
     OCTOPUS_PROJECT_NAME = "Octopus.Project.Name";
     OCTOPUS_ENVIRONMENT_NAME = "Octopus.Environment.Name";
     OCTOPUS_TENANT_NAME = "Octopus.Deployment.Tenant.Name";
+    OCTOPUS_SPACE = "the space to prepare (a name or an id)";
     OCTOPUS_SPACE_ID = "Octopus.Space.Id";
     OCTOPUS_SPACE_NAME = "Octopus.Space.Name";
     RUNKEY_OIDC_JWT = "the Generic OIDC account's OpenIdConnect.Jwt (#{<account>.OpenIdConnect.Jwt})";

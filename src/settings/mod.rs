@@ -33,8 +33,31 @@ pub enum Settings {
     Exec(Exec),
     List(List),
     Audit(Audit),
+    Setup(Setup),
     Guard(GuardStage),
 }
+
+/// What `setup` needs. The credential is the administrator's own, never the broker's.
+#[derive(Debug)]
+pub struct Setup {
+    pub connection: Connection,
+    pub admin: Credential,
+    /// A space name or id; `None`: the server's default space.
+    pub space: Option<String>,
+    pub package: Option<std::path::PathBuf>,
+    pub broker: Option<String>,
+    /// Roles for the brokers' team (default: `Runbook consumer`).
+    pub roles: Vec<String>,
+    pub oidc: bool,
+    /// The OIDC identity's subject; `None`: `space:<space slug>:*`.
+    pub oidc_subject: Option<String>,
+    pub dry_run: bool,
+    pub json: bool,
+}
+
+/// The role `setup` grants the brokers' team when no `--role` is given: TaskView,
+/// EventView and RunbookRunView, which the guard, `audit` and the operator lookup need.
+pub const DEFAULT_BROKER_ROLE: &str = "Runbook consumer";
 
 #[derive(Debug)]
 pub struct Audit {
@@ -245,6 +268,41 @@ pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
                 } else {
                     Format::Table
                 },
+            })
+        }
+        Command::Setup(args) => {
+            if let Some(path) = &args.package
+                && !path.is_file()
+            {
+                return Err(usage(format!(
+                    "--package {}: no such file; give the path of the octopus-runkey.<version>.<ext> package",
+                    path.display()
+                )));
+            }
+            let admin = match broker_credential(env)? {
+                Some(Broker::Ready(credential)) => credential,
+                _ => {
+                    return Err(env.missing(
+                        OCTOPUS_API_KEY,
+                        " (setup runs with an administrator's own API key, or OCTOPUS_ACCESS_TOKEN; never the broker's)",
+                    ));
+                }
+            };
+            Settings::Setup(Setup {
+                connection: connection()?,
+                admin,
+                space: args.space.clone().or_else(|| env.get_string(OCTOPUS_SPACE)),
+                package: args.package.clone(),
+                broker: args.broker.clone(),
+                roles: if args.roles.is_empty() {
+                    vec![DEFAULT_BROKER_ROLE.to_string()]
+                } else {
+                    args.roles.clone()
+                },
+                oidc: args.oidc,
+                oidc_subject: args.oidc_subject.clone(),
+                dry_run: args.dry_run,
+                json: args.json,
             })
         }
         Command::List(args) => Settings::List(List {

@@ -1,0 +1,508 @@
+//! `setup`: from an empty space to a working, audited runbook in one command. Plan, then
+//! apply: every step created, updated, unchanged or skipped; a second run and a dry run
+//! write nothing; a refused step stops with one line and a rerun finishes the job.
+
+use std::path::PathBuf;
+
+use jiff::SignedDuration;
+use octopus_sim::RequestRecord;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const BROKER: &str = "svc-runkey";
+const TEAM: &str = "Octopus Run Key brokers";
+const ACCOUNT: &str = "Octopus Run Key broker";
+
+/// A tiny gzip'd tar named as the release names it, at `version`.
+fn package(dir: &tempfile::TempDir, version: &str) -> PathBuf {
+    let path = dir.path().join(format!("octopus-runkey.{version}.tar.gz"));
+    let mut bytes = vec![0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03];
+    bytes.extend_from_slice(b"not really compressed, enough for a feed");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The administrator's own key (the fixture's admin holds what setup needs).
+fn admin_key(f: &Fixture) -> String {
+    f.sim.add_api_key(&f.admin_id, "admin's own key", None).1
+}
+
+fn setup(f: &Fixture, key: &str, args: &[&str]) -> Run {
+    let mut all = vec!["setup"];
+    all.extend_from_slice(args);
+    runkey(&all)
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("OCTOPUS_API_KEY", key)
+}
+
+fn is_write(r: &RequestRecord) -> bool {
+    matches!(r.method.as_str(), "POST" | "PUT" | "DELETE")
+}
+
+fn writes(f: &Fixture) -> Vec<String> {
+    f.sim
+        .requests()
+        .iter()
+        .filter(|r| is_write(r))
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect()
+}
+
+fn shipped_templates() -> Vec<String> {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/step-templates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let t: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+            t["Name"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn template_named(f: &Fixture, name: &str) -> Value {
+    f.sim
+        .action_templates("Spaces-1")
+        .into_iter()
+        .find(|t| t["Name"] == name)
+        .unwrap_or_else(|| panic!("no template {name}"))
+}
+
+fn broker_id(f: &Fixture) -> String {
+    f.sim
+        .users()
+        .into_iter()
+        .find(|u| u.username == BROKER)
+        .expect("the broker service account")
+        .id
+}
+
+/// The full setup, asserting success and no stderr.
+fn full_setup(f: &Fixture, key: &str, dir: &tempfile::TempDir) -> Out {
+    let pkg = package(dir, VERSION);
+    let out = setup(
+        f,
+        key,
+        &[
+            "--package",
+            pkg.to_str().unwrap(),
+            "--broker",
+            BROKER,
+            "--oidc",
+        ],
+    )
+    .run();
+    out.code(0).never_shows(key);
+    out
+}
+
+#[test]
+fn from_zero_it_creates_everything_and_the_oidc_broker_then_mints_run_keys() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let out = full_setup(&f, &key, &dir);
+    for line in ["created", "package", TEAM, ACCOUNT, "Runbook consumer"] {
+        assert!(out.stdout.contains(line), "{line}:\n{}", out.stdout);
+    }
+    assert!(
+        out.stdout.contains("To use it in a runbook"),
+        "{}",
+        out.stdout
+    );
+
+    let packages = f.sim.packages();
+    assert_eq!(packages.len(), 1);
+    assert_eq!(
+        (
+            packages[0].package_id.as_str(),
+            packages[0].version.as_str()
+        ),
+        ("octopus-runkey", VERSION)
+    );
+    let installed: Vec<Value> = f.sim.action_templates("Spaces-1");
+    let mut names: Vec<String> = installed
+        .iter()
+        .map(|t| t["Name"].as_str().unwrap().to_string())
+        .collect();
+    let mut shipped = shipped_templates();
+    names.sort();
+    shipped.sort();
+    assert_eq!(names, shipped);
+    for t in &installed {
+        assert_eq!(t["Version"], 0, "a new template starts at version 0");
+        assert!(t.get("$Meta").is_none() && t.get("Category").is_none());
+    }
+
+    let broker = f
+        .sim
+        .users()
+        .into_iter()
+        .find(|u| u.username == BROKER)
+        .unwrap();
+    assert!(broker.is_service && broker.is_active);
+    let team = f.sim.teams().into_iter().find(|t| t.name == TEAM).unwrap();
+    assert_eq!(team.space_id.as_deref(), Some("Spaces-1"));
+    assert_eq!(team.member_user_ids, vec![broker.id.clone()]);
+    let grants: Vec<_> = f
+        .sim
+        .scoped_user_roles()
+        .into_iter()
+        .filter(|g| g.team_id == team.id)
+        .collect();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].user_role_id, "userroles-runbookconsumer");
+    assert_eq!(grants[0].space_id.as_deref(), Some("Spaces-1"));
+    assert!(grants[0].is_whole_space());
+
+    let identities: Vec<_> = f
+        .sim
+        .oidc_identities()
+        .into_iter()
+        .filter(|i| i.service_account_id == broker.id)
+        .collect();
+    assert_eq!(identities.len(), 1);
+    assert_eq!(identities[0].issuer, f.sim.oidc_issuer());
+    assert_eq!(identities[0].subject, "space:default:*");
+    let audience = f.sim.external_id(&broker.id);
+    let accounts = f.sim.accounts();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["Name"], ACCOUNT);
+    assert_eq!(accounts[0]["AccountType"], "GenericOidcAccount");
+    assert_eq!(accounts[0]["Audience"], audience.as_str());
+    assert_eq!(
+        accounts[0]["DeploymentSubjectKeys"],
+        json!(["space", "project", "runbook"])
+    );
+
+    // Every change is in the audit log as the administrator's.
+    let events = f.sim.audit();
+    assert!(events.len() >= 10, "{events:?}");
+    assert!(events.iter().all(|e| e.user_id == f.admin_id), "{events:?}");
+
+    // A runbook step with the new account's JWT: the key belongs to the new broker.
+    let jwt = f.sim.oidc_jwt(
+        "space:default:project:ops:runbook:restart-web",
+        &audience,
+        SignedDuration::from_mins(10),
+    );
+    let mut env: Vec<(&'static str, String)> = create_env(&f, "ServerTasks-77")
+        .into_iter()
+        .filter(|(name, _)| *name != "OCTOPUS_API_KEY")
+        .collect();
+    env.push(("RUNKEY_OIDC_JWT", jwt));
+    env.push(("RUNKEY_OIDC_AUDIENCE", audience));
+    let created = runkey(&["create"]).envs(env).run();
+    created.code(0);
+    let keys = f.sim.keys(&broker.id);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(
+        marker(&keys[0].purpose).map(|(task, _)| task).as_deref(),
+        Some("ServerTasks-77")
+    );
+    assert_eq!(created.var("ApiKeyOwnerId"), broker.id);
+}
+
+#[test]
+fn a_second_setup_sends_no_write() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    full_setup(&f, &key, &dir);
+    f.sim.reset_counters();
+    let again = full_setup(&f, &key, &dir);
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert!(!again.stdout.contains("created"), "{}", again.stdout);
+    assert!(!again.stdout.contains("updated"), "{}", again.stdout);
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+}
+
+#[test]
+fn a_changed_template_gets_exactly_one_put_and_no_post() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    full_setup(&f, &key, &dir);
+    let name = shipped_templates()[0].clone();
+    let id = template_named(&f, &name)["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    f.sim.edit_action_template(&id, |t| {
+        t["Properties"]["Octopus.Action.Script.ScriptBody"] = json!("echo an older script");
+    });
+    f.sim.reset_counters();
+    let out = full_setup(&f, &key, &dir);
+    assert_eq!(
+        writes(&f),
+        [format!("PUT /api/Spaces-1/actiontemplates/{id}")]
+    );
+    let updated = template_named(&f, &name);
+    assert_eq!(updated["Version"], 1, "the server bumped the version once");
+    assert_ne!(
+        updated["Properties"]["Octopus.Action.Script.ScriptBody"],
+        "echo an older script"
+    );
+    assert!(out.stdout.contains("updated"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("keep its old version"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_community_template_of_the_same_name_is_left_alone_with_a_warning() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let name = shipped_templates()[0].clone();
+    let id = f.sim.add_action_template(
+        "Spaces-1",
+        json!({"Name": name, "ActionType": "Octopus.Script", "Version": 7,
+               "CommunityActionTemplateId": "CommunityActionTemplates-42",
+               "Properties": {}, "Parameters": [], "Packages": []}),
+    );
+    let out = setup(&f, &key, &[]).run();
+    out.code(0)
+        .warns(&["was installed from the community library, so setup leaves it alone"]);
+    assert!(
+        !writes(&f).iter().any(|w| w.contains(&id)),
+        "{:?}",
+        writes(&f)
+    );
+    let kept = template_named(&f, &name);
+    assert_eq!(kept["Version"], 7);
+    assert_eq!(
+        f.sim
+            .action_templates("Spaces-1")
+            .iter()
+            .filter(|t| t["Name"] == name.as_str())
+            .count(),
+        1
+    );
+    assert!(out.stdout.contains("skipped"), "{}", out.stdout);
+}
+
+#[test]
+fn a_dry_run_prints_the_plan_and_sends_no_write() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(&dir, VERSION);
+    let out = setup(
+        &f,
+        &key,
+        &[
+            "--package",
+            pkg.to_str().unwrap(),
+            "--broker",
+            BROKER,
+            "--oidc",
+            "--dry-run",
+        ],
+    )
+    .run();
+    out.code(0).never_shows(&key);
+    assert_eq!(writes(&f), Vec::<String>::new());
+    assert!(out.stdout.contains("dry run"), "{}", out.stdout);
+    assert!(out.stdout.contains("created"), "{}", out.stdout);
+    assert!(f.sim.packages().is_empty() && f.sim.accounts().is_empty());
+}
+
+#[test]
+fn a_refused_step_stops_with_one_line_and_a_rerun_finishes_without_duplicates() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    f.sim.revoke_permission(&f.admin_id, "TeamCreate");
+    let pkg = package(&dir, VERSION);
+    let args = [
+        "--package",
+        pkg.to_str().unwrap(),
+        "--broker",
+        BROKER,
+        "--oidc",
+    ];
+    let out = setup(&f, &key, &args).run();
+    out.code(1)
+        .one_error_line(&[
+            "team 'Octopus Run Key brokers'",
+            "TeamCreate",
+            "run setup again",
+        ])
+        .never_shows(&key);
+    // What was done before is said, and is there.
+    assert!(out.stdout.contains("created"), "{}", out.stdout);
+    assert!(out.stdout.contains("not done"), "{}", out.stdout);
+    assert_eq!(f.sim.packages().len(), 1);
+    assert!(f.sim.teams().iter().all(|t| t.name != TEAM));
+
+    f.sim.grant_permission(&f.admin_id, "TeamCreate");
+    full_setup(&f, &key, &dir);
+    assert_eq!(f.sim.packages().len(), 1);
+    assert_eq!(
+        f.sim.action_templates("Spaces-1").len(),
+        shipped_templates().len()
+    );
+    assert_eq!(
+        f.sim
+            .users()
+            .iter()
+            .filter(|u| u.username == BROKER)
+            .count(),
+        1
+    );
+    assert_eq!(f.sim.teams().iter().filter(|t| t.name == TEAM).count(), 1);
+    assert_eq!(f.sim.scoped_user_roles().len(), 1);
+    assert_eq!(f.sim.accounts().len(), 1);
+    let broker = broker_id(&f);
+    assert_eq!(
+        f.sim
+            .oidc_identities()
+            .iter()
+            .filter(|i| i.service_account_id == broker)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_package_of_another_version_is_refused_before_any_request() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(&dir, "9.9.9");
+    f.sim.expect_no_requests();
+    let out = setup(&f, &key, &["--package", pkg.to_str().unwrap()]).run();
+    out.code(2)
+        .one_error_line(&["is version 9.9.9", VERSION])
+        .never_shows(&key);
+    let misnamed = dir.path().join(format!("octopus-runkey-{VERSION}.zip"));
+    std::fs::write(&misnamed, b"PK").unwrap();
+    let out = setup(&f, &key, &["--package", misnamed.to_str().unwrap()]).run();
+    out.code(2)
+        .one_error_line(&["the file name is not octopus-runkey.<version>.<ext>"]);
+}
+
+#[test]
+fn without_broker_no_user_team_role_or_account_is_touched() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let users_before = f.sim.users().len();
+    let out = setup(&f, &key, &[]).run();
+    out.code(0);
+    let touched: Vec<String> = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            [
+                "/api/users",
+                "teams",
+                "userroles",
+                "accounts",
+                "serviceaccounts",
+            ]
+            .iter()
+            .any(|p| r.target.contains(p))
+        })
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect();
+    assert_eq!(touched, Vec::<String>::new());
+    assert_eq!(f.sim.users().len(), users_before);
+    assert!(f.sim.teams().iter().all(|t| t.name != TEAM));
+    assert!(f.sim.accounts().is_empty());
+    // The templates went in; the broker step says why it did nothing.
+    assert_eq!(
+        f.sim.action_templates("Spaces-1").len(),
+        shipped_templates().len()
+    );
+    assert!(out.stdout.contains("no --broker given"), "{}", out.stdout);
+}
+
+#[test]
+fn json_is_one_object_with_every_step() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(&dir, VERSION);
+    let out = setup(
+        &f,
+        &key,
+        &[
+            "--package",
+            pkg.to_str().unwrap(),
+            "--broker",
+            BROKER,
+            "--oidc",
+            "--json",
+        ],
+    )
+    .run();
+    out.code(0).never_shows(&key);
+    let object: Value = serde_json::from_str(&out.stdout).expect("stdout is one JSON value");
+    assert!(object.is_object());
+    assert_eq!(object["Space"]["Id"], "Spaces-1");
+    assert_eq!(object["Completed"], true);
+    let steps = object["Steps"].as_array().unwrap();
+    // package, templates, service account, team, role, OIDC identity, OIDC account
+    assert_eq!(steps.len(), 1 + shipped_templates().len() + 5);
+    assert!(steps.iter().all(|s| s["Result"] == "created"), "{steps:?}");
+    assert!(
+        object["Runbook"]["Parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["Parameter"] == "RunKey.Package")
+    );
+}
+
+#[test]
+fn an_unknown_role_or_space_is_a_usage_error_before_any_write() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let out = setup(&f, &key, &["--broker", BROKER, "--role", "Runbook wizard"]).run();
+    out.code(2)
+        .one_error_line(&["--role 'Runbook wizard'", "Runbook consumer"]);
+    let out = setup(&f, &key, &["--space", "Nowhere"]).run();
+    out.code(2)
+        .one_error_line(&["no space 'Nowhere'", "'Default' (Spaces-1)"]);
+    assert_eq!(writes(&f), Vec::<String>::new());
+}
+
+#[test]
+fn the_space_is_found_by_name_and_a_person_is_never_made_the_broker() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let ops = f.sim.add_space("Ops Team", false);
+    let out = setup(&f, &key, &["--space", "Ops Team"]).run();
+    out.code(0);
+    assert_eq!(
+        f.sim.action_templates(&ops).len(),
+        shipped_templates().len()
+    );
+    assert!(f.sim.action_templates("Spaces-1").is_empty());
+    let out = setup(&f, &key, &["--broker", "jane.doe"]).run();
+    out.code(2).one_error_line(&["a person's account"]);
+}
+
+#[test]
+fn the_administrators_key_reaches_no_output_and_only_the_header() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    full_setup(&f, &key, &dir);
+    f.sim.revoke_permission(&f.admin_id, "AccountEdit");
+    let out = setup(&f, &key, &["-v", "--broker", BROKER, "--oidc", "--json"]).run();
+    out.code(0).never_shows(&key);
+    assert!(out.stderr().contains("(redacted)"));
+    for request in f.sim.requests() {
+        assert!(!request.target.contains(&key) && !request.body.contains(&key));
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().count() == 1,
+        "setup writes no file"
+    );
+}
