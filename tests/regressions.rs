@@ -45,7 +45,9 @@ fn a_server_filter_that_matches_by_prefix_or_like_is_never_taken_for_absence() {
         out.code(0);
         let listed: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
         assert!(
-            listed.iter().any(|k| k["Id"] == created.var("ApiKeyId").as_str()),
+            listed
+                .iter()
+                .any(|k| k["Id"] == created.var("ApiKeyId").as_str()),
             "{mode:?}: {}",
             out.stdout
         );
@@ -53,7 +55,11 @@ fn a_server_filter_that_matches_by_prefix_or_like_is_never_taken_for_absence() {
             .env("OCTOPUS_TASK_ID", "ServerTasks-92")
             .run();
         out.code(0);
-        assert!(!out.stdout.contains("already revoked"), "{mode:?}: {}", out.stdout);
+        assert!(
+            !out.stdout.contains("already revoked"),
+            "{mode:?}: {}",
+            out.stdout
+        );
         assert!(runkey_keys(&f).is_empty(), "{mode:?}");
         seeded_keys_survive(&f);
     }
@@ -74,7 +80,8 @@ fn allow_unattributed_covers_a_run_record_that_is_missing_or_forbidden() {
     let out = runkey(&["create", "--allow-unattributed"])
         .envs(env("RunbookRuns-404"))
         .run();
-    out.code(0).warns(&["runbook run RunbookRuns-404 could not be read"]);
+    out.code(0)
+        .warns(&["runbook run RunbookRuns-404 could not be read"]);
     assert!(out.var("ApiKeyPurpose").starts_with("unattributed run"));
 
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
@@ -110,7 +117,12 @@ fn a_failed_clean_up_after_the_output_could_not_be_written_says_the_key_stays_li
     // The step's output is gone before create writes: its first write fails.
     drop(child.stdout.take());
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("deleting run key") && stderr.contains("stays live until"),
@@ -138,7 +150,11 @@ fn a_command_that_cannot_start_is_explained_by_its_cause() {
     let bare = write("bare.sh", b"echo hi\n");
     let cases = [
         (crlf, 127, "Windows line endings"),
-        (missing, 127, "'/usr/bin/no-such-shell' named in the #! line"),
+        (
+            missing,
+            127,
+            "'/usr/bin/no-such-shell' named in the #! line",
+        ),
         (bare, 126, "has no #! line"),
         (dir.path().to_path_buf(), 126, "is a directory"),
     ];
@@ -224,22 +240,32 @@ fn a_variable_that_is_not_utf8_is_named_as_such_not_as_missing() {
             std::ffi::OsStr::from_bytes(b"Jane \xff Doe"),
         )
         .run();
-    out.code(2)
-        .one_error_line(&["OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME holds a value that is not valid UTF-8"]);
+    out.code(2).one_error_line(&[
+        "OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME holds a value that is not valid UTF-8",
+    ]);
 }
 
 #[test]
 fn command_line_errors_give_a_task_summary_with_the_fix() {
     for (args, summary) in [
         (&[][..], "no command given: name one of create"),
-        (&["use", "--"][..], "the command to run is missing: give it after --"),
-        (&["create", "--ttl", "-5m"][..], "see 'octopus-runkey <command> --help'"),
+        (
+            &["use", "--"][..],
+            "the command to run is missing: give it after --",
+        ),
+        (
+            &["create", "--ttl", "-5m"][..],
+            "see 'octopus-runkey <command> --help'",
+        ),
     ] {
         let out = runkey(args).run();
         out.code(2);
         let _ = out.stderr();
         let message = out.result_message().unwrap_or_default();
         assert!(message.contains(summary), "{args:?}: {message}");
-        assert!(!message.contains("Per-run, short-lived"), "{args:?}: {message}");
+        assert!(
+            !message.contains("Per-run, short-lived"),
+            "{args:?}: {message}"
+        );
     }
 }

@@ -220,7 +220,8 @@ fn a_password_in_the_server_url_is_refused_before_any_request_and_shown_nowhere(
     let url = format!("http://jane:hunter2@{}", f.sim.addr());
     let run_key = ("RUNKEY_API_KEY", "API-RUNKEY0000000000000000".to_string());
     let key_id = ("RUNKEY_API_KEY_ID", "apikeys-x".to_string());
-    let commands: [(Vec<&str>, Vec<(&str, String)>); 5] = [
+    type Command<'a> = (Vec<&'a str>, Vec<(&'a str, String)>);
+    let commands: [Command; 5] = [
         (vec!["create"], create_env(&f, "ServerTasks-70")),
         (vec!["exec", "--", "true"], create_env(&f, "ServerTasks-70")),
         (vec!["list"], create_env(&f, "ServerTasks-70")),

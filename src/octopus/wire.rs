@@ -188,7 +188,10 @@ mod tests {
         let key = |api_key: &str| -> ApiKeyInfo {
             serde_json::from_str(&format!(r#"{{"Id":"apikeys-1","ApiKey":{api_key}}}"#)).unwrap()
         };
-        assert_eq!(key(r#"{"HasValue":true,"Hint":"API-ABCD"}"#).hint(), Some("API-ABCD"));
+        assert_eq!(
+            key(r#"{"HasValue":true,"Hint":"API-ABCD"}"#).hint(),
+            Some("API-ABCD")
+        );
         assert_eq!(key(r#""API-WXYZ••••••""#).hint(), Some("API-WXYZ"));
         assert_eq!(key(r#""API-QRST****""#).hint(), Some("API-QRST"));
         assert_eq!(key(r#"{"HasValue":true}"#).hint(), None);
