@@ -94,3 +94,280 @@ fn audit_without_event_view_names_the_permission() {
     let out = as_broker(&f, &["audit"]).run();
     out.code(1).one_error_line(&["EventView"]);
 }
+
+/// An exec run by `username` whose child sets the fixture's deployment target's
+/// `IsDisabled` with the run key, as a runbook script would.
+fn exec_setting_disabled(f: &Fixture, username: &str, display: &str, task: &str, disabled: bool) {
+    let script = format!(
+        "curl -sf -X PUT -H \"X-Octopus-ApiKey: $OCTOPUS_API_KEY\" -H 'Content-Type: application/json' \
+         -d '{{\"Id\":\"{id}\",\"IsDisabled\":{disabled}}}' \"$OCTOPUS_URL/api/Spaces-1/machines/{id}\" > /dev/null",
+        id = f.machine_id
+    );
+    runkey(&["exec", "--", "sh", "-c", &script])
+        .envs(create_env(f, task))
+        .env("OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME", username)
+        .env("OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME", display)
+        .run()
+        .code(0);
+    assert_eq!(
+        f.sim.machine(&f.machine_id).unwrap().is_disabled,
+        disabled,
+        "{task}'s child changed the target"
+    );
+}
+
+/// Sets the deployment target's `IsDisabled` with `key`, outside any run.
+fn put_disabled(f: &Fixture, key: &str, disabled: bool) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status = agent
+        .put(&format!(
+            "{}/api/Spaces-1/machines/{}",
+            f.sim.url(),
+            f.machine_id
+        ))
+        .header("X-Octopus-ApiKey", key)
+        .content_type("application/json")
+        .send(format!(
+            r#"{{"Id":"{}","IsDisabled":{disabled}}}"#,
+            f.machine_id
+        ))
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 200);
+}
+
+/// A broker history of several operators' runs whose children disable and enable a target,
+/// recorded as three server generations would (purpose and `ApiKeyId`; `ApiKeyId` only;
+/// purpose only), plus changes nobody can attribute: the broker's hand-made key, and a run
+/// key whose events carry neither its purpose nor its id.
+fn history(f: &Fixture) {
+    exec_setting_disabled(f, "jane.doe", "Jane Doe", "ServerTasks-401", true);
+    f.sim.set_options(|o| o.identity_without_purpose = true);
+    exec_setting_disabled(f, "bob", "Bob Stone", "ServerTasks-402", false);
+    f.sim.set_options(|o| {
+        o.identity_without_purpose = false;
+        o.events_without_api_key_id = true;
+    });
+    exec_setting_disabled(f, "jane.doe", "Jane Doe", "ServerTasks-403", true);
+    let (_, bot) = f.sim.add_api_key(&f.broker_id, "deploy bot 2", None);
+    put_disabled(f, &bot, false);
+    f.sim.set_options(|o| o.identity_without_purpose = true);
+    exec_setting_disabled(f, "carol", "Carol King", "ServerTasks-404", true);
+    f.sim.set_options(|o| {
+        o.identity_without_purpose = false;
+        o.events_without_api_key_id = false;
+    });
+}
+
+/// The target's changes in the JSON rows: (operator, task, message).
+fn target_changes(rows: &[serde_json::Value]) -> Vec<(String, Option<String>, String)> {
+    let mut changes: Vec<(String, Option<String>, String)> = rows
+        .iter()
+        .filter(|r| {
+            r["Message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Deployment target ")
+        })
+        .map(|r| {
+            (
+                r["Operator"].as_str().unwrap().to_string(),
+                r["Task"].as_str().map(str::to_string),
+                r["Message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    changes.sort();
+    changes
+}
+
+#[test]
+fn the_operators_changes_through_run_keys_over_pages_in_every_format() {
+    let f = Fixture::with_options(Options {
+        max_take: Some(2),
+        ..Options::default()
+    });
+    history(&f);
+    let broker_events = f
+        .sim
+        .audit()
+        .into_iter()
+        .filter(|e| e.user_id == f.broker_id)
+        .count();
+    assert!(broker_events > 10, "a history of several pages");
+    f.sim.reset_counters();
+
+    let out = as_broker(&f, &["audit", "--json"]).run();
+    out.code(0);
+    let pages = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/api/events"))
+        .count();
+    assert!(pages >= broker_events / 2, "every page was read: {pages}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        rows.len(),
+        broker_events,
+        "every event once: {}",
+        out.stdout
+    );
+    let broker = "svc-runbooks (broker)";
+    let row = |operator: &str, task: Option<&str>, message: &str| {
+        (
+            operator.to_string(),
+            task.map(str::to_string),
+            message.to_string(),
+        )
+    };
+    let mut expected = vec![
+        // Purpose in IdentityEstablishedWith, and ApiKeyId.
+        row(
+            "Jane Doe (jane.doe)",
+            Some("ServerTasks-401"),
+            "Deployment target web-01 was disabled",
+        ),
+        // ApiKeyId only: the key's creation event names its purpose.
+        row(
+            "Bob Stone (bob)",
+            Some("ServerTasks-402"),
+            "Deployment target web-01 was enabled",
+        ),
+        // The purpose only.
+        row(
+            "Jane Doe (jane.doe)",
+            Some("ServerTasks-403"),
+            "Deployment target web-01 was disabled",
+        ),
+        // A key of the broker that is no run key: the broker's own.
+        row(broker, None, "Deployment target web-01 was enabled"),
+        // Neither purpose nor key id: not guessed, the broker's own.
+        row(broker, None, "Deployment target web-01 was disabled"),
+    ];
+    expected.sort();
+    assert_eq!(target_changes(&rows), expected, "{}", out.stdout);
+    assert!(
+        rows.iter()
+            .all(|r| !r["Operator"].as_str().unwrap().contains("Carol")),
+        "Carol's change cannot be told from the broker's: {}",
+        out.stdout
+    );
+
+    let out = as_broker(&f, &["audit", "--csv"]).run();
+    out.code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Occurred,Operator,Task,Purpose,Category,Message,EventId"
+    );
+    assert_eq!(lines.len(), broker_events + 1, "{}", out.stdout);
+    let jane_disabled = lines
+        .iter()
+        .filter(|l| l.contains("Jane Doe (jane.doe)") && l.contains("web-01 was disabled"))
+        .count();
+    assert_eq!(jane_disabled, 2, "{}", out.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Bob Stone (bob)") && l.contains("ServerTasks-402")),
+        "{}",
+        out.stdout
+    );
+
+    let out = as_broker(&f, &["audit"]).run();
+    out.code(0);
+    let table = &out.stdout;
+    assert!(
+        table.contains("Deployment target web-01 was disabled"),
+        "{table}"
+    );
+    let jane = rows
+        .iter()
+        .filter(|r| r["Operator"] == "Jane Doe (jane.doe)")
+        .count();
+    let bob = rows
+        .iter()
+        .filter(|r| r["Operator"] == "Bob Stone (bob)")
+        .count();
+    let own = rows.iter().filter(|r| r["Operator"] == broker).count();
+    assert_eq!(jane + bob + own, rows.len(), "{}", out.stdout);
+    assert!(
+        table.contains(&format!("{jane:>7}  Jane Doe (jane.doe)")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("{bob:>7}  Bob Stone (bob)")),
+        "{table}"
+    );
+    assert!(table.contains(&format!("{own:>7}  {broker}")), "{table}");
+
+    // Jane's changes alone, by name.
+    let out = as_broker(&f, &["audit", "--json", "--operator", "jane"]).run();
+    out.code(0);
+    let janes: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(janes.len(), jane);
+    assert_eq!(
+        target_changes(&janes).len(),
+        2,
+        "Jane disabled the target twice: {}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_simulator_records_no_event_for_a_read() {
+    let f = Fixture::new();
+    let before = f.sim.audit().len();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for path in [
+        "/api/users/me".to_string(),
+        format!("/api/users/{}", f.operator_id),
+        format!("/api/users/{}/apikeys", f.broker_id),
+        format!("/api/users/{}/apikeys/{}", f.broker_id, f.broker_key_id),
+        "/api/Spaces-1/machines".to_string(),
+        format!("/api/Spaces-1/machines/{}", f.machine_id),
+        "/api/events".to_string(),
+        "/api/tasks/ServerTasks-999".to_string(),
+    ] {
+        let status = agent
+            .get(&format!("{}{path}", f.sim.url()))
+            .header("X-Octopus-ApiKey", &f.broker_key)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status == 200 || status == 404, "{path}: {status}");
+    }
+    as_broker(&f, &["list"]).run().code(0);
+    as_broker(&f, &["audit"]).run().code(0);
+    assert_eq!(f.sim.audit().len(), before, "reads leave no event");
+    // A change does, and a refused one does not.
+    put_disabled(&f, &f.broker_key, true);
+    assert_eq!(f.sim.audit().len(), before + 1);
+    f.sim.revoke_permission(&f.broker_id, "MachineEdit");
+    let status = agent
+        .put(&format!(
+            "{}/api/Spaces-1/machines/{}",
+            f.sim.url(),
+            f.machine_id
+        ))
+        .header("X-Octopus-ApiKey", &f.broker_key)
+        .content_type("application/json")
+        .send(r#"{"IsDisabled":false}"#)
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 403);
+    assert_eq!(f.sim.audit().len(), before + 1);
+    let event = f.sim.audit().pop().unwrap();
+    assert_eq!(event.category, "Modified");
+    assert_eq!(event.message, "Deployment target web-01 was disabled");
+}

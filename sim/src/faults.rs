@@ -150,6 +150,10 @@ pub struct Options {
     /// `IdentityEstablishedWith` without the key's purpose (its wording is not published and
     /// may change): events then name their key only through `ApiKeyId`.
     pub identity_without_purpose: bool,
+    /// Events recorded without `ApiKeyId` and `ApiKeyHint`, as servers before 2026 write
+    /// them: a change then names its key only inside `IdentityEstablishedWith`. Applies to
+    /// the events recorded while it is set.
+    pub events_without_api_key_id: bool,
     /// Whether the server serves OpenID Connect discovery, its JWKS and the token endpoint
     /// (2025.1+); `false` is an older server, where all three answer 404.
     pub oidc_discovery: bool,
@@ -168,6 +172,7 @@ impl Default for Options {
             max_expiry_days: 366,
             default_expiry_days: 180,
             identity_without_purpose: false,
+            events_without_api_key_id: false,
             oidc_discovery: true,
             access_tokens_create_keys: true,
         }

@@ -70,6 +70,7 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
     let succeeded = (200..300).contains(&response.status);
     if let (Some(category), Some(change), true) = (category(&request.method), change, succeeded) {
         let id = format!("Events-{}", state.audit.len() + 1);
+        let with_key = !state.options.events_without_api_key_id;
         state.audit.push(AuditEvent {
             id,
             category: category.to_string(),
@@ -81,8 +82,8 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
             action: format!("{} {}", request.method, request.path()),
             status: response.status,
             identity_established_with: actor.identity.clone(),
-            api_key_id: actor.key_id.clone(),
-            api_key_hint: actor.key_hint.clone(),
+            api_key_id: actor.key_id.clone().filter(|_| with_key),
+            api_key_hint: actor.key_hint.clone().filter(|_| with_key),
             message: change.message,
             related_document_ids: change.related_document_ids,
         });
