@@ -1,13 +1,17 @@
 //! Running the step's command: the run key in its environment and the broker credential
 //! out of it, stdio inherited, its own process group, SIGINT/SIGTERM passed on to that group
 //! (a second signal kills it), and its status kept: its exit code, or 128+N when signal N
-//! killed it. What differs between platforms lives in one file each (`unix.rs`); callers
+//! killed it. What differs between platforms lives in one file each (`unix.rs`, `windows.rs`); callers
 //! see only [`Signals`], [`ChildEnv`] and [`run`].
 
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 use unix as platform;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as platform;
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -80,12 +84,7 @@ fn cannot_start(program: &OsString, error: &std::io::Error) -> CannotStart {
             ),
         )
     } else if error.raw_os_error() == Some(platform::ENOEXEC) {
-        (
-            ExitStatus::CommandCannotRun,
-            format!(
-                "the command '{name}' is not a program and has no #! line: start the script with #!/bin/sh (or the interpreter it needs), or run it as 'sh {name}'"
-            ),
-        )
+        (ExitStatus::CommandCannotRun, platform::not_a_program(&name))
     } else {
         match (error.kind(), path.as_deref().and_then(interpreter)) {
             (std::io::ErrorKind::NotFound, Some(line)) if line.ends_with('\r') => (

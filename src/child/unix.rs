@@ -15,6 +15,13 @@ use signal_hook::consts::{SIGINT, SIGKILL, SIGTERM};
 /// "Exec format error": a file that is neither a program nor a script with `#!`.
 pub const ENOEXEC: i32 = libc::ENOEXEC;
 
+/// Why a file that is neither a program nor a script with `#!` could not be started.
+pub fn not_a_program(name: &str) -> String {
+    format!(
+        "the command '{name}' is not a program and has no #! line: start the script with #!/bin/sh (or the interpreter it needs), or run it as 'sh {name}'"
+    )
+}
+
 /// Starts the command as the leader of a new process group (pgid = its pid).
 pub fn own_group(command: &mut Command) {
     command.process_group(0);

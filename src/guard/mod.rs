@@ -21,12 +21,16 @@
 //!   won).
 //!
 //! It stops at the key's expiry at the latest, and revokes on SIGTERM (a Tentacle service
-//! restart). Platform details live in one file each (`unix.rs`).
+//! restart). Platform details live in one file each (`unix.rs`, `windows.rs`).
 
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 use unix as platform;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as platform;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
