@@ -31,11 +31,61 @@ fn main() {
     let f = Fixture::new();
     // The simulator's cast includes another run's key; this demo is about Jane's runs only.
     f.sim.remove_api_key(&f.other_run_key_id);
-    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
     println!("Octopus simulator on {}", f.sim.url());
+
+    step(
+        "An administrator prepares the space once   (octopus-runkey setup --broker svc-runkey --oidc ...)",
+    );
+    let admin_key = f.sim.add_api_key(&f.admin_id, "admin's own key", None).1;
+    let packages = tempfile::tempdir().expect("a temporary folder");
+    let package = packages.path().join(format!(
+        "octopus-runkey.{}.tar.gz",
+        env!("CARGO_PKG_VERSION")
+    ));
+    std::fs::write(&package, b"the all-platform package").expect("a package file");
+    let setup = run_step(
+        &binary,
+        &[
+            "setup",
+            "--package",
+            package.to_str().unwrap(),
+            "--broker",
+            "svc-runkey",
+            "--role",
+            "Runbook consumer",
+            "--role",
+            "Environment manager",
+            "--oidc",
+        ],
+        &[
+            ("OCTOPUS_URL", f.sim.url()),
+            ("OCTOPUS_API_KEY", admin_key.clone()),
+        ],
+    );
+    show_task_log(&setup, &[admin_key.clone()]);
+    let broker_id = f
+        .sim
+        .users()
+        .into_iter()
+        .find(|u| u.username == "svc-runkey")
+        .map(|u| u.id)
+        .unwrap_or_default();
+    let audience = f.sim.external_id(&broker_id);
+    // What Octopus gives a step that references the Generic OIDC account: a fresh JWT.
+    let jwt = || {
+        f.sim.oidc_jwt(
+            "space:default:project:web:runbook:restart-web",
+            &audience,
+            jiff::SignedDuration::from_mins(10),
+        )
+    };
+    let broker = |env: &mut Vec<(&str, String)>| {
+        env.push(("RUNKEY_OIDC_JWT", jwt()));
+        env.push(("RUNKEY_OIDC_AUDIENCE", audience.clone()));
+    };
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
     println!(
-        "Broker service account: Runbook Broker (svc-runbooks), {}; its API key is the only long-lived secret.",
-        f.broker_id
+        "\nBroker service account: svc-runkey ({broker_id}), trusted through OIDC: no broker secret is stored anywhere."
     );
     println!(
         "Jane Doe (jane.doe) clicks Run on runbook 'Restart web' in Production: {} / {}.\n",
@@ -62,13 +112,16 @@ fn main() {
             ("OCTOPUS_SPACE_ID", f.space_id.clone()),
             ("OCTOPUS_SPACE_NAME", "Default".to_string()),
             ("RUNKEY_GUARD_INTERVAL", GUARD_INTERVAL.to_string()),
+            ("DEMO_MACHINE", f.machine_id.clone()),
         ]
     };
     let system = system_of(&run);
 
-    step("Step 1: Octopus Run Key - Create   (octopus-runkey create --ttl 1h)");
+    step(
+        "Step 1: Octopus Run Key - Create   (octopus-runkey create --ttl 1h, with the OIDC account)",
+    );
     let mut env = system.clone();
-    env.push(("OCTOPUS_API_KEY", f.broker_key.clone()));
+    broker(&mut env);
     let create = run_step(&binary, &["create", "--ttl", "1h"], &env);
     let vars = output_variables(&create.stdout);
     let key = vars
@@ -87,7 +140,7 @@ fn main() {
         };
         println!("    {name:<14} {shown}");
     }
-    masks.push(f.broker_key.clone());
+    masks.push(admin_key.clone());
 
     step("Step 2: Octopus Run Key - Run Script   (octopus-runkey use --check -- <script>)");
     let demo = std::env::current_exe().expect("the demo's own path");
@@ -137,7 +190,7 @@ fn main() {
     ));
     println!("  Step 1: Octopus Run Key - Create");
     let mut env = system_of(&cancelled_run);
-    env.push(("OCTOPUS_API_KEY", f.broker_key.clone()));
+    broker(&mut env);
     let create2 = run_step(&binary, &["create", "--ttl", "1h"], &env);
     let vars2 = output_variables(&create2.stdout);
     let key2 = var(&vars2, "ApiKey");
@@ -179,11 +232,11 @@ fn main() {
         "  Octopus marks {} Canceled and runs no further step: the Revoke step (Always run) does not run.",
         cancelled_run.task_id
     );
-    if f.sim.keys(&f.broker_id).iter().any(|k| k.id == key2_id) {
+    if f.sim.keys(&broker_id).iter().any(|k| k.id == key2_id) {
         println!("  Right after the cancel, run key {key2_id} is still live.");
     }
     let revoked_by_guard = wait_for(Duration::from_secs(10), || {
-        !f.sim.keys(&f.broker_id).iter().any(|k| k.id == key2_id)
+        !f.sim.keys(&broker_id).iter().any(|k| k.id == key2_id)
     });
     if revoked_by_guard {
         println!(
@@ -197,7 +250,7 @@ fn main() {
     step("The one-step form: Octopus Run Key - Exec   (octopus-runkey exec -- <script>)");
     let exec_run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
     let mut env = system_of(&exec_run);
-    env.push(("OCTOPUS_API_KEY", f.broker_key.clone()));
+    broker(&mut env);
     let args: Vec<&str> = ["exec", "--"].iter().copied().chain(script).collect();
     let exec = run_step(&binary, &args, &env);
     let exec_key = calamari_values(&exec.stdout, "mask");
@@ -221,20 +274,27 @@ fn main() {
         }
     }
 
+    step("The auditor asks: who did what through run keys?   (octopus-runkey audit)");
+    let mut env = system.clone();
+    broker(&mut env);
+    let audit = run_step(&binary, &["audit"], &env);
+    show_task_log(&audit, &masks);
+
     step("What is left on the server");
     let left: Vec<_> = f
         .sim
-        .keys(&f.broker_id)
+        .keys(&broker_id)
         .into_iter()
         .filter(|k| k.purpose.contains("[runkey "))
         .collect();
     let mut env = system.clone();
-    env.push(("OCTOPUS_API_KEY", f.broker_key.clone()));
+    broker(&mut env);
     let list = run_step(&binary, &["list"], &env);
     show_task_log(&list, &masks);
     println!(
-        "  Run keys left on the broker account: {} (the broker's own key is untouched).",
-        left.len()
+        "  Run keys left on the broker account: {}; machine web-01 is disabled: {}.",
+        left.len(),
+        f.sim.machine(&f.machine_id).is_some_and(|m| m.is_disabled)
     );
     // Every guard this demo started ends before the simulator does.
     let no_guard_left = wait_for(Duration::from_secs(10), || {
@@ -245,6 +305,9 @@ fn main() {
         guards(&binary).difference(&guards_before).count()
     );
     if !left.is_empty()
+        || setup.code != 0
+        || audit.code != 0
+        || !audit.stdout.contains("Jane Doe (jane.doe)")
         || create.code != 0
         || used.code != 0
         || revoked.code != 0
@@ -278,6 +341,20 @@ fn runbook_script() {
         "[script] Restarting web... calling the Octopus API as {} with the run key {key}",
         body["Username"].as_str().unwrap_or("?")
     );
+    // A change the audit log records: take web-01 out of rotation while it restarts.
+    if let Ok(machine) = std::env::var("DEMO_MACHINE") {
+        let space = std::env::var("OCTOPUS_SPACE_ID").unwrap_or_default();
+        let response = agent
+            .put(&format!("{url}/api/{space}/machines/{machine}"))
+            .header("X-Octopus-ApiKey", &key)
+            .content_type("application/json")
+            .send(serde_json::json!({"Id": machine, "IsDisabled": true}).to_string())
+            .expect("the API answers");
+        println!(
+            "[script] PUT /api/{space}/machines/{machine} (disable web-01): {}",
+            response.status()
+        );
+    }
     println!(
         "[script] OCTOPUS_ACCESS_TOKEN present: {}",
         std::env::var_os("OCTOPUS_ACCESS_TOKEN").is_some()

@@ -203,7 +203,6 @@ fn exec_with_an_oidc_jwt_hands_the_child_the_run_key_and_not_the_access_token() 
 }
 
 #[test]
-#[ignore = "product bug: exec hands RUNKEY_OIDC_JWT (and RUNKEY_OIDC_AUDIENCE) to its child; child_env() in src/commands/mod.rs removes only OCTOPUS_ACCESS_TOKEN"]
 fn exec_keeps_the_jwt_out_of_the_childs_environment() {
     let f = Fixture::new();
     let (audience, jwt) = trust(&f);

@@ -149,6 +149,12 @@ impl Prepared {
                     &[],
                 ),
                 role(
+                    "userroles-environmentmanager",
+                    "Environment manager",
+                    &["EnvironmentView", "MachineView", "MachineEdit", "TaskView"],
+                    &[],
+                ),
+                role(
                     "userroles-systemadministrator",
                     "System administrator",
                     &[],

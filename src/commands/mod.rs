@@ -72,7 +72,7 @@ fn warn_if_insecure(connection: &Connection, console: &Console) {
 }
 
 /// The child's environment for `use` and `exec`: the run key under every name the official
-/// tools read, the broker's access token removed.
+/// tools read; the broker's access token and OIDC JWT removed.
 fn child_env(connection: &Connection, run_key: &Secret, space: Option<&str>) -> ChildEnv {
     let mut env = ChildEnv::default();
     let server = connection.server.base();
@@ -84,6 +84,13 @@ fn child_env(connection: &Connection, run_key: &Secret, space: Option<&str>) -> 
     if let Some(space) = space {
         env.set("OCTOPUS_SPACE", space);
     }
-    env.remove("OCTOPUS_ACCESS_TOKEN");
+    // The broker credential in every form it can take stays out of the child.
+    for name in [
+        "OCTOPUS_ACCESS_TOKEN",
+        "RUNKEY_OIDC_JWT",
+        "RUNKEY_OIDC_AUDIENCE",
+    ] {
+        env.remove(name);
+    }
     env
 }

@@ -61,13 +61,10 @@ impl Write {
     }
 }
 
-fn display_name(username: &str) -> String {
-    let name = format!("Octopus Run Key broker ({username})");
-    if name.chars().count() <= 64 {
-        name
-    } else {
-        username.to_string()
-    }
+/// The broker's display name; messages show it beside the username, which tells brokers
+/// apart.
+fn display_name(_username: &str) -> String {
+    "Octopus Run Key broker".to_string()
 }
 
 pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
