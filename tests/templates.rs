@@ -11,13 +11,26 @@ use std::time::Duration;
 use crate::support::octopus_step::{Runbook, script_body, template};
 use crate::support::*;
 
-const TEMPLATES: [&str; 5] = [
+/// The PowerShell templates, each with its Bash twin (` - Bash`, `-bash.json`).
+const POWERSHELL: [&str; 5] = [
     "octopus-run-key-create.json",
     "octopus-run-key-run-script.json",
     "octopus-run-key-revoke.json",
     "octopus-run-key-exec.json",
     "octopus-run-key-sweep.json",
 ];
+
+fn bash_twin(file: &str) -> String {
+    file.replace(".json", "-bash.json")
+}
+
+/// Every template: the PowerShell ones and their Bash twins.
+fn templates() -> Vec<String> {
+    POWERSHELL
+        .iter()
+        .flat_map(|file| [file.to_string(), bash_twin(file)])
+        .collect()
+}
 
 fn is_guid(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
@@ -37,12 +50,14 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
         .collect();
     assert_eq!(
         files,
-        TEMPLATES.iter().map(|t| t.to_string()).collect(),
-        "exactly the five templates"
+        templates().into_iter().collect(),
+        "exactly the five templates and their Bash twins"
     );
     let mut names = HashSet::new();
     let mut ids = HashSet::new();
-    for file in TEMPLATES {
+    for file in &templates() {
+        let file = file.as_str();
+        let bash = file.ends_with("-bash.json");
         let bytes = std::fs::read(dir.join(file)).unwrap();
         assert!(!bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "{file}: no BOM");
         assert!(std::str::from_utf8(&bytes).is_ok(), "{file}: UTF-8");
@@ -59,6 +74,11 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
             name.starts_with("Octopus Run Key - "),
             "{file}: 'Noun - Verb' name"
         );
+        assert_eq!(
+            name.ends_with(" - Bash"),
+            bash,
+            "{file}: the Bash twin is named ' - Bash', the PowerShell template is not"
+        );
         assert!(
             t["LastModifiedBy"].is_string() && t["$Meta"]["ExportedAt"].is_string(),
             "{file}"
@@ -73,7 +93,10 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
         );
         let properties = &t["Properties"];
         assert_eq!(properties["Octopus.Action.Script.ScriptSource"], "Inline");
-        assert_eq!(properties["Octopus.Action.Script.Syntax"], "Bash");
+        assert_eq!(
+            properties["Octopus.Action.Script.Syntax"],
+            if bash { "Bash" } else { "PowerShell" }
+        );
 
         let packages = t["Packages"].as_array().unwrap();
         assert_eq!(packages.len(), 1);
@@ -115,6 +138,7 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
                     pname, package_parameter,
                     "{file}: the package parameter matches the reference"
                 ),
+                "GenericOidcAccount" => assert_eq!(default, "", "{file}: {pname}"),
                 "SingleLineText" | "MultiLineText" | "StepName" => {}
                 other => panic!("{file}: unexpected control type {other}"),
             }
@@ -122,20 +146,29 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
         assert!(parameter_names.contains(package_parameter));
         assert!(parameter_names.contains("RunKey.ServerUri"));
         let body = script_body(&t);
-        assert!(body.starts_with("set -euo pipefail\n"), "{file}");
         assert!(
             !body.contains("#{"),
-            "{file}: the body reads variables with get_octopusvariable, never #{{}}"
+            "{file}: the body reads variables with get_octopusvariable or $OctopusParameters, never #{{}}"
         );
-        for used in body.split("get_octopusvariable \"RunKey.").skip(1) {
-            let pname = format!("RunKey.{}", used.split('"').next().unwrap());
-            assert!(
-                parameter_names.contains(pname.as_str()),
-                "{file}: reads undeclared {pname}"
-            );
+        let (start, read) = if bash {
+            ("set -euo pipefail\n", "get_octopusvariable \"RunKey.")
+        } else {
+            (
+                "$ErrorActionPreference = 'Stop'\n",
+                "$OctopusParameters['RunKey.",
+            )
+        };
+        assert!(body.starts_with(start), "{file}");
+        for used in body.split(read).skip(1) {
+            let pname = format!("RunKey.{}", used.split(['"', '\'']).next().unwrap());
+            // An account parameter's properties: RunKey.OidcAccount.OpenIdConnect.Jwt.
+            let declared = parameter_names.iter().any(|p| {
+                pname == *p || pname.starts_with(&format!("{p}.")) && p.ends_with("Account")
+            });
+            assert!(declared, "{file}: reads undeclared {pname}");
         }
     }
-    let revoke = template("octopus-run-key-revoke.json");
+    let revoke = template("octopus-run-key-revoke-bash.json");
     let description = revoke["Description"].as_str().unwrap();
     assert!(description.contains("Always run"));
     assert!(
@@ -143,7 +176,12 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
         "Always run does not run after a cancel: {description}"
     );
     // Create and Exec: a No guard checkbox, off by default, mapped to RUNKEY_NO_GUARD.
-    for file in ["octopus-run-key-create.json", "octopus-run-key-exec.json"] {
+    for file in [
+        "octopus-run-key-create-bash.json",
+        "octopus-run-key-exec-bash.json",
+        "octopus-run-key-create.json",
+        "octopus-run-key-exec.json",
+    ] {
         let t = template(file);
         let no_guard = parameter(&t, "RunKey.NoGuard").unwrap_or_else(|| panic!("{file}"));
         assert_eq!(
@@ -154,18 +192,32 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
             no_guard["DefaultValue"], "False",
             "{file}: the guard is on by default"
         );
+        let body = script_body(&t);
         assert!(
-            script_body(&t).contains("export RUNKEY_NO_GUARD=true"),
+            body.contains("export RUNKEY_NO_GUARD=true")
+                || body.contains("$env:RUNKEY_NO_GUARD = 'true'"),
             "{file}"
         );
-        assert!(
-            t["Version"].as_u64().unwrap() >= 2,
-            "{file}: Version bumped"
+        // The trigger's name, and a Generic OIDC account as the alternative to the key.
+        assert!(body.contains("OCTOPUS_DEPLOYMENT_TRIGGER_NAME"), "{file}");
+        let account = parameter(&t, "RunKey.OidcAccount").unwrap_or_else(|| panic!("{file}"));
+        assert_eq!(
+            account["DisplaySettings"]["Octopus.ControlType"],
+            "GenericOidcAccount"
         );
+        for (variable, property) in [
+            ("RUNKEY_OIDC_JWT", "RunKey.OidcAccount.OpenIdConnect.Jwt"),
+            ("RUNKEY_OIDC_AUDIENCE", "RunKey.OidcAccount.Audience"),
+        ] {
+            assert!(
+                body.contains(variable) && body.contains(property),
+                "{file}: {variable} from {property}"
+            );
+        }
     }
     // Sweep: the broker's key (it lists other runs' keys), a maximum age of 24h.
-    let sweep = template("octopus-run-key-sweep.json");
-    assert_eq!(sweep["Name"], "Octopus Run Key - Sweep");
+    let sweep = template("octopus-run-key-sweep-bash.json");
+    assert_eq!(sweep["Name"], "Octopus Run Key - Sweep - Bash");
     assert!(parameter(&sweep, "RunKey.BrokerApiKey").is_some());
     assert_eq!(
         parameter(&sweep, "RunKey.MaxAge").unwrap()["DefaultValue"],
@@ -209,7 +261,8 @@ fn shellcheck_passes_on_every_script_body() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    for file in TEMPLATES {
+    for file in POWERSHELL.map(bash_twin) {
+        let file = file.as_str();
         let path = dir.path().join(file.replace(".json", ".sh"));
         std::fs::write(
             &path,
@@ -284,7 +337,7 @@ fn create_run_script_revoke() {
 
     let create = runbook.run_step(
         "Create run key",
-        "octopus-run-key-create.json",
+        "octopus-run-key-create-bash.json",
         &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
     );
     assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
@@ -303,7 +356,7 @@ fn create_run_script_revoke() {
 
     let script = runbook.run_step(
         "Restart web",
-        "octopus-run-key-run-script.json",
+        "octopus-run-key-run-script-bash.json",
         &[
             ("RunKey.CreateStep", "Create run key"),
             ("RunKey.Script", CALL_API),
@@ -337,7 +390,7 @@ fn create_run_script_revoke() {
 
     let revoke = runbook.run_step(
         "Revoke run key",
-        "octopus-run-key-revoke.json",
+        "octopus-run-key-revoke-bash.json",
         &[("RunKey.CreateStep", "Create run key")],
     );
     assert_eq!(revoke.code, 0, "{}{}", revoke.stdout, revoke.stderr);
@@ -398,12 +451,12 @@ fn a_failing_script_is_followed_by_a_revoke_that_still_revokes() {
     let mut runbook = runbook(&f, &run);
     runbook.run_step(
         "Create",
-        "octopus-run-key-create.json",
+        "octopus-run-key-create-bash.json",
         &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
     );
     let script = runbook.run_step(
         "Work",
-        "octopus-run-key-run-script.json",
+        "octopus-run-key-run-script-bash.json",
         &[
             ("RunKey.CreateStep", "Create"),
             ("RunKey.Script", "echo failing; exit 3"),
@@ -413,7 +466,7 @@ fn a_failing_script_is_followed_by_a_revoke_that_still_revokes() {
     assert_eq!(runkey_keys(&f).len(), 1);
     let revoke = runbook.run_step(
         "Revoke",
-        "octopus-run-key-revoke.json",
+        "octopus-run-key-revoke-bash.json",
         &[("RunKey.CreateStep", "Create")],
     );
     assert_eq!(revoke.code, 0, "{}{}", revoke.stdout, revoke.stderr);
@@ -428,7 +481,7 @@ fn exec_alone() {
     let mut runbook = runbook(&f, &run);
     let step = runbook.run_step(
         "Restart web",
-        "octopus-run-key-exec.json",
+        "octopus-run-key-exec-bash.json",
         &[
             ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
             ("RunKey.Script", CALL_API),
@@ -460,7 +513,7 @@ fn exec_alone() {
 
     let failing = runbook.run_step(
         "Fail",
-        "octopus-run-key-exec.json",
+        "octopus-run-key-exec-bash.json",
         &[
             ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
             ("RunKey.Script", "exit 4"),
@@ -482,7 +535,7 @@ fn a_cancel_during_run_script_runs_no_revoke_step_and_the_guard_revokes_the_key(
     let mut runbook = runbook(&f, &run);
     let create = runbook.run_step(
         "Create run key",
-        "octopus-run-key-create.json",
+        "octopus-run-key-create-bash.json",
         &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
     );
     assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
@@ -499,7 +552,7 @@ fn a_cancel_during_run_script_runs_no_revoke_step_and_the_guard_revokes_the_key(
 
     let script = runbook.start_step(
         "Restart web",
-        "octopus-run-key-run-script.json",
+        "octopus-run-key-run-script-bash.json",
         &[
             ("RunKey.CreateStep", "Create run key"),
             ("RunKey.Script", LONG_SCRIPT),
@@ -546,7 +599,7 @@ fn with_no_guard_a_cancelled_runs_key_stays_until_the_sweep_template_removes_it(
     let mut runbook = runbook(&f, &run);
     let create = runbook.run_step(
         "Create run key",
-        "octopus-run-key-create.json",
+        "octopus-run-key-create-bash.json",
         &[
             ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
             ("RunKey.NoGuard", "True"),
@@ -588,7 +641,7 @@ fn with_no_guard_a_cancelled_runs_key_stays_until_the_sweep_template_removes_it(
     ]);
     let sweep = cleanup.run_step(
         "Sweep run keys",
-        "octopus-run-key-sweep.json",
+        "octopus-run-key-sweep-bash.json",
         &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
     );
     assert_eq!(sweep.code, 0, "{}{}", sweep.stdout, sweep.stderr);
@@ -612,7 +665,7 @@ fn with_no_guard_a_cancelled_runs_key_stays_until_the_sweep_template_removes_it(
     // A maximum age that is not a duration fails the step with the binary's usage error.
     let bad = cleanup.run_step(
         "Sweep run keys",
-        "octopus-run-key-sweep.json",
+        "octopus-run-key-sweep-bash.json",
         &[
             ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
             ("RunKey.MaxAge", "soon"),
@@ -627,7 +680,7 @@ fn with_no_guard_a_cancelled_runs_key_stays_until_the_sweep_template_removes_it(
         bad.result_message()
     );
     // And without the broker key it says what is missing.
-    let missing = cleanup.run_step("Sweep run keys", "octopus-run-key-sweep.json", &[]);
+    let missing = cleanup.run_step("Sweep run keys", "octopus-run-key-sweep-bash.json", &[]);
     assert_eq!(missing.code, 1);
     assert!(
         missing
@@ -647,7 +700,7 @@ fn required_parameters_fail_the_step_with_a_clear_message() {
     let f = Fixture::new();
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
     let mut runbook = runbook(&f, &run);
-    let step = runbook.run_step("Create", "octopus-run-key-create.json", &[]);
+    let step = runbook.run_step("Create", "octopus-run-key-create-bash.json", &[]);
     assert_eq!(step.code, 1);
     assert!(
         step.result_message()
@@ -656,7 +709,7 @@ fn required_parameters_fail_the_step_with_a_clear_message() {
     );
     let step = runbook.run_step(
         "Work",
-        "octopus-run-key-run-script.json",
+        "octopus-run-key-run-script-bash.json",
         &[("RunKey.Script", "true")],
     );
     assert_eq!(step.code, 1);
@@ -667,7 +720,7 @@ fn required_parameters_fail_the_step_with_a_clear_message() {
     );
     let step = runbook.run_step(
         "Work",
-        "octopus-run-key-run-script.json",
+        "octopus-run-key-run-script-bash.json",
         &[("RunKey.CreateStep", "Create")],
     );
     assert_eq!(step.code, 1);
@@ -679,7 +732,7 @@ fn required_parameters_fail_the_step_with_a_clear_message() {
     // Revoke after a create that made nothing: a warning, not a failure.
     let step = runbook.run_step(
         "Revoke",
-        "octopus-run-key-revoke.json",
+        "octopus-run-key-revoke-bash.json",
         &[("RunKey.CreateStep", "Create")],
     );
     assert_eq!(step.code, 0);
@@ -700,7 +753,7 @@ fn a_missing_package_or_server_fails_the_step_with_a_clear_message() {
     let mut runbook = runbook(&f, &run);
     let step = runbook.run_step(
         "Create",
-        "octopus-run-key-create.json",
+        "octopus-run-key-create-bash.json",
         &[
             ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
             ("RunKey.ServerUri", ""),
@@ -715,7 +768,7 @@ fn a_missing_package_or_server_fails_the_step_with_a_clear_message() {
     runbook.without_package = true;
     let step = runbook.run_step(
         "Create",
-        "octopus-run-key-create.json",
+        "octopus-run-key-create-bash.json",
         &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
     );
     assert_eq!(step.code, 1);
@@ -726,4 +779,215 @@ fn a_missing_package_or_server_fails_the_step_with_a_clear_message() {
     );
     assert!(runkey_keys(&f).is_empty());
     f.sim.expect_no_requests();
+}
+
+#[test]
+fn every_powershell_body_parses_with_the_powershell_grammar() {
+    // No PowerShell can be installed here: the bodies are parsed (tree-sitter-powershell),
+    // not run.
+    let ready = Command::new("python3")
+        .args(["-c", "import tree_sitter, tree_sitter_powershell"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tree-sitter-powershell must be installed in CI (.ci/run installs it)"
+        );
+        eprintln!(
+            "tree-sitter-powershell is not installed: skipped (pip install tree-sitter tree-sitter-powershell)"
+        );
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new("python3")
+        .arg(root.join("tests/templates/parse_powershell.py"))
+        .args(POWERSHELL.map(|file| root.join("step-templates").join(file)))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report.matches(": parses").count(), 5, "{report}");
+}
+
+/// What a body maps: (environment variable, where its value comes from), the command
+/// line's subcommand and flags, and every Octopus variable it reads. A dynamic step name
+/// (`Octopus.Action[$create_step]`) reads as `Octopus.Action[*]`.
+#[derive(Debug, PartialEq)]
+struct Mapping {
+    variables: std::collections::BTreeSet<(String, String)>,
+    reads: std::collections::BTreeSet<String>,
+    command: Vec<String>,
+}
+
+fn dynamic(name: &str) -> String {
+    let pattern = regex::Regex::new(r"\[\$[A-Za-z_]+\]").unwrap();
+    pattern.replace_all(name, "[*]").into_owned()
+}
+
+fn bash_mapping(body: &str) -> Mapping {
+    let read = regex::Regex::new(r#"(\w+)=\$\(get_octopusvariable "([^"]+)"\)"#).unwrap();
+    let sources: std::collections::HashMap<String, String> = read
+        .captures_iter(body)
+        .map(|c| (c[1].to_string(), dynamic(&c[2])))
+        .collect();
+    let mut variables = std::collections::BTreeSet::new();
+    for c in regex::Regex::new(r#"map_variable (\w+) "([^"]+)""#)
+        .unwrap()
+        .captures_iter(body)
+    {
+        variables.insert((c[1].to_string(), dynamic(&c[2])));
+    }
+    for c in regex::Regex::new(r#"export (\w+)="?\$(\w+)"?"#)
+        .unwrap()
+        .captures_iter(body)
+    {
+        variables.insert((c[1].to_string(), sources[&c[2]].clone()));
+    }
+    for c in regex::Regex::new(r#"export (\w+)=(true)\b"#)
+        .unwrap()
+        .captures_iter(body)
+    {
+        variables.insert((c[1].to_string(), c[2].to_string()));
+    }
+    let reads = regex::Regex::new(r#"(?:get_octopusvariable|map_variable \w+) "([^"]+)""#)
+        .unwrap()
+        .captures_iter(body)
+        .map(|c| dynamic(&c[1]))
+        .filter(|name: &String| !name.starts_with('$'))
+        .collect();
+    Mapping {
+        variables,
+        reads,
+        command: command_line(body, r#"(?m)^\s*"\$runkey" (.*)$"#),
+    }
+}
+
+fn powershell_mapping(body: &str) -> Mapping {
+    let read = regex::Regex::new(r#"\$(\w+) = \$OctopusParameters\[['"]([^'"]+)['"]\]"#).unwrap();
+    let sources: std::collections::HashMap<String, String> = read
+        .captures_iter(body)
+        .map(|c| (c[1].to_lowercase(), dynamic(&c[2])))
+        .collect();
+    let mut variables = std::collections::BTreeSet::new();
+    for c in regex::Regex::new(r#"Set-RunKeyVariable (\w+) ['"]([^'"]+)['"]"#)
+        .unwrap()
+        .captures_iter(body)
+    {
+        variables.insert((c[1].to_string(), dynamic(&c[2])));
+    }
+    for c in regex::Regex::new(r#"\$env:(\w+) = \$(\w+)"#)
+        .unwrap()
+        .captures_iter(body)
+    {
+        variables.insert((c[1].to_string(), sources[&c[2].to_lowercase()].clone()));
+    }
+    for c in regex::Regex::new(r#"\$env:(\w+) = '(true)'"#)
+        .unwrap()
+        .captures_iter(body)
+    {
+        variables.insert((c[1].to_string(), c[2].to_string()));
+    }
+    let reads =
+        regex::Regex::new(r#"(?:\$OctopusParameters\[|Set-RunKeyVariable \w+ )['"]([^'"]+)['"]"#)
+            .unwrap()
+            .captures_iter(body)
+            .map(|c| dynamic(&c[1]))
+            .collect();
+    Mapping {
+        variables,
+        reads,
+        command: command_line(body, r#"(?m)^\s*& \$runkey (.*)$"#),
+    }
+}
+
+/// The subcommand and the flags of the line that runs the binary.
+fn command_line(body: &str, pattern: &str) -> Vec<String> {
+    let line = regex::Regex::new(pattern).unwrap().captures(body).unwrap()[1].to_string();
+    let mut words: Vec<String> = line
+        .split_whitespace()
+        .map(|w| w.trim_matches(['"', '\'']).to_string())
+        .filter(|w| {
+            w.starts_with("--") || ["create", "use", "revoke", "exec"].contains(&w.as_str())
+        })
+        .collect();
+    // Where the script follows, the twins run it with their own shell.
+    if let Some(end) = words.iter().position(|w| w == "--") {
+        words.truncate(end + 1);
+    }
+    words
+}
+
+#[test]
+fn each_powershell_template_maps_what_its_bash_twin_maps() {
+    for file in POWERSHELL {
+        let twin = bash_twin(file);
+        let powershell = template(file);
+        let bash = template(&twin);
+        let ps = powershell_mapping(&script_body(&powershell));
+        let sh = bash_mapping(&script_body(&bash));
+        assert!(ps.variables.len() >= 2, "{file}: {ps:?}");
+        assert_eq!(ps, sh, "{file} and {twin} map the same");
+        // The same parameters, with the same names, types and defaults.
+        let shape = |t: &serde_json::Value| -> Vec<(String, String, String)> {
+            t["Parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p["Name"].as_str().unwrap().to_string(),
+                        p["DisplaySettings"]["Octopus.ControlType"].to_string(),
+                        p["DefaultValue"].to_string(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(shape(&powershell), shape(&bash), "{file}: parameters");
+        assert_eq!(
+            powershell["Packages"][0]["Properties"],
+            bash["Packages"][0]["Properties"]
+        );
+        // Both pick the binary for the CPU, and the Linux one is made executable.
+        for text in [
+            "linux-x64/octopus-runkey",
+            "linux-arm64/octopus-runkey",
+            "chmod +x",
+        ] {
+            assert!(script_body(&powershell).contains(text), "{file}: {text}");
+            assert!(script_body(&bash).contains(text), "{twin}: {text}");
+        }
+        assert!(script_body(&powershell).contains("win-x64\\octopus-runkey.exe"));
+    }
+}
+
+#[test]
+fn the_powershell_messages_are_in_troubleshooting() {
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/troubleshooting.md"),
+    )
+    .unwrap()
+    .replace('`', "");
+    let mut count = 0;
+    for file in POWERSHELL {
+        let body = script_body(&template(file));
+        for call in ["Fail-Step \"", "Write-Warning \""] {
+            for rest in body.split(call).skip(1) {
+                count += 1;
+                let message = rest.split('"').next().unwrap();
+                for piece in regex::Regex::new(r"'?\$\w+'?").unwrap().split(message) {
+                    let piece = piece.trim();
+                    assert!(
+                        piece.len() < 12 || page.contains(piece),
+                        "{file}: docs/troubleshooting.md lacks {piece:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(count >= 15, "{count}");
 }

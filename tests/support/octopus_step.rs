@@ -1,6 +1,7 @@
 //! Runs a step template the way Octopus and Calamari would: template parameters resolved
 //! (defaults, `#{...}` substitution), the script body substituted, the package extracted into
-//! the working folder under the reference name, and the body run by `bash` after Calamari's
+//! the working folder under the reference name (one folder per platform, the run bits lost),
+//! and the body of a Bash template run by `bash` after Calamari's
 //! helper functions (`get_octopusvariable`, `set_octopusvariable`, `fail_step`, `write_*`),
 //! written here with the behaviour of Calamari's Bootstrap.sh. Output variables of a step
 //! become `Octopus.Action[<step>].Output.<Name>` for the steps after it.
@@ -192,8 +193,7 @@ impl Runbook {
         for package in packages {
             let reference = package["Name"].as_str().unwrap();
             let extracted = work.join(reference);
-            std::fs::create_dir_all(&extracted).unwrap();
-            std::fs::copy(super::BIN, extracted.join("octopus-runkey")).unwrap();
+            extract_package(&extracted);
             variables.insert(
                 format!("Octopus.Action.Package[{reference}].ExtractedPath"),
                 extracted.display().to_string(),
@@ -347,6 +347,28 @@ fn descendants(root: u32) -> Vec<u32> {
     }
     found.remove(0);
     found
+}
+
+/// The package as Calamari extracts it: one folder per platform, this machine's binary in
+/// `linux-x64/` (the others stand-ins), and no run bit, as an extraction that drops archive
+/// modes leaves them: the templates must make the binary executable themselves.
+fn extract_package(extracted: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for (folder, file) in [
+        ("linux-x64", "octopus-runkey"),
+        ("linux-arm64", "octopus-runkey"),
+        ("win-x64", "octopus-runkey.exe"),
+    ] {
+        let dir = extracted.join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(file);
+        if folder == "linux-x64" {
+            std::fs::copy(super::BIN, &path).unwrap();
+        } else {
+            std::fs::write(&path, "not for this machine").unwrap();
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
 }
 
 /// Octostache's simplest form: `#{Name}` becomes the value when the variable exists and is
