@@ -196,6 +196,32 @@ mod tests {
         assert_eq!(key(r#""API-QRST****""#).hint(), Some("API-QRST"));
         assert_eq!(key(r#"{"HasValue":true}"#).hint(), None);
         assert_eq!(key(r#""API""#).hint(), None);
+        assert_eq!(key(r#""API-****""#).hint(), None);
+        assert_eq!(key(r#""API-A****""#).hint(), Some("API-A"));
         assert_eq!(key("null").hint(), None);
+    }
+
+    #[test]
+    fn a_users_description_shows_each_name_once() {
+        let user = |display: &str| User {
+            id: "Users-2".into(),
+            username: Some("jane".into()),
+            display_name: Some(display.into()),
+            is_service: None,
+        };
+        assert_eq!(user("jane").describe(), "jane (Users-2)");
+        assert_eq!(user("").describe(), "jane (Users-2)");
+        assert_eq!(user("Jane Doe").describe(), "Jane Doe (jane, Users-2)");
+    }
+
+    #[test]
+    fn a_listed_keys_dates_are_read() {
+        let key: ApiKeyInfo = serde_json::from_str(
+            r#"{"Id":"apikeys-1","Created":"2026-11-22T10:00:00+00:00","Expires":"2026-11-22T11:00:00.000+00:00"}"#,
+        )
+        .unwrap();
+        assert_eq!(key.created_at(), parse_timestamp("2026-11-22T10:00:00Z"));
+        assert_eq!(key.expires_at(), parse_timestamp("2026-11-22T11:00:00Z"));
+        assert!(key.created_at().is_some());
     }
 }
