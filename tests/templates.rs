@@ -972,6 +972,7 @@ fn the_powershell_messages_are_in_troubleshooting() {
     )
     .unwrap()
     .replace('`', "");
+    let expansion = regex::Regex::new(r"'?\$\w+'?").unwrap();
     let mut count = 0;
     for file in POWERSHELL {
         let body = script_body(&template(file));
@@ -979,7 +980,7 @@ fn the_powershell_messages_are_in_troubleshooting() {
             for rest in body.split(call).skip(1) {
                 count += 1;
                 let message = rest.split('"').next().unwrap();
-                for piece in regex::Regex::new(r"'?\$\w+'?").unwrap().split(message) {
+                for piece in expansion.split(message) {
                     let piece = piece.trim();
                     assert!(
                         piece.len() < 12 || page.contains(piece),
