@@ -62,7 +62,7 @@ fn main() {
             ("OCTOPUS_API_KEY", admin_key.clone()),
         ],
     );
-    show_task_log(&setup, &[admin_key.clone()]);
+    show_task_log(&setup, std::slice::from_ref(&admin_key));
     let broker_id = f
         .sim
         .users()
