@@ -233,7 +233,7 @@ impl Runbook {
         let root = running.child.id();
         // SAFETY: kill(2) on processes of the step this run started.
         unsafe { libc::kill(root as i32, libc::SIGSTOP) };
-        let tree = descendants(root);
+        let tree = super::process_tree::descendants(root);
         unsafe { libc::kill(root as i32, libc::SIGKILL) };
         for pid in tree {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -320,34 +320,6 @@ fn processes() -> Vec<(u32, String)> {
         .collect()
 }
 
-/// Every process whose parent chain leads to `root`, found by parent PID.
-fn descendants(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // The command name may hold spaces: the fields after its closing ')' are fixed.
-            let after = &stat[stat.rfind(')')? + 2..];
-            let ppid = after.split(' ').nth(1)?.parse().ok()?;
-            Some((pid, ppid))
-        })
-        .collect();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, ppid)| *ppid == parent)
-                .map(|(pid, _)| *pid),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
 
 /// The package as Calamari extracts it: one folder per platform, this machine's binary in
 /// `linux-x64/` (the others stand-ins), and no run bit, as an extraction that drops archive
