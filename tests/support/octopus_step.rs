@@ -320,7 +320,6 @@ fn processes() -> Vec<(u32, String)> {
         .collect()
 }
 
-
 /// The package as Calamari extracts it: one folder per platform, this machine's binary in
 /// `linux-x64/` (the others stand-ins), and no run bit, as an extraction that drops archive
 /// modes leaves them: the templates must make the binary executable themselves.
