@@ -299,6 +299,7 @@ fn the_service_account_id_is_not_the_audience() {
             "refused",
             &format!("RUNKEY_OIDC_AUDIENCE ('{}')", f.broker_id),
             "GUID",
+            "'Users-N' is the account's id, not its audience",
         ],
     );
 }
@@ -326,7 +327,12 @@ fn a_jwt_the_server_finds_expired_is_refused_with_the_servers_reason() {
     let (audience, jwt) = trust(&f);
     // The worker's clock is behind the server's: the client cannot tell, the server can.
     f.sim.advance_clock(minutes(15));
-    refused(&f, &jwt, &audience, &["refused", "expired"]);
+    refused(
+        &f,
+        &jwt,
+        &audience,
+        &["refused", "expired", "check the worker's clock"],
+    );
 }
 
 #[test]
@@ -336,7 +342,12 @@ fn a_jwt_signed_by_another_key_is_refused() {
     let jwt = f
         .sim
         .oidc_jwt_with(JwtVariant::OtherKey, SUBJECT, &audience, minutes(10));
-    refused(&f, &jwt, &audience, &["refused", "signature"]);
+    refused(
+        &f,
+        &jwt,
+        &audience,
+        &["refused", "signature", "must be this server's own"],
+    );
 }
 
 #[test]

@@ -132,18 +132,33 @@ impl Client {
                         )
                     })
                     .unwrap_or_else(|| http.to_string());
-                bail!(
-                    "the server refused to exchange the OIDC token ({why}): the broker service account needs an OIDC identity with issuer {} and a subject matching '{}', and RUNKEY_OIDC_AUDIENCE ('{audience}') must be that identity's audience, the service account's external id (a GUID shown in its OpenID Connect section)",
-                    discovery
-                        .issuer
-                        .as_deref()
-                        .or(claims.iss.as_deref())
-                        .unwrap_or("this server"),
-                    claims
-                        .sub
-                        .as_deref()
-                        .unwrap_or("(the JWT names no subject)")
-                );
+                let issuer = discovery
+                    .issuer
+                    .as_deref()
+                    .or(claims.iss.as_deref())
+                    .unwrap_or("this server");
+                let reason = why.to_ascii_lowercase();
+                let fix = if reason.contains("expired") {
+                    "Octopus issues a fresh JWT for every step: map RUNKEY_OIDC_JWT in the step that runs octopus-runkey, and check the worker's clock".to_string()
+                } else if reason.contains("signature") || reason.contains("issuer") {
+                    format!(
+                        "the JWT must be this server's own, from the Generic OIDC account's OpenIdConnect.Jwt, and the broker's OIDC identity must trust the issuer {issuer}"
+                    )
+                } else {
+                    let looks_like_a_user = if audience.to_ascii_lowercase().starts_with("users-") {
+                        " ('Users-N' is the account's id, not its audience)"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "the broker service account needs an OIDC identity with issuer {issuer} and a subject matching '{}', and RUNKEY_OIDC_AUDIENCE ('{audience}') must be that identity's audience, the service account's external id (a GUID shown in its OpenID Connect section){looks_like_a_user}",
+                        claims
+                            .sub
+                            .as_deref()
+                            .unwrap_or("(the JWT names no subject)")
+                    )
+                };
+                bail!("the server refused to exchange the OIDC token ({why}): {fix}");
             }
         };
         let answer: TokenAnswer = serde_json::from_str(&reply.body).map_err(|_| {
