@@ -269,3 +269,61 @@ fn command_line_errors_give_a_task_summary_with_the_fix() {
         );
     }
 }
+
+#[test]
+fn an_expiry_the_server_did_not_confirm_is_warned_about_and_reported_as_the_server_said() {
+    use jiff::{SignedDuration, Timestamp};
+    use octopus_sim::ExpiryMode;
+
+    let expires_of = |out: &Out| out.var("ApiKeyExpires");
+    // Ignored: the server's default (180 days) instead of the hour asked for.
+    let f = Fixture::new();
+    f.sim.set_options(|o| o.expiry = ExpiryMode::Ignored);
+    let out = runkey(&["create", "--ttl", "1h"])
+        .envs(create_env(&f, "ServerTasks-97"))
+        .run();
+    out.code(0)
+        .warns(&["the server did not honour the requested expiry"]);
+    let at: Timestamp = expires_of(&out).parse().unwrap();
+    assert!(
+        at > Timestamp::now() + SignedDuration::from_hours(24 * 170),
+        "{at}"
+    );
+
+    // Omitted (a server before 2020.6): no expiry at all, and ApiKeyExpires says nothing.
+    let f = Fixture::new();
+    f.sim.set_options(|o| o.expiry = ExpiryMode::Omitted);
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-98"))
+        .run();
+    out.code(0).warns(&["it answered no expiry"]);
+    assert_eq!(expires_of(&out), "");
+    assert!(
+        out.stdout.contains("the server named none"),
+        "{}",
+        out.stdout
+    );
+
+    // Shortened: earlier than asked is no harm, and what the server said is reported.
+    let f = Fixture::new();
+    f.sim
+        .set_options(|o| o.expiry = ExpiryMode::CappedAt(SignedDuration::from_mins(30)));
+    let out = runkey(&["create", "--ttl", "2h"])
+        .envs(create_env(&f, "ServerTasks-99"))
+        .run();
+    out.code(0);
+    let at: Timestamp = expires_of(&out).parse().unwrap();
+    assert!(
+        at <= Timestamp::now() + SignedDuration::from_mins(31),
+        "{at}"
+    );
+    assert_eq!(
+        f.sim
+            .keys(&f.broker_id)
+            .iter()
+            .find(|k| k.id == out.var("ApiKeyId"))
+            .and_then(|k| k.expires)
+            .map(|t| t.as_second()),
+        Some(at.as_second())
+    );
+}
