@@ -186,6 +186,17 @@ fn persistent_failure_fails_in_bounded_time_with_one_line_and_nothing_left() {
                 "{kind:?}: nothing left on the server"
             );
         }
+        if let Kind::Post = kind {
+            // The server answered each time: not a lost answer, and nothing was left.
+            let stderr = out.stderr();
+            assert!(
+                stderr.contains("the server failed twice creating the run key")
+                    && stderr.contains("none is left")
+                    && !stderr.contains("was lost")
+                    && !stderr.contains("without a readable answer"),
+                "{stderr}"
+            );
+        }
         if let Kind::Delete = kind {
             assert!(
                 out.stderr().contains("DELETE /api/users/"),
