@@ -483,4 +483,66 @@ mod tests {
         let text = through_proxy(true, ureq::Error::Io(refused));
         assert!(text.contains("refused the connection"), "{text}");
     }
+
+    fn direct(error: ureq::Error) -> String {
+        let server = ServerUrl::parse("https://o.example").unwrap();
+        let credential = Credential::new(
+            Secret::new("API-X"),
+            Scheme::ApiKey,
+            Role::Broker,
+            "OCTOPUS_API_KEY",
+        );
+        let cx = Context {
+            label: "GET /api/users/me",
+            server: &server,
+            credential: &credential,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            proxy: None,
+        };
+        transport_error(&cx, error).to_string()
+    }
+
+    #[test]
+    fn each_transport_failure_without_a_proxy_names_its_own_cause() {
+        let io = |text: &str| ureq::Error::Io(std::io::Error::other(text.to_string()));
+        for tls in [io("invalid peer certificate"), io("UnknownIssuer")] {
+            assert!(direct(tls).contains("the TLS connection to o.example failed"));
+        }
+        assert!(
+            direct(ureq::Error::HostNotFound).contains("could not resolve the host 'o.example'")
+        );
+        assert!(
+            direct(ureq::Error::Timeout(ureq::Timeout::Resolve))
+                .contains("resolving the host 'o.example' timed out")
+        );
+        assert!(
+            direct(ureq::Error::Timeout(ureq::Timeout::Connect)).contains(
+                "connecting to https://o.example timed out during GET /api/users/me (limit 10s)"
+            )
+        );
+        assert!(direct(ureq::Error::ConnectionFailed).contains(
+            "could not connect to https://o.example for GET /api/users/me: check OCTOPUS_URL"
+        ));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(direct(ureq::Error::Io(refused)).contains("connection refused"));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(
+            direct(ureq::Error::Io(reset)).contains("the connection to https://o.example broke")
+        );
+    }
+
+    #[test]
+    fn a_proxy_that_resets_the_connection_is_not_called_a_refusal() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let text = through_proxy(true, ureq::Error::Io(reset));
+        assert!(!text.contains("refused the connection"), "{text}");
+        assert!(text.contains("broke"), "{text}");
+    }
+
+    #[test]
+    fn a_message_of_exactly_300_characters_is_kept_whole() {
+        assert_eq!(shorten(&"x".repeat(300)), "x".repeat(300));
+        assert!(shorten(&"x".repeat(301)).ends_with('…'));
+    }
 }

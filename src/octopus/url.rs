@@ -167,9 +167,9 @@ impl ServerUrl {
                 .unwrap_or(if self.https { 443 } else { 80 })
                 == self.port;
         let path = uri.path();
-        let under_base = self.base_path.is_empty()
-            || path == self.base_path
-            || path.starts_with(&format!("{}/", self.base_path));
+        // With no base path this is every path ("/..."), as it should be.
+        let under_base =
+            path == self.base_path || path.starts_with(&format!("{}/", self.base_path));
         (same_origin && under_base && !path.contains("/../") && !path.ends_with("/..")).then(|| {
             match uri.query() {
                 Some(query) => format!("{}{path}?{query}", self.origin()),
