@@ -525,7 +525,21 @@ mod tests {
             "could not connect to https://o.example for GET /api/users/me: check OCTOPUS_URL"
         ));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(direct(ureq::Error::Io(refused)).contains("connection refused"));
+        assert!(direct(ureq::Error::Io(refused)).contains(
+            "could not connect to https://o.example for GET /api/users/me: connection refused;"
+        ));
+        assert!(
+            direct(io("failed to lookup address information"))
+                .contains("could not resolve the host 'o.example'")
+        );
+        assert!(
+            direct(ureq::Error::Timeout(ureq::Timeout::Global))
+                .contains("GET /api/users/me timed out after 30s waiting for https://o.example")
+        );
+        assert!(
+            direct(ureq::Error::BodyExceedsLimit(10_000_000))
+                .contains("is larger than the 10 MB the tool reads")
+        );
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         assert!(
             direct(ureq::Error::Io(reset)).contains("the connection to https://o.example broke")
