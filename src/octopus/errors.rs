@@ -381,31 +381,43 @@ mod tests {
         assert!(text.ends_with('…'), "{text}");
     }
 
-    fn http(status: u16, body: &str) -> HttpError {
-        let server = ServerUrl::parse("https://o.example").unwrap();
+    /// A failed request's context: `server` and, when given, the proxy the request went through.
+    fn with_context<R>(
+        server: &str,
+        label: &str,
+        proxy: Option<&ProxySetting>,
+        f: impl FnOnce(&Context) -> R,
+    ) -> R {
+        let server = ServerUrl::parse(server).unwrap();
         let credential = Credential::new(
             Secret::new("API-X"),
             Scheme::ApiKey,
             Role::Broker,
             "OCTOPUS_API_KEY",
         );
-        let cx = Context {
-            label: "DELETE /api/users/Users-2/apikeys/apikeys-1",
+        f(&Context {
+            label,
             server: &server,
             credential: &credential,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
-            proxy: None,
-        };
-        status_error(
-            &cx,
-            &Answer {
-                status,
-                body,
-                retry_after: None,
-                location: None,
-            },
-        )
+            proxy,
+        })
+    }
+
+    fn http(status: u16, body: &str) -> HttpError {
+        let label = "DELETE /api/users/Users-2/apikeys/apikeys-1";
+        with_context("https://o.example", label, None, |cx| {
+            status_error(
+                cx,
+                &Answer {
+                    status,
+                    body,
+                    retry_after: None,
+                    location: None,
+                },
+            )
+        })
     }
 
     #[test]
@@ -427,31 +439,18 @@ mod tests {
     }
 
     fn through_proxy(https: bool, error: ureq::Error) -> String {
-        let server = ServerUrl::parse(if https {
+        let server = if https {
             "https://o.example"
         } else {
             "http://o.example"
-        })
-        .unwrap();
-        let credential = Credential::new(
-            Secret::new("API-X"),
-            Scheme::ApiKey,
-            Role::Broker,
-            "OCTOPUS_API_KEY",
-        );
+        };
         let proxy = ProxySetting {
             url: "http://bob:secret@proxy.example:3128".into(),
             variable: "HTTPS_PROXY".into(),
         };
-        let cx = Context {
-            label: "GET /api/users/me",
-            server: &server,
-            credential: &credential,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            proxy: Some(&proxy),
-        };
-        let err = transport_error(&cx, error);
+        let err = with_context(server, "GET /api/users/me", Some(&proxy), |cx| {
+            transport_error(cx, error)
+        });
         assert!(!err.to_string().contains("secret"), "{err}");
         err.to_string()
     }
@@ -485,22 +484,9 @@ mod tests {
     }
 
     fn direct(error: ureq::Error) -> String {
-        let server = ServerUrl::parse("https://o.example").unwrap();
-        let credential = Credential::new(
-            Secret::new("API-X"),
-            Scheme::ApiKey,
-            Role::Broker,
-            "OCTOPUS_API_KEY",
-        );
-        let cx = Context {
-            label: "GET /api/users/me",
-            server: &server,
-            credential: &credential,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            proxy: None,
-        };
-        transport_error(&cx, error).to_string()
+        with_context("https://o.example", "GET /api/users/me", None, |cx| {
+            transport_error(cx, error).to_string()
+        })
     }
 
     #[test]
