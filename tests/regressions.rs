@@ -327,3 +327,45 @@ fn an_expiry_the_server_did_not_confirm_is_warned_about_and_reported_as_the_serv
         Some(at.as_second())
     );
 }
+
+#[test]
+fn revoke_by_task_with_a_dead_run_key_says_the_tasks_other_keys_cannot_be_checked() {
+    let f = Fixture::new();
+    let created = create(&f, "ServerTasks-100");
+    let key = created.var("ApiKey");
+    as_broker(&f, &["revoke"])
+        .env("RUNKEY_API_KEY_ID", created.var("ApiKeyId"))
+        .run()
+        .code(0);
+    let out = runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &key)
+        .env("OCTOPUS_TASK_ID", "ServerTasks-100")
+        .run();
+    out.code(1).one_error_line(&[
+        "(401)",
+        "the other keys of this task cannot be checked with it",
+        "OCTOPUS_API_KEY",
+    ]);
+    // Any other failure is what it is, not a dead run key.
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            "/apikeys",
+            FaultKind::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .times(3),
+    );
+    let out = as_broker(&f, &["revoke"])
+        .env("OCTOPUS_TASK_ID", "ServerTasks-100")
+        .run();
+    out.code(1).one_error_line(&["HTTP 500"]);
+    assert!(
+        !out.stderr().contains("can no longer act"),
+        "{}",
+        out.stderr()
+    );
+}

@@ -45,7 +45,7 @@ pub fn run(settings: &Revoke, console: &Console) -> Result<ExitStatus> {
                 && matches!(settings.target, RevokeTarget::Task(_)) =>
         {
             bail!(
-                "{e}; the run key can no longer act, so the other keys of this task cannot be checked with it: give the revoke step the broker key in OCTOPUS_API_KEY (the guard and 'revoke --sweep' remove them too)"
+                "{e:#}; the run key can no longer act, so the other keys of this task cannot be checked with it: give the revoke step the broker key in OCTOPUS_API_KEY (the guard and 'revoke --sweep' remove them too)"
             );
         }
         other => other?,
