@@ -368,4 +368,28 @@ fn revoke_by_task_with_a_dead_run_key_says_the_tasks_other_keys_cannot_be_checke
         "{}",
         out.stderr()
     );
+    // Nor with a live run key that meets a server error.
+    let live = create(&f, "ServerTasks-101");
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            "/apikeys",
+            FaultKind::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .times(3),
+    );
+    let out = runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", live.var("ApiKey"))
+        .env("OCTOPUS_TASK_ID", "ServerTasks-101")
+        .run();
+    out.code(1).one_error_line(&["HTTP 500"]);
+    assert!(
+        !out.stderr().contains("can no longer act"),
+        "{}",
+        out.stderr()
+    );
 }
