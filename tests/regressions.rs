@@ -165,6 +165,37 @@ fn a_command_that_cannot_start_is_explained_by_its_cause() {
             .run();
         out.code(code).one_error_line(&[why]);
     }
+
+    // A file without the execute bit is named as such, with chmod as the fix.
+    let plain = dir.path().join("plain.sh");
+    std::fs::write(&plain, b"#!/bin/sh\necho hi\n").unwrap();
+    runkey(&["use", "--", plain.to_str().unwrap()])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", &key)
+        .run()
+        .code(126)
+        .one_error_line(&["permission denied", "chmod +x"]);
+
+    // The cause is found the way the command was found: a relative path from the working
+    // directory, a bare name on PATH (never the working directory).
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    write("sub/crlf.sh", b"#!/bin/sh\r\necho hi\r\n");
+    let path = format!(
+        "{}:{}",
+        dir.path().join("sub").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    for (cwd, command) in [(dir.path(), "sub/crlf.sh"), (elsewhere.path(), "crlf.sh")] {
+        let mut run = runkey(&["use", "--", command])
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("RUNKEY_API_KEY", &key)
+            .env("PATH", &path);
+        run.command().current_dir(cwd);
+        run.run()
+            .code(127)
+            .one_error_line(&["Windows line endings"]);
+    }
 }
 
 #[test]

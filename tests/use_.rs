@@ -181,3 +181,45 @@ fn sigterm_is_passed_on_to_the_child() {
     assert_eq!(output.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&output.stdout).contains("got-term"));
 }
+
+#[test]
+fn a_sigterm_during_the_check_means_the_command_never_starts() {
+    let f = Fixture::new();
+    let key = create(&f, "ServerTasks-6").var("ApiKey");
+    f.sim.inject(Fault::new(
+        "GET",
+        "/api/users/me",
+        FaultKind::Delay(std::time::Duration::from_millis(1500)),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let should_not_run = dir.path().join("should-not-run");
+    let mut run = runkey(&[
+        "use",
+        "--check",
+        "--",
+        "touch",
+        should_not_run.to_str().unwrap(),
+    ])
+    .env("OCTOPUS_URL", f.sim.url())
+    .env("RUNKEY_API_KEY", &key);
+    let child = run
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The check's answer comes after 1.5 s: the signal comes while it is awaited.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(&child, libc::SIGTERM);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !should_not_run.exists(),
+        "the command started after the cancel"
+    );
+}

@@ -9,6 +9,8 @@ use crate::exit::ExitStatus;
 use crate::settings::Use;
 
 pub fn run(settings: &Use, console: &Console) -> Result<ExitStatus> {
+    // Caught from here on: a cancel during the check means the command is never started.
+    let signals = Signals::install()?;
     let connection = &settings.connection;
     if settings.check {
         let client = client(connection, settings.run_key.clone(), console)?;
@@ -21,7 +23,6 @@ pub fn run(settings: &Use, console: &Console) -> Result<ExitStatus> {
         // The child sends the key even when this command does not.
         warn_if_insecure(connection, console);
     }
-    let signals = Signals::install()?;
     let env = child_env(
         connection,
         settings.run_key.secret(),
