@@ -39,21 +39,23 @@ fn main() -> ExitCode {
 /// The task summary for a command line clap refused: what was wrong and the fix, in one
 /// line (clap's own text, with its usage and tips, went to stderr).
 fn usage_summary(error: &clap::Error) -> String {
-    let missing_cmd = || {
-        error
-            .get(ContextKind::InvalidArg)
-            .is_some_and(|value| match value {
-                ContextValue::Strings(names) => names.iter().any(|n| n.contains("CMD")),
-                ContextValue::String(name) => name.contains("CMD"),
-                _ => false,
-            })
+    // clap names the missing arguments as a list.
+    let missing: Vec<&str> = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::Strings(names)) => names.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
     };
     match error.kind() {
         ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            "no command given: name one of create, use, revoke, exec or list (octopus-runkey --help describes them)".to_string()
+            "no command given: name one of create, use, revoke, exec, list, audit or setup (octopus-runkey --help describes them)".to_string()
         }
-        ErrorKind::MissingRequiredArgument if missing_cmd() => {
+        ErrorKind::MissingRequiredArgument if missing.iter().any(|n| n.contains("CMD")) => {
             "the command to run is missing: give it after --, like: octopus-runkey use -- ./restart-web.sh".to_string()
+        }
+        ErrorKind::MissingRequiredArgument if !missing.is_empty() => {
+            format!(
+                "a required argument is missing: {}; see 'octopus-runkey <command> --help'",
+                missing.join(", ")
+            )
         }
         _ => {
             let text = error.to_string();

@@ -279,7 +279,14 @@ fn a_variable_that_is_not_utf8_is_named_as_such_not_as_missing() {
 #[test]
 fn command_line_errors_give_a_task_summary_with_the_fix() {
     for (args, summary) in [
-        (&[][..], "no command given: name one of create"),
+        (
+            &[][..],
+            "no command given: name one of create, use, revoke, exec, list, audit or setup",
+        ),
+        (
+            &["setup", "--oidc-subject", "space:ops:*"][..],
+            "a required argument is missing: --broker <USERNAME>, --oidc;",
+        ),
         (
             &["use", "--"][..],
             "the command to run is missing: give it after --",
