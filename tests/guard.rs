@@ -256,6 +256,47 @@ fn after_create_exits_its_guard_revokes_the_key_when_the_task_is_canceled() {
 }
 
 #[test]
+fn a_guard_rides_out_server_errors_while_it_watches_the_task() {
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    create_with_guard(&f, &task).run().code(0);
+    // The guard's first poll comes about a second after create: these errors meet it.
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            &format!("/api/tasks/{task}"),
+            FaultKind::Status {
+                status: 503,
+                retry_after: None,
+            },
+        )
+        .times(4),
+    );
+    let task_polls = || {
+        f.sim
+            .requests()
+            .iter()
+            .filter(|r| r.target.starts_with("/api/tasks/"))
+            .count()
+    };
+    // The first polls meet the 503s (retried, then given up); a later one is answered.
+    let before = task_polls();
+    wait_until("a poll after the errors", Duration::from_secs(20), || {
+        task_polls() > before + 4
+    });
+    assert_eq!(
+        runkey_keys(&f).len(),
+        1,
+        "the guard waits while the task runs"
+    );
+    f.sim.set_task_state(&task, TaskState::Canceled);
+    wait_until("the guard's revoke", Duration::from_secs(5), || {
+        runkey_keys(&f).is_empty()
+    });
+    seeded_keys_survive(&f);
+}
+
+#[test]
 fn when_the_revoke_step_won_the_guard_ends_on_the_401_without_deleting_anything() {
     let f = Fixture::new();
     let task = f.sim.add_task(None, TaskState::Executing);

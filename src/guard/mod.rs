@@ -146,10 +146,9 @@ impl Guard {
         }
     }
 
-    /// Closes this end without a word: for `create`, whose guard watches the task.
-    pub fn detach(mut self) {
-        self.pipe.take();
-    }
+    /// Closes this end without a word (the pipe closes as `self` is dropped): for `create`,
+    /// whose guard watches the task.
+    pub fn detach(self) {}
 }
 
 /// `__guard launch`: start the watcher in its own session, on our stdin, and exit.
@@ -287,6 +286,15 @@ mod tests {
             let wait = jittered(10_000).as_millis();
             assert!((8_000..=12_000).contains(&wait), "{wait}");
         }
+    }
+
+    #[test]
+    fn polls_use_the_whole_spread_not_one_fixed_wait() {
+        // A quarter of the draws fall in each outer quarter of the range: 200 draws all
+        // missing one is a chance of 10^-25.
+        let waits: Vec<u128> = (0..200).map(|_| jittered(10_000).as_millis()).collect();
+        assert!(waits.iter().any(|&w| w < 9_000), "{waits:?}");
+        assert!(waits.iter().any(|&w| w > 11_000), "{waits:?}");
     }
 
     #[test]
