@@ -360,6 +360,33 @@ fn a_server_error_on_the_post_is_settled_and_retried_once() {
 }
 
 #[test]
+fn a_created_answer_without_a_real_key_is_settled_and_never_handed_on() {
+    let f = Fixture::new();
+    let body = r#"{"Id":"ApiKeys-999","Purpose":"x","UserId":"Users-2","ApiKey":"not-a-key","Created":"2026-01-01T00:00:00Z","Expires":null}"#;
+    f.sim.inject(Fault::new(
+        "POST",
+        "/apikeys",
+        FaultKind::Body {
+            status: 201,
+            body: body.to_string(),
+        },
+    ));
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-11"))
+        .run();
+    out.code(0)
+        .warns(&["the server answered 201 but the body is not a created API key"]);
+    let key = out.var("ApiKey");
+    assert_ne!(key, "not-a-key");
+    assert_eq!(
+        call_me(&f, &key).0,
+        200,
+        "the key handed on is the real one"
+    );
+    assert_eq!(runkey_keys(&f).len(), 1);
+}
+
+#[test]
 fn a_post_lost_twice_fails_and_leaves_nothing() {
     let f = Fixture::new();
     f.sim

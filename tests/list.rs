@@ -76,3 +76,26 @@ fn the_table_has_a_header_and_a_row_per_key() {
         )
     );
 }
+
+#[test]
+fn a_filtered_listing_that_finds_keys_is_not_made_again() {
+    let f = Fixture::with_options(Options {
+        partial_purpose_filter: PartialPurpose::Substring,
+        ..Options::default()
+    });
+    create(&f, "ServerTasks-1");
+    f.sim.reset_counters();
+    as_broker(&f, &["list", "--json"]).run().code(0);
+    let listings: Vec<String> = f
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.contains("/apikeys"))
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(listings.len(), 1, "{listings:?}");
+    assert!(
+        listings[0].contains("partialPurpose=%5Brunkey%20"),
+        "{listings:?}"
+    );
+}

@@ -396,6 +396,61 @@ fn a_404_on_reading_the_key_that_does_not_name_it_is_not_taken_for_gone() {
 }
 
 #[test]
+fn a_json_404_about_something_else_is_settled_by_the_owners_listing() {
+    let f = Fixture::new();
+    let created = create(&f, "ServerTasks-34");
+    let id = created.var("ApiKeyId");
+    f.sim.remove_api_key(&id);
+    let body = foreign_404s(&f)[1].clone();
+    f.sim.inject(Fault::new(
+        "GET",
+        &id,
+        FaultKind::Body { status: 404, body },
+    ));
+    let out = runkey(&["revoke"]).envs(revoke_env(&f, &created)).run();
+    out.code(0);
+    assert!(
+        out.stdout
+            .contains(&format!("Run key {id} is already revoked.")),
+        "{}",
+        out.stdout
+    );
+    seeded_keys_survive(&f);
+}
+
+#[test]
+fn a_proxys_404_or_a_server_error_proves_nothing_even_when_the_key_is_absent() {
+    let f = Fixture::new();
+    let html = foreign_404s(&f)[0].clone();
+    for (kind, times, why) in [
+        (
+            FaultKind::Body {
+                status: 404,
+                body: html,
+            },
+            1,
+            "HTML",
+        ),
+        (
+            FaultKind::Status {
+                status: 500,
+                retry_after: None,
+            },
+            5,
+            "500",
+        ),
+    ] {
+        let created = create(&f, "ServerTasks-35");
+        let id = created.var("ApiKeyId");
+        f.sim.remove_api_key(&id);
+        f.sim.inject(Fault::new("GET", &id, kind).times(times));
+        let out = runkey(&["revoke"]).envs(revoke_env(&f, &created)).run();
+        out.code(1).one_error_line(&["GET /api/users/", why]);
+        assert!(!out.stdout.contains("already revoked"), "{}", out.stdout);
+    }
+}
+
+#[test]
 fn octopus_saying_the_key_is_not_found_is_gone() {
     let f = Fixture::new();
     let created = create(&f, "ServerTasks-33");
@@ -457,4 +512,40 @@ fn a_listing_whose_full_page_lacks_page_next_is_completed_from_total_results() {
         out.stdout
     );
     assert!(listed.iter().any(|k| k["Id"] == oldest.as_str()));
+}
+
+#[test]
+fn by_task_also_deletes_a_key_the_task_made_while_it_was_revoking() {
+    let f = Fixture::new();
+    create(&f, "ServerTasks-43");
+    // The first DELETE is answered after 1.5 s; meanwhile a parallel step of the same task
+    // makes another key, which the next listing shows.
+    f.sim.inject(Fault::new(
+        "DELETE",
+        "/apikeys/",
+        FaultKind::Delay(std::time::Duration::from_millis(1500)),
+    ));
+    let mut run = as_broker(&f, &["revoke"]).env("OCTOPUS_TASK_ID", "ServerTasks-43");
+    let revoking = run
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let late = create(&f, "ServerTasks-43");
+    let output = revoking.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.purpose).collect();
+    assert!(
+        !left.iter().any(|p| p.contains("ServerTasks-43/")),
+        "the late key {} is left: {left:?}",
+        late.var("ApiKeyId")
+    );
+    seeded_keys_survive(&f);
 }
