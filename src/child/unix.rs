@@ -7,7 +7,6 @@
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGKILL, SIGTERM};
@@ -47,23 +46,21 @@ struct SignalState {
     first: Option<i32>,
 }
 
-/// SIGINT and SIGTERM, caught for as long as this lives, so that a cancelled run still
-/// revokes its key. While a child runs, the first signal is passed on to its group and a
+/// SIGINT and SIGTERM, caught from `install` until this process ends (a handler once
+/// installed stays: signal-hook cannot give the default action back), so that a cancelled
+/// run still revokes its key. While a child runs, the first signal is passed on to its group and a
 /// second one kills the group.
 pub struct Signals {
     state: Arc<Mutex<SignalState>>,
-    handle: signal_hook::iterator::Handle,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Signals {
     pub fn install() -> Result<Signals> {
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
             .context("installing the SIGINT/SIGTERM handlers failed")?;
-        let handle = signals.handle();
         let state = Arc::new(Mutex::new(SignalState::default()));
         let shared = Arc::clone(&state);
-        let thread = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             for signal in signals.forever() {
                 let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
                 state.received += 1;
@@ -74,11 +71,7 @@ impl Signals {
                 }
             }
         });
-        Ok(Signals {
-            state,
-            handle,
-            thread: Some(thread),
-        })
+        Ok(Signals { state })
     }
 
     /// The first signal received, if any: the run is being cancelled.
@@ -92,15 +85,6 @@ impl Signals {
         // A signal that came while the child was being started is passed on now.
         if let (Some(pid), Some(signal)) = (pid, state.first) {
             signal_group(pid, signal);
-        }
-    }
-}
-
-impl Drop for Signals {
-    fn drop(&mut self) {
-        self.handle.close();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

@@ -308,6 +308,10 @@ mod tests {
             "Jane Doe (jane) ran 'X' "
         );
         assert_eq!(human_part_in("User API key Jane ran 'Y' "), "Jane ran 'Y' ");
+        assert_eq!(
+            human_part_in("Added User API key 'Jane ran X "),
+            "Jane ran X "
+        );
         assert_eq!(human_part_in(""), "");
     }
 
