@@ -388,3 +388,42 @@ fn find_starter(settings: &Mint, client: &Client, console: &Console) -> Result<O
         Err(e) => Err(e.context(format!("looking up the operator {id}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_expiring(expires: Option<Timestamp>) -> RunKey {
+        RunKey {
+            id: "ApiKeys-1".to_string(),
+            owner: User {
+                id: "Users-2".to_string(),
+                username: None,
+                display_name: None,
+                is_service: Some(true),
+            },
+            key: Secret::new("API-AAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            expires,
+            requested: Timestamp::now() + SignedDuration::from_hours(1),
+            purpose: String::new(),
+            operator: String::new(),
+            lost_attempts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_guard_watches_until_the_expiry_the_server_answered() {
+        let expires = Timestamp::now() + SignedDuration::from_mins(30);
+        assert_eq!(key_expiring(Some(expires)).guard_until(), expires);
+    }
+
+    #[test]
+    fn a_key_the_server_named_no_expiry_for_is_guarded_for_a_week() {
+        let week = Timestamp::now() + SignedDuration::from_hours(168);
+        let until = key_expiring(None).guard_until();
+        assert!(
+            until.duration_since(week).abs() < SignedDuration::from_mins(1),
+            "{until} is not a week from now ({week})"
+        );
+    }
+}
