@@ -332,7 +332,9 @@ fn without_task_view_create_warns_once_and_starts_no_guard() {
     );
     assert!(
         out.stderr().contains("no guard watches this key")
-            && out.stderr().contains("TaskView")
+            && out
+                .stderr()
+                .contains("give the broker's team the TaskView permission")
             && out.stderr().contains("--no-guard"),
         "{}",
         out.stderr()
@@ -340,6 +342,32 @@ fn without_task_view_create_warns_once_and_starts_no_guard() {
     f.sim.set_task_state(&task, TaskState::Canceled);
     std::thread::sleep(Duration::from_millis(2000));
     assert_eq!(runkey_keys(&f).len(), 1, "no guard revoked it");
+}
+
+#[test]
+fn a_task_the_server_fails_to_show_warns_without_blaming_a_permission() {
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            &format!("/api/tasks/{task}"),
+            FaultKind::Status {
+                status: 503,
+                retry_after: None,
+            },
+        )
+        .times(5),
+    );
+    let out = create_with_guard(&f, &task).run();
+    out.code(0)
+        .warns(&["no guard watches this key: the broker cannot read task"]);
+    let stderr = out.stderr();
+    assert!(
+        stderr.contains("(HTTP 503)") && stderr.contains("pass --no-guard to skip this check"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("TaskView"), "{stderr}");
 }
 
 #[test]
