@@ -437,3 +437,22 @@ fn an_expired_broker_key_is_refused_with_401() {
         .never_shows(&old)
         .one_error_line(&["(401)", "OCTOPUS_API_KEY is invalid or expired"]);
 }
+
+#[test]
+fn a_refused_post_with_the_brokers_api_key_gives_no_oidc_advice() {
+    let f = Fixture::new();
+    f.sim.inject(Fault::new(
+        "POST",
+        "/apikeys",
+        FaultKind::Status {
+            status: 403,
+            retry_after: None,
+        },
+    ));
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-12"))
+        .run();
+    out.code(1).one_error_line(&["POST /api/users/", "403"]);
+    assert!(!out.stderr().contains("OIDC"), "{}", out.stderr());
+    assert!(runkey_keys(&f).is_empty());
+}
