@@ -219,6 +219,74 @@ fn operator_is_found_through_the_runbook_run_when_createdby_is_empty() {
     assert!(paths.contains(&format!("/api/users/{}", f.operator_id)));
 }
 
+/// A create step whose operator comes from a runbook run record answered with `record`.
+fn create_from_run_record(f: &Fixture, record: serde_json::Value) -> Out {
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    f.sim.inject(Fault::new(
+        "GET",
+        &format!("/runbookRuns/{}", run.id),
+        FaultKind::Body {
+            status: 200,
+            body: record.to_string(),
+        },
+    ));
+    let env: Vec<_> = create_env(f, &run.task_id)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("OCTOPUS_DEPLOYMENT_CREATEDBY"))
+        .chain([("OCTOPUS_RUNBOOKRUN_ID", run.id.clone())])
+        .collect();
+    runkey(&["create"]).envs(env).run()
+}
+
+#[test]
+fn a_run_record_naming_only_one_of_username_and_id_names_that_person() {
+    let f = Fixture::new();
+    let out = create_from_run_record(
+        &f,
+        serde_json::json!({"DeployedBy": "jane.doe", "DeployedById": null}),
+    );
+    out.code(0);
+    assert!(
+        out.var("ApiKeyPurpose").starts_with("jane.doe ran"),
+        "{}",
+        out.var("ApiKeyPurpose")
+    );
+    let out = create_from_run_record(
+        &f,
+        serde_json::json!({"DeployedBy": null, "DeployedById": f.operator_id}),
+    );
+    out.code(0);
+    assert!(
+        out.var("ApiKeyPurpose")
+            .starts_with("Jane Doe (jane.doe) ran"),
+        "{}",
+        out.var("ApiKeyPurpose")
+    );
+}
+
+#[test]
+fn a_server_error_looking_up_the_operator_makes_no_key() {
+    let f = Fixture::new();
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            &format!("/api/users/{}", f.operator_id),
+            FaultKind::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .times(5),
+    );
+    let out = create_from_run_record(
+        &f,
+        serde_json::json!({"DeployedBy": "jane.doe", "DeployedById": f.operator_id}),
+    );
+    out.code(1)
+        .one_error_line(&[&format!("looking up the operator {}", f.operator_id), "500"]);
+    assert!(runkey_keys(&f).is_empty());
+}
+
 #[test]
 fn operator_username_serves_as_display_name_when_users_cannot_be_read() {
     let f = Fixture::new();
