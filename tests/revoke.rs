@@ -124,6 +124,33 @@ fn a_server_that_forbids_self_deletion_is_reported_and_the_key_kept() {
 }
 
 #[test]
+fn only_a_403_to_the_run_key_itself_is_called_a_refused_self_deletion() {
+    let f = Fixture::new();
+    let status = |status| FaultKind::Status {
+        status,
+        retry_after: None,
+    };
+    // The broker refused: that is the broker's permission, not self-deletion.
+    let created = create(&f, "ServerTasks-2");
+    f.sim
+        .inject(Fault::new("DELETE", &created.var("ApiKeyId"), status(403)));
+    let out = runkey(&["revoke"]).envs(revoke_env(&f, &created)).run();
+    out.code(1).one_error_line(&["DELETE /api/users/", "403"]);
+    assert!(!out.stderr().contains("delete itself"), "{}", out.stderr());
+    // The run key met a server error: that is the server failing.
+    f.sim
+        .inject(Fault::new("DELETE", &created.var("ApiKeyId"), status(500)).times(5));
+    let out = runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", created.var("ApiKey"))
+        .env("RUNKEY_API_KEY_ID", created.var("ApiKeyId"))
+        .run();
+    out.code(1).one_error_line(&["DELETE /api/users/", "500"]);
+    assert!(!out.stderr().contains("delete itself"), "{}", out.stderr());
+    assert_eq!(runkey_keys(&f).len(), 1, "the key is still there");
+}
+
+#[test]
 fn by_task_deletes_only_that_tasks_keys_across_pages() {
     let f = Fixture::with_options(Options {
         max_take: Some(3),
