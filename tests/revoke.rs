@@ -174,6 +174,10 @@ fn by_task_deletes_only_that_tasks_keys_across_pages() {
         .env("OCTOPUS_TASK_ID", "ServerTasks-42")
         .run();
     out.code(0);
+    for mine in [&mine_a, &mine_b] {
+        let line = format!("Revoked run key {} (", mine.var("ApiKeyId"));
+        assert!(out.stdout.contains(&line), "{line}: {}", out.stdout);
+    }
     let ids: Vec<String> = f.sim.keys(&f.broker_id).into_iter().map(|k| k.id).collect();
     assert!(!ids.contains(&mine_a.var("ApiKeyId")) && !ids.contains(&mine_b.var("ApiKeyId")));
     assert_eq!(
