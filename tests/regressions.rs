@@ -431,3 +431,129 @@ fn revoke_by_task_with_a_dead_run_key_says_the_tasks_other_keys_cannot_be_checke
         out.stderr()
     );
 }
+
+/// `revoke` by task `task` with `run_key` only.
+fn revoke_task_with_run_key(f: &Fixture, run_key: &str, task: &str) -> Out {
+    runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", run_key)
+        .env("OCTOPUS_TASK_ID", task)
+        .run()
+}
+
+fn status(status: u16) -> FaultKind {
+    FaultKind::Status {
+        status,
+        retry_after: None,
+    }
+}
+
+#[test]
+fn a_run_key_that_stops_working_before_its_own_key_names_the_keys_left() {
+    let f = Fixture::new();
+    let other = create(&f, "ServerTasks-110");
+    let own = create(&f, "ServerTasks-110");
+    f.sim
+        .inject(Fault::new("DELETE", &other.var("ApiKeyId"), status(401)));
+    let out = revoke_task_with_run_key(&f, &own.var("ApiKey"), "ServerTasks-110");
+    out.code(1).one_error_line(&[&format!(
+        "the run key stopped working (401) with 2 key(s) of task ServerTasks-110 left ({}, {})",
+        other.var("ApiKeyId"),
+        own.var("ApiKeyId")
+    )]);
+    // A server error is the server's, not a dead run key.
+    f.sim
+        .inject(Fault::new("DELETE", &other.var("ApiKeyId"), status(500)).times(5));
+    let out = revoke_task_with_run_key(&f, &own.var("ApiKey"), "ServerTasks-110");
+    out.code(1)
+        .one_error_line(&["DELETE /api/users/", "HTTP 500"]);
+    assert!(
+        !out.stderr().contains("stopped working"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(runkey_keys(&f).len(), 2);
+}
+
+#[test]
+fn a_401_on_the_run_keys_own_key_when_it_is_the_last_means_it_was_gone_already() {
+    let f = Fixture::new();
+    // Alone, and after the task's other key.
+    let alone = create(&f, "ServerTasks-111");
+    f.sim
+        .inject(Fault::new("DELETE", &alone.var("ApiKeyId"), status(401)));
+    let out = revoke_task_with_run_key(&f, &alone.var("ApiKey"), "ServerTasks-111");
+    out.code(0);
+    assert!(out.stdout.contains("can no longer act"), "{}", out.stdout);
+
+    let other = create(&f, "ServerTasks-112");
+    let own = create(&f, "ServerTasks-112");
+    f.sim
+        .inject(Fault::new("DELETE", &own.var("ApiKeyId"), status(401)));
+    let out = revoke_task_with_run_key(&f, &own.var("ApiKey"), "ServerTasks-112");
+    out.code(0);
+    assert!(
+        out.stdout
+            .contains(&format!("Revoked run key {}", other.var("ApiKeyId")))
+            && out.stdout.contains("can no longer act"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_401_on_the_last_key_that_is_not_the_run_keys_own_is_a_failure() {
+    let f = Fixture::new();
+    let theirs = create(&f, "ServerTasks-113");
+    let mine = create(&f, "ServerTasks-114");
+    f.sim
+        .inject(Fault::new("DELETE", &theirs.var("ApiKeyId"), status(401)));
+    let out = revoke_task_with_run_key(&f, &mine.var("ApiKey"), "ServerTasks-113");
+    out.code(1).one_error_line(&[&format!(
+        "with 1 key(s) of task ServerTasks-113 left ({})",
+        theirs.var("ApiKeyId")
+    )]);
+}
+
+#[test]
+fn without_hints_a_401_after_a_key_that_may_have_been_its_own_leaves_the_rest_named() {
+    let f = Fixture::new();
+    let first = create(&f, "ServerTasks-115");
+    let second = create(&f, "ServerTasks-115");
+    // A server that shows no key hints: either key may be the run key's own.
+    let items: Vec<serde_json::Value> = [&first, &second]
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "Id": c.var("ApiKeyId"),
+                "Purpose": c.var("ApiKeyPurpose"),
+                "Created": "2026-01-01T00:00:00.000+00:00",
+                "Expires": null,
+            })
+        })
+        .collect();
+    let listing = serde_json::json!({
+        "ItemType": "ApiKey",
+        "TotalResults": 2,
+        "ItemsPerPage": 30,
+        "NumberOfPages": 1,
+        "LastPageNumber": 0,
+        "Items": items,
+        "Links": {},
+    });
+    f.sim.inject(Fault::new(
+        "GET",
+        "/apikeys",
+        FaultKind::Body {
+            status: 200,
+            body: listing.to_string(),
+        },
+    ));
+    f.sim
+        .inject(Fault::new("DELETE", &second.var("ApiKeyId"), status(401)));
+    let out = revoke_task_with_run_key(&f, &second.var("ApiKey"), "ServerTasks-115");
+    out.code(1).one_error_line(&[&format!(
+        "with 1 key(s) of task ServerTasks-115 left ({})",
+        second.var("ApiKeyId")
+    )]);
+}

@@ -373,6 +373,64 @@ fn sweep_without_task_view_warns_and_keeps_to_the_age_rules() {
     );
 }
 
+#[test]
+fn sweep_asks_about_each_task_once_and_never_about_no_task() {
+    let f = Fixture::new();
+    let running = f.sim.add_task(None, TaskState::Executing);
+    create(&f, &running);
+    create(&f, &running);
+    let mut env = create_env(&f, "ignored");
+    env.retain(|(k, _)| *k != "OCTOPUS_TASK_ID");
+    runkey(&["create"]).envs(env).run().code(0);
+    let other = f.sim.add_task(None, TaskState::Executing);
+    create(&f, &other);
+    f.sim.reset_counters();
+    as_broker(&f, &["revoke", "--sweep"]).run().code(0);
+    let mut asked: Vec<String> = f
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.starts_with("/api/tasks/"))
+        .map(|r| r.target)
+        .collect();
+    asked.sort();
+    let mut expected = vec![
+        format!("/api/tasks/{running}"),
+        format!("/api/tasks/{other}"),
+    ];
+    // The fixture's other run's key names a task of its own.
+    let all_keys = f.sim.keys(&f.broker_id);
+    assert!(
+        all_keys
+            .iter()
+            .any(|k| k.purpose.contains("[runkey no-task/"))
+    );
+    expected.extend(
+        all_keys
+            .iter()
+            .filter_map(|k| marker(&k.purpose))
+            .map(|(task, _)| format!("/api/tasks/{task}"))
+            .filter(|t| !t.ends_with("/no-task")),
+    );
+    expected.sort();
+    expected.dedup();
+    assert_eq!(asked, expected);
+
+    // Without TaskView, the first refusal ends the questions.
+    f.sim.revoke_permission(&f.broker_id, "TaskView");
+    f.sim.reset_counters();
+    let out = as_broker(&f, &["revoke", "--sweep"]).run();
+    out.code(0)
+        .warns(&["the sweep cannot tell which runs are over"]);
+    let asked = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/api/tasks/"))
+        .count();
+    assert_eq!(asked, 1);
+}
+
 /// A 404 that is not Octopus's word about this key: a proxy's page, or an answer about
 /// the user.
 fn foreign_404s(f: &Fixture) -> [String; 2] {
