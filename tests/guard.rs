@@ -392,3 +392,80 @@ fn no_guard_turns_the_guard_off() {
         "create looked at the task although no guard was wanted"
     );
 }
+
+/// The guard a create step started with `tag` as its `SSL_CERT_DIR` (the one variable of the
+/// step a guard keeps, and harmless against the simulator's plain HTTP).
+fn guard_tagged(tag: &std::path::Path) -> Option<u32> {
+    let tag = format!("SSL_CERT_DIR={}", tag.display());
+    guards()
+        .into_iter()
+        .find(|(_, _, environ)| environ.contains(&tag))
+        .map(|(pid, _, _)| pid)
+}
+
+#[test]
+fn a_guard_told_to_stop_revokes_first() {
+    // A Tentacle service stop or restart sends SIGTERM to every process of its unit; a
+    // terminal closing sends SIGHUP.
+    for signal_number in [libc::SIGTERM, libc::SIGHUP] {
+        let f = Fixture::new();
+        let task = f.sim.add_task(None, TaskState::Executing);
+        let tag = tempfile::tempdir().unwrap();
+        create_with_guard(&f, &task)
+            .env("SSL_CERT_DIR", tag.path())
+            .run()
+            .code(0);
+        wait_until("the guard", Duration::from_secs(5), || {
+            guard_tagged(tag.path()).is_some()
+        });
+        let pid = guard_tagged(tag.path()).unwrap();
+        unsafe { libc::kill(pid as i32, signal_number) };
+        wait_until("the guard's revoke", Duration::from_secs(5), || {
+            runkey_keys(&f).is_empty()
+        });
+        wait_until("the guard's end", Duration::from_secs(5), || {
+            guard_tagged(tag.path()).is_none()
+        });
+        seeded_keys_survive(&f);
+    }
+}
+
+#[test]
+fn a_kill_of_the_steps_process_group_does_not_reach_the_guard() {
+    // A step runner other than Tentacle (a shell's job control, `timeout`, an SSH session)
+    // may kill the step's process group or session: the guard has left both.
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    let tag = tempfile::tempdir().unwrap();
+    let mut run = create_with_guard(&f, &task).env("SSL_CERT_DIR", tag.path());
+    std::os::unix::process::CommandExt::process_group(run.command(), 0);
+    let child = run
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = child.id() as i32;
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wait_until("the guard", Duration::from_secs(5), || {
+        guard_tagged(tag.path()).is_some()
+    });
+    let pid = guard_tagged(tag.path());
+    unsafe { libc::killpg(group, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        guard_tagged(tag.path()),
+        pid,
+        "the group kill reached the guard"
+    );
+    f.sim.set_task_state(&task, TaskState::Canceled);
+    wait_until("the guard's revoke", Duration::from_secs(5), || {
+        runkey_keys(&f).is_empty()
+    });
+}

@@ -13,12 +13,11 @@ use anyhow::{Context, Result};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 pub fn detach(command: &mut Command) {
-    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
+    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent. It fails
+    // only for a process group leader, which a child just forked never is.
     unsafe {
         command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
+            libc::setsid();
             Ok(())
         });
     }
