@@ -384,6 +384,36 @@ fn a_server_without_discovery_says_to_use_an_api_key() {
 }
 
 #[test]
+fn a_failing_discovery_document_is_the_servers_failure_not_an_old_server() {
+    let f = Fixture::new();
+    let (audience, jwt) = trust(&f);
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            "/.well-known/openid-configuration",
+            FaultKind::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .times(5),
+    );
+    refused(
+        &f,
+        &jwt,
+        &audience,
+        &[
+            "reading the server's OpenID Connect discovery document",
+            "500",
+        ],
+    );
+    let out = runkey(&["create"])
+        .envs(oidc_env(&f, "ServerTasks-310", &jwt, &audience))
+        .run();
+    out.code(0);
+}
+
+#[test]
 fn a_malformed_jwt_or_a_missing_audience_is_a_usage_error() {
     let f = Fixture::new();
     let (audience, jwt) = trust(&f);

@@ -347,3 +347,34 @@ fn is_octopus_404(error: &anyhow::Error) -> bool {
         .downcast_ref::<HttpError>()
         .is_some_and(|http| http.status == 404 && http.server_message.is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(json: serde_json::Value) -> ScopedUserRole {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn only_an_unscoped_grant_in_the_space_covers_it() {
+        let whole = grant(serde_json::json!({"UserRoleId": "r", "SpaceId": "Spaces-1"}));
+        assert!(whole.covers_space("Spaces-1"));
+        assert!(!whole.covers_space("Spaces-2"));
+        for scope in [
+            "ProjectIds",
+            "EnvironmentIds",
+            "ProjectGroupIds",
+            "TenantIds",
+        ] {
+            let scoped = grant(serde_json::json!({
+                "UserRoleId": "r",
+                "SpaceId": "Spaces-1",
+                scope: ["X-1"],
+            }));
+            assert!(!scoped.covers_space("Spaces-1"), "{scope}");
+        }
+        let system = grant(serde_json::json!({"UserRoleId": "r", "SpaceId": null}));
+        assert!(!system.covers_space("Spaces-1"));
+    }
+}
