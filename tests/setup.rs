@@ -506,3 +506,91 @@ fn the_administrators_key_reaches_no_output_and_only_the_header() {
         "setup writes no file"
     );
 }
+
+#[test]
+fn a_second_broker_joins_the_team_and_the_first_stays() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    full_setup(&f, &key, &dir);
+    let first = broker_id(&f);
+    let out = setup(&f, &key, &["--broker", "svc-runkey-eu"]).run();
+    out.code(0);
+    let second = f
+        .sim
+        .users()
+        .into_iter()
+        .find(|u| u.username == "svc-runkey-eu")
+        .expect("the second broker")
+        .id;
+    let teams: Vec<_> = f
+        .sim
+        .teams()
+        .into_iter()
+        .filter(|t| t.name == TEAM)
+        .collect();
+    assert_eq!(teams.len(), 1);
+    let mut members = teams[0].member_user_ids.clone();
+    members.sort();
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(members, expected);
+    assert!(
+        writes(&f).iter().any(|w| w.starts_with("PUT /api/teams/")),
+        "{:?}",
+        writes(&f)
+    );
+}
+
+#[test]
+fn a_failing_package_lookup_stops_setup_before_any_upload() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(&dir, VERSION);
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            "/packages/",
+            FaultKind::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .times(5),
+    );
+    let out = setup(&f, &key, &["--package", pkg.to_str().unwrap()]).run();
+    out.code(1).one_error_line(&["/packages/", "500"]);
+    assert!(f.sim.packages().is_empty());
+    assert!(writes(&f).is_empty(), "{:?}", writes(&f));
+}
+
+#[test]
+fn a_discovery_document_without_an_issuer_stops_the_oidc_step() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(&dir, VERSION);
+    f.sim.inject(Fault::new(
+        "GET",
+        "/.well-known/openid-configuration",
+        FaultKind::Body {
+            status: 200,
+            body: r#"{"issuer":"","token_endpoint":"/token/v1"}"#.to_string(),
+        },
+    ));
+    let out = setup(
+        &f,
+        &key,
+        &[
+            "--package",
+            pkg.to_str().unwrap(),
+            "--broker",
+            BROKER,
+            "--oidc",
+        ],
+    )
+    .run();
+    out.code(1).one_error_line(&["names no issuer", "2025.1"]);
+    assert!(f.sim.oidc_identities().is_empty());
+}
