@@ -594,3 +594,94 @@ fn a_discovery_document_without_an_issuer_stops_the_oidc_step() {
     out.code(1).one_error_line(&["names no issuer", "2025.1"]);
     assert!(f.sim.oidc_identities().is_empty());
 }
+
+#[test]
+fn a_refused_template_update_names_the_put() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    full_setup(&f, &key, &dir);
+    let name = shipped_templates()[0].clone();
+    let id = template_named(&f, &name)["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    f.sim.edit_action_template(&id, |t| {
+        t["Properties"]["Octopus.Action.Script.ScriptBody"] = json!("echo an older script");
+    });
+    f.sim.inject(Fault::new(
+        "PUT",
+        "/actiontemplates/",
+        FaultKind::Status {
+            status: 403,
+            retry_after: None,
+        },
+    ));
+    let pkg = package(&dir, VERSION);
+    let out = setup(
+        &f,
+        &key,
+        &[
+            "--package",
+            pkg.to_str().unwrap(),
+            "--broker",
+            BROKER,
+            "--oidc",
+        ],
+    )
+    .run();
+    out.code(1)
+        .one_error_line(&[&format!("PUT /api/Spaces-1/actiontemplates/{id}")]);
+}
+
+#[test]
+fn a_proxys_404_on_the_package_lookup_is_no_proof_the_package_is_missing() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = package(&dir, VERSION);
+    f.sim.inject(Fault::new(
+        "GET",
+        "/packages/",
+        FaultKind::Body {
+            status: 404,
+            body: "<html><body><h1>404 Not Found</h1>nginx</body></html>".to_string(),
+        },
+    ));
+    let out = setup(&f, &key, &["--package", pkg.to_str().unwrap()]).run();
+    out.code(1).one_error_line(&["/packages/", "404"]);
+    assert!(f.sim.packages().is_empty());
+    assert!(writes(&f).is_empty(), "{:?}", writes(&f));
+}
+
+#[test]
+fn the_oidc_account_follows_the_broker_setup_last_named() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    full_setup(&f, &key, &dir);
+    let out = setup(&f, &key, &["--broker", "svc-runkey-eu", "--oidc"]).run();
+    out.code(0);
+    let second = f
+        .sim
+        .users()
+        .into_iter()
+        .find(|u| u.username == "svc-runkey-eu")
+        .expect("the second broker")
+        .id;
+    let accounts = f.sim.accounts();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(
+        accounts[0]["Audience"],
+        f.sim.external_id(&second).as_str(),
+        "{:?}",
+        accounts[0]
+    );
+    assert!(
+        writes(&f)
+            .iter()
+            .any(|w| w.starts_with("PUT /api/Spaces-1/accounts/")),
+        "{:?}",
+        writes(&f)
+    );
+}
