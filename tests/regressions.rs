@@ -261,6 +261,39 @@ fn a_compressed_answer_nobody_asked_for_is_named_as_such() {
 }
 
 #[test]
+fn an_answer_marked_identity_or_with_an_empty_encoding_is_read_as_it_is() {
+    for encoding in ["identity", " IDENTITY", ""] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = r#"{"Id":"Users-2","Username":"svc-runkey","DisplayName":"Broker","IsService":true}"#;
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: {encoding}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        });
+        let out = runkey(&["use", "--check", "--", "true"])
+            .env("OCTOPUS_URL", &url)
+            .env("RUNKEY_API_KEY", "API-AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .run();
+        out.code(0);
+        assert!(
+            out.stdout.contains("svc-runkey"),
+            "{encoding:?}: {}",
+            out.stdout
+        );
+        assert!(out.stderr().is_empty(), "{encoding:?}: {}", out.stderr());
+        server.join().unwrap();
+    }
+}
+
+#[test]
 fn a_variable_that_is_not_utf8_is_named_as_such_not_as_missing() {
     let f = Fixture::new();
     f.sim.expect_no_requests();

@@ -394,6 +394,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn backoff_grows_by_200_ms_an_attempt_with_up_to_127_ms_of_jitter() {
+        for attempt in 1..=3u32 {
+            let base = 200 * u128::from(attempt);
+            let waits: Vec<u128> = (0..64).map(|_| backoff(attempt).as_millis()).collect();
+            assert!(
+                waits.iter().all(|w| (base..base + 128).contains(w)),
+                "{attempt}: {waits:?}"
+            );
+            assert!(waits.iter().any(|w| *w > base), "no jitter: {waits:?}");
+        }
+    }
+
+    #[test]
     fn retry_after_is_read_as_seconds_or_an_http_date() {
         assert_eq!(retry_after(" 7 "), Some(Duration::from_secs(7)));
         let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(30);
