@@ -136,7 +136,8 @@ fn proxy_for(server: &ServerUrl, env: &Env) -> Option<ProxySetting> {
 }
 
 /// `NO_PROXY` entries: `*` (everything), a host or IP (itself and, for names, its
-/// subdomains), `.example.com` or `*.example.com` (subdomains); a `:port` is ignored.
+/// subdomains), `.example.com` or `*.example.com` (subdomains), an IPv6 address bare or in
+/// brackets; a `:port` is ignored.
 fn bypasses_proxy(host: &str, no_proxy: &str) -> bool {
     let host = host.to_ascii_lowercase();
     no_proxy
@@ -149,15 +150,19 @@ fn bypasses_proxy(host: &str, no_proxy: &str) -> bool {
             }
             let entry = entry.to_ascii_lowercase();
             let entry = entry.trim_start_matches("*.").trim_start_matches('.');
-            let entry = match entry.rsplit_once(':') {
-                Some((name, port))
-                    if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
-                {
-                    name
-                }
-                _ => entry,
+            let entry = match entry.strip_prefix('[') {
+                // `[v6]` or `[v6]:port`
+                Some(bracketed) => bracketed.split_once(']').map_or(bracketed, |(ip, _)| ip),
+                None => match entry.rsplit_once(':') {
+                    // `name:port`; a bare IPv6 address has more than one colon
+                    Some((name, port))
+                        if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        name
+                    }
+                    _ => entry,
+                },
             };
-            let entry = entry.trim_start_matches('[').trim_end_matches(']');
             host == entry || host.ends_with(&format!(".{entry}"))
         })
 }
@@ -306,5 +311,36 @@ mod tests {
         );
         assert!(bypasses_proxy("www.example.com", "example.com"));
         assert!(!bypasses_proxy("notexample.com", "example.com"));
+    }
+
+    #[test]
+    fn no_proxy_ports_are_dropped_but_ipv6_addresses_are_kept_whole() {
+        assert!(bypasses_proxy("octo.example.com", "octo.example.com:8443"));
+        assert!(bypasses_proxy("::1", "::1"));
+        assert!(bypasses_proxy("::1", "[::1]"));
+        assert!(bypasses_proxy("::1", "[::1]:8080"));
+        assert!(bypasses_proxy("fd00::7", "fd00::7"));
+        // Not a port: the entry is taken whole, and names nothing.
+        assert!(!bypasses_proxy(
+            "octo.example.com",
+            "octo.example.com:https"
+        ));
+    }
+
+    #[test]
+    fn a_url_is_shown_in_messages_with_its_password_hidden() {
+        assert_eq!(
+            without_password("https://bob:hunter2@octo.example.com/app"),
+            "https://***@octo.example.com/app"
+        );
+        assert_eq!(
+            without_password("https://octo.example.com/a@b"),
+            "https://octo.example.com/a@b"
+        );
+        assert_eq!(without_password("octo.example.com"), "octo.example.com");
+        assert_eq!(
+            without_password("https://octo.example.com"),
+            "https://octo.example.com"
+        );
     }
 }
