@@ -685,3 +685,25 @@ fn the_oidc_account_follows_the_broker_setup_last_named() {
         writes(&f)
     );
 }
+
+#[test]
+fn a_broker_username_has_1_to_64_characters_and_the_account_its_display_name() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let long = "b".repeat(65);
+    for bad in ["  ", long.as_str()] {
+        let out = setup(&f, &key, &["--broker", bad]).run();
+        out.code(2)
+            .one_error_line(&["a username has 1 to 64 characters"]);
+    }
+    assert_eq!(writes(&f), Vec::<String>::new());
+    let longest = "b".repeat(64);
+    setup(&f, &key, &["--broker", &longest]).run().code(0);
+    let broker = f
+        .sim
+        .users()
+        .into_iter()
+        .find(|u| u.username == longest)
+        .expect("the broker");
+    assert_eq!(broker.display_name, "Octopus Run Key broker");
+}

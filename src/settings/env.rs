@@ -170,6 +170,14 @@ mod tests {
     }
 
     #[test]
+    fn only_a_whole_octopus_expression_is_unsubstituted() {
+        assert!(is_unsubstituted("#{Octopus.Task.Id}"));
+        assert!(!is_unsubstituted("#{Octopus.Task.Id"));
+        assert!(!is_unsubstituted("Spaces-1}"));
+        assert!(!is_unsubstituted("ServerTasks-1"));
+    }
+
+    #[test]
     fn octopus_is_recognised_by_tentacle_and_calamari_variables() {
         assert!(Env::from_pairs(&[("TentacleHome", "/etc/octopus")]).under_octopus());
         assert!(Env::from_pairs(&[("OctopusCalamariWorkingDirectory", "/w")]).under_octopus());

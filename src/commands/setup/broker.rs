@@ -27,7 +27,7 @@ impl Write {
         let broker = || known.broker_id.clone().unwrap_or_default();
         match self {
             Write::CreateAccount { username } => {
-                let user = client.create_service_account(username, &display_name(username))?;
+                let user = client.create_service_account(username, DISPLAY_NAME)?;
                 known.broker_id = Some(user.id);
             }
             Write::CreateTeam => {
@@ -63,9 +63,7 @@ impl Write {
 
 /// The broker's display name; messages show it beside the username, which tells brokers
 /// apart.
-fn display_name(_username: &str) -> String {
-    "Octopus Run Key broker".to_string()
-}
+const DISPLAY_NAME: &str = "Octopus Run Key broker";
 
 pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
     let Some(username) = settings.broker.as_deref() else {
