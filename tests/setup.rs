@@ -707,3 +707,141 @@ fn a_broker_username_has_1_to_64_characters_and_the_account_its_display_name() {
         .expect("the broker");
     assert_eq!(broker.display_name, "Octopus Run Key broker");
 }
+
+/// One page of an Octopus listing holding `items`.
+fn listing(items: Value) -> String {
+    let count = items.as_array().map_or(0, Vec::len);
+    json!({
+        "ItemType": "Thing",
+        "TotalResults": count,
+        "ItemsPerPage": 30,
+        "NumberOfPages": 1,
+        "LastPageNumber": 0,
+        "Items": items,
+        "Links": {},
+    })
+    .to_string()
+}
+
+fn answer_listing(f: &Fixture, path: &str, items: Value) {
+    f.sim.inject(Fault::new(
+        "GET",
+        path,
+        FaultKind::Body {
+            status: 200,
+            body: listing(items),
+        },
+    ));
+}
+
+#[test]
+fn a_team_whose_name_only_contains_the_brokers_teams_is_not_taken_for_it() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    answer_listing(
+        &f,
+        "/api/Spaces-1/teams",
+        json!([{"Id": "Teams-90", "Name": "Octopus Run Key brokers (old)", "SpaceId": "Spaces-1", "MemberUserIds": []}]),
+    );
+    setup(&f, &key, &["--broker", BROKER]).run().code(0);
+    let teams: Vec<_> = f
+        .sim
+        .teams()
+        .into_iter()
+        .filter(|t| t.name == TEAM)
+        .collect();
+    assert_eq!(teams.len(), 1);
+    assert_eq!(teams[0].member_user_ids, [broker_id(&f)]);
+}
+
+#[test]
+fn a_role_is_granted_even_when_the_team_holds_another() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    setup(&f, &key, &["--broker", BROKER]).run().code(0);
+    assert_eq!(f.sim.scoped_user_roles().len(), 1);
+    setup(
+        &f,
+        &key,
+        &["--broker", BROKER, "--role", "Environment manager"],
+    )
+    .run()
+    .code(0);
+    let granted: Vec<String> = f
+        .sim
+        .scoped_user_roles()
+        .into_iter()
+        .map(|g| g.user_role_id)
+        .collect();
+    assert_eq!(granted.len(), 2, "{granted:?}");
+}
+
+#[test]
+fn without_oidc_no_identity_or_account_is_made() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let out = setup(&f, &key, &["--broker", BROKER]).run();
+    out.code(0);
+    assert!(out.stdout.contains("no --oidc given"), "{}", out.stdout);
+    assert!(f.sim.oidc_identities().is_empty());
+    assert!(f.sim.accounts().is_empty());
+}
+
+#[test]
+fn a_space_without_a_slug_needs_an_oidc_subject() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    answer_listing(
+        &f,
+        "/api/spaces",
+        json!([{"Id": "Spaces-1", "Name": "Default", "Slug": "", "IsDefault": true}]),
+    );
+    let out = setup(&f, &key, &["--broker", BROKER, "--oidc"]).run();
+    out.code(2)
+        .one_error_line(&["has no slug", "--oidc-subject"]);
+    assert!(f.sim.oidc_identities().is_empty());
+}
+
+#[test]
+fn another_subject_is_trusted_beside_the_first() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    full_setup(&f, &key, &dir);
+    setup(
+        &f,
+        &key,
+        &[
+            "--broker",
+            BROKER,
+            "--oidc",
+            "--oidc-subject",
+            "space:default:project:web:*",
+        ],
+    )
+    .run()
+    .code(0);
+    let mut subjects: Vec<String> = f
+        .sim
+        .oidc_identities()
+        .into_iter()
+        .map(|i| i.subject)
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["space:default:*", "space:default:project:web:*"]);
+}
+
+#[test]
+fn an_account_of_the_name_but_another_kind_is_a_usage_error() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    answer_listing(
+        &f,
+        "/api/Spaces-1/accounts",
+        json!([{"Id": "Accounts-9", "Name": ACCOUNT, "AccountType": "UsernamePassword"}]),
+    );
+    let out = setup(&f, &key, &["--broker", BROKER, "--oidc"]).run();
+    out.code(2)
+        .one_error_line(&["is a UsernamePassword, not a Generic OIDC account"]);
+    assert!(f.sim.accounts().is_empty());
+}
