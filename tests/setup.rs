@@ -845,3 +845,22 @@ fn an_account_of_the_name_but_another_kind_is_a_usage_error() {
         .one_error_line(&["is a UsernamePassword, not a Generic OIDC account"]);
     assert!(f.sim.accounts().is_empty());
 }
+
+#[test]
+fn an_account_with_the_right_audience_but_other_subject_keys_is_updated() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    full_setup(&f, &key, &dir);
+    let mut account = f.sim.accounts()[0].clone();
+    account["DeploymentSubjectKeys"] = json!(["space"]);
+    answer_listing(&f, "/api/Spaces-1/accounts", json!([account]));
+    f.sim.reset_counters();
+    full_setup(&f, &key, &dir);
+    let id = f.sim.accounts()[0]["Id"].as_str().unwrap().to_string();
+    assert_eq!(writes(&f), [format!("PUT /api/Spaces-1/accounts/{id}")]);
+    let mut keys: Vec<String> =
+        serde_json::from_value(f.sim.accounts()[0]["DeploymentSubjectKeys"].clone()).unwrap();
+    keys.sort();
+    assert!(keys.len() > 1, "{keys:?}");
+}
