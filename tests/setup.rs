@@ -335,7 +335,19 @@ fn a_refused_step_stops_with_one_line_and_a_rerun_finishes_without_duplicates() 
         .never_shows(&key);
     // What was done before is said, and is there.
     assert!(out.stdout.contains("created"), "{}", out.stdout);
-    assert!(out.stdout.contains("not done"), "{}", out.stdout);
+    let lines: Vec<&str> = out.plain_stdout();
+    let team = lines
+        .iter()
+        .position(|l| l.contains("team") && l.contains(TEAM))
+        .unwrap();
+    assert!(
+        lines[team].trim_start().starts_with("not done"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[..team].iter().all(|l| !l.contains("not done")),
+        "{lines:?}"
+    );
     assert_eq!(f.sim.packages().len(), 1);
     assert!(f.sim.teams().iter().all(|t| t.name != TEAM));
 
@@ -863,4 +875,144 @@ fn an_account_with_the_right_audience_but_other_subject_keys_is_updated() {
         serde_json::from_value(f.sim.accounts()[0]["DeploymentSubjectKeys"].clone()).unwrap();
     keys.sort();
     assert!(keys.len() > 1, "{keys:?}");
+}
+
+/// `setup --json` with `args`: the advice as (template, parameter) -> value.
+fn advice(
+    f: &Fixture,
+    key: &str,
+    args: &[&str],
+) -> std::collections::BTreeMap<(String, String), String> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = setup(f, key, &all).run();
+    out.code(0);
+    let object: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut names: Vec<String> = object["Runbook"]["Templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let mut shipped = shipped_templates();
+    shipped.sort();
+    assert_eq!(names, shipped);
+    object["Runbook"]["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                (
+                    p["Template"].as_str().unwrap().to_string(),
+                    p["Parameter"].as_str().unwrap().to_string(),
+                ),
+                p["Value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_advice_names_each_templates_package_key_and_account_as_this_setup_left_them() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let with = |template: &str, parameter: &str| (template.to_string(), parameter.to_string());
+    let minters = [
+        "Octopus Run Key - Create",
+        "Octopus Run Key - Create - Bash",
+        "Octopus Run Key - Exec",
+        "Octopus Run Key - Exec - Bash",
+    ];
+    let sweeps = ["Octopus Run Key - Sweep", "Octopus Run Key - Sweep - Bash"];
+
+    let oidc = advice(&f, &key, &["--broker", BROKER, "--oidc"]);
+    // A package for every template, a key for the minters and the sweeps, an account for
+    // the minters: nothing else.
+    assert_eq!(
+        oidc.len(),
+        shipped_templates().len() + 2 * minters.len() + sweeps.len()
+    );
+    for template in shipped_templates() {
+        assert!(
+            oidc[&with(&template, "RunKey.Package")]
+                .starts_with("octopus-runkey from the built-in feed"),
+            "{template}"
+        );
+    }
+    for template in minters {
+        assert_eq!(
+            oidc[&with(template, "RunKey.OidcAccount")],
+            "the account 'Octopus Run Key broker'"
+        );
+        assert!(
+            oidc[&with(template, "RunKey.BrokerApiKey")].starts_with("leave empty: the account")
+        );
+    }
+    for template in sweeps {
+        assert!(
+            oidc[&with(template, "RunKey.BrokerApiKey")]
+                .starts_with("an API key of the service account svc-runkey")
+        );
+    }
+
+    let keys = advice(&f, &key, &["--broker", BROKER]);
+    for template in minters {
+        assert!(
+            keys[&with(template, "RunKey.OidcAccount")]
+                .starts_with("leave empty (run setup with --oidc")
+        );
+        assert!(
+            keys[&with(template, "RunKey.BrokerApiKey")]
+                .starts_with("an API key of the service account svc-runkey")
+        );
+    }
+
+    let nothing = advice(&f, &key, &[]);
+    for template in minters.iter().chain(&sweeps) {
+        assert!(
+            nothing[&with(template, "RunKey.BrokerApiKey")]
+                .ends_with("(run setup with --broker to create it)")
+        );
+    }
+}
+
+#[test]
+fn a_stopped_setup_marks_the_refused_step_and_what_follows_not_done() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    f.sim.revoke_permission(&f.admin_id, "TeamCreate");
+    let out = setup(&f, &key, &["--broker", BROKER, "--json"]).run();
+    out.code(1);
+    let _ = out.stderr();
+    // The object, then the task summary's service message.
+    let object: Value = serde_json::Deserializer::from_str(&out.stdout)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(out.result_message().is_some());
+    let results: Vec<(String, String)> = object["Steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["Step"].as_str().unwrap().to_string(),
+                s["Result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let team = results.iter().position(|(kind, _)| kind == "team").unwrap();
+    assert!(team > 0);
+    assert!(
+        results[..team].iter().all(|(_, r)| r != "not done"),
+        "{results:?}"
+    );
+    assert!(
+        results[team..].iter().all(|(_, r)| r == "not done"),
+        "{results:?}"
+    );
+    assert_eq!(object["Completed"], false);
 }

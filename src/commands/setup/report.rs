@@ -12,6 +12,9 @@ use super::{Outcome, Plan};
 use crate::console::{Console, neutralise_json};
 use crate::settings::Setup;
 
+/// The templates' parameter for the broker's API key.
+const BROKER_API_KEY: &str = "RunKey.BrokerApiKey";
+
 /// One parameter of a shipped template and the value it takes.
 struct Advice {
     template: String,
@@ -153,16 +156,16 @@ fn advice(settings: &Setup) -> Vec<Advice> {
             let control = parameter["DisplaySettings"]["Octopus.ControlType"]
                 .as_str()
                 .unwrap_or_default();
-            let value = match control {
-                "Package" => format!(
+            let value = match (control, name) {
+                ("Package", _) => format!(
                     "{PACKAGE_ID} from the built-in feed (version {})",
                     env!("CARGO_PKG_VERSION")
                 ),
-                "GenericOidcAccount" if settings.oidc => format!("the account '{ACCOUNT}'"),
-                "GenericOidcAccount" => {
+                ("GenericOidcAccount", _) if settings.oidc => format!("the account '{ACCOUNT}'"),
+                ("GenericOidcAccount", _) => {
                     "leave empty (run setup with --oidc to create the account)".to_string()
                 }
-                "Sensitive" if name.contains("BrokerApiKey") => {
+                (_, BROKER_API_KEY) => {
                     match (settings.oidc && has_oidc_parameter, broker) {
                         (true, _) => format!("leave empty: the account '{ACCOUNT}' replaces it"),
                         (false, Some(broker)) => format!(
