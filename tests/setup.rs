@@ -1016,3 +1016,26 @@ fn a_stopped_setup_marks_the_refused_step_and_what_follows_not_done() {
     );
     assert_eq!(object["Completed"], false);
 }
+
+#[test]
+fn the_header_names_the_space_without_its_control_characters() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let out = setup(&f, &key, &["--dry-run"]).run();
+    out.code(0);
+    assert_eq!(
+        out.plain_stdout()[0],
+        "setup plan for the space 'Default' (Spaces-1), a dry run: nothing was changed"
+    );
+    answer_listing(
+        &f,
+        "/api/spaces",
+        json!([{"Id": "Spaces-1", "Name": "Ops\u{1b}[2J\nfake line", "Slug": "ops", "IsDefault": true}]),
+    );
+    let out = setup(&f, &key, &["--dry-run"]).run();
+    out.code(0);
+    assert_eq!(
+        out.plain_stdout()[0],
+        "setup plan for the space 'Ops[2Jfake line' (Spaces-1), a dry run: nothing was changed"
+    );
+}
