@@ -51,7 +51,8 @@ fn usage_summary(error: &clap::Error) -> String {
         ErrorKind::MissingRequiredArgument if missing.iter().any(|n| n.contains("CMD")) => {
             "the command to run is missing: give it after --, like: octopus-runkey use -- ./restart-web.sh".to_string()
         }
-        ErrorKind::MissingRequiredArgument if !missing.is_empty() => {
+        // clap always names them for this kind.
+        ErrorKind::MissingRequiredArgument => {
             format!(
                 "a required argument is missing: {}; see 'octopus-runkey <command> --help'",
                 missing.join(", ")
