@@ -607,12 +607,12 @@ fn a_listing_whose_full_page_lacks_page_next_is_completed_from_total_results() {
 fn by_task_also_deletes_a_key_the_task_made_while_it_was_revoking() {
     let f = Fixture::new();
     create(&f, "ServerTasks-43");
-    // The first DELETE is answered after 1.5 s; meanwhile a parallel step of the same task
+    // The first DELETE is answered after 3 s; meanwhile a parallel step of the same task
     // makes another key, which the next listing shows.
     f.sim.inject(Fault::new(
         "DELETE",
         "/apikeys/",
-        FaultKind::Delay(std::time::Duration::from_millis(1500)),
+        FaultKind::Delay(std::time::Duration::from_millis(3000)),
     ));
     let mut run = as_broker(&f, &["revoke"]).env("OCTOPUS_TASK_ID", "ServerTasks-43");
     let revoking = run

@@ -193,6 +193,7 @@ fn a_sigterm_during_the_check_means_the_command_never_starts() {
     ));
     let dir = tempfile::tempdir().unwrap();
     let should_not_run = dir.path().join("should-not-run");
+    let before = f.sim.connections();
     let mut run = runkey(&[
         "use",
         "--check",
@@ -208,8 +209,17 @@ fn a_sigterm_during_the_check_means_the_command_never_starts() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The check's answer comes after 1.5 s: the signal comes while it is awaited.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The check's answer comes after 1.5 s: the signal comes once the check has connected
+    // (the signals are caught by then), while its answer is awaited.
+    let started = std::time::Instant::now();
+    while f.sim.connections() == before {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the check never connected"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
     signal(&child, libc::SIGTERM);
     let output = child.wait_with_output().unwrap();
     assert_eq!(
