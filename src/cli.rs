@@ -39,6 +39,18 @@ pub struct GlobalArgs {
     pub verbose: bool,
 }
 
+impl Cli {
+    /// Whether stdout carries data (JSON or CSV) that a service message line would corrupt.
+    pub fn prints_data(&self) -> bool {
+        match &self.command {
+            Command::List(args) => args.json,
+            Command::Audit(args) => args.json || args.csv,
+            Command::Setup(args) => args.json,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create this run's key and emit it as a sensitive output variable

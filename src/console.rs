@@ -14,6 +14,7 @@ use crate::service_message;
 pub struct Console {
     under_octopus: bool,
     verbose: bool,
+    summary: bool,
 }
 
 impl Console {
@@ -21,11 +22,21 @@ impl Console {
         Console {
             under_octopus,
             verbose: false,
+            summary: true,
         }
     }
 
     pub fn with_verbose(self, verbose: bool) -> Console {
         Console { verbose, ..self }
+    }
+
+    /// Outside Octopus, a command whose stdout is JSON or CSV prints no task summary line
+    /// after it, so that its output stays one document.
+    pub fn for_data_output(self, prints_data: bool) -> Console {
+        Console {
+            summary: self.under_octopus || !prints_data,
+            ..self
+        }
     }
 
     /// A service message or an informational line. A write failure is an error: a key whose
@@ -68,6 +79,9 @@ impl Console {
     /// The task summary's reason alone, for an error whose text was already printed
     /// (clap prints its own usage errors).
     pub fn summary(&self, text: &str) {
+        if !self.summary {
+            return;
+        }
         let _ = self.line(&service_message::result_message(&format!(
             "octopus-runkey: {text}"
         )));

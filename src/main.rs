@@ -24,7 +24,9 @@ fn main() -> ExitCode {
             return ExitStatus::Usage.into();
         }
     };
-    let console = console.with_verbose(cli.global.verbose);
+    let console = console
+        .with_verbose(cli.global.verbose)
+        .for_data_output(cli.prints_data());
     let status = settings::resolve(&cli, &env)
         .and_then(|settings| octopus_runkey::commands::run(settings, &console));
     match status {

@@ -371,3 +371,28 @@ fn the_simulator_records_no_event_for_a_read() {
     assert_eq!(event.category, "Modified");
     assert_eq!(event.message, "Deployment target web-01 was disabled");
 }
+
+#[test]
+fn a_failed_csv_or_json_audit_outside_octopus_leaves_stdout_to_the_data() {
+    let f = Fixture::new();
+    for (args, summary) in [
+        (&["audit", "--csv"][..], false),
+        (&["audit", "--json"][..], false),
+        (&["audit"][..], true),
+    ] {
+        let out = runkey(args)
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("OCTOPUS_API_KEY", "API-AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .run();
+        out.code(1).one_error_line(&["401"]);
+        assert_eq!(out.result_message().is_some(), summary, "{args:?}");
+        // Under Octopus the task summary always gets its reason.
+        let out = runkey(args)
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("OCTOPUS_API_KEY", "API-AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .env("OctopusCalamariWorkingDirectory", "/tmp")
+            .run();
+        out.code(1).one_error_line(&["401"]);
+        assert!(out.result_message().is_some(), "{args:?}");
+    }
+}

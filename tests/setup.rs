@@ -984,15 +984,20 @@ fn a_stopped_setup_marks_the_refused_step_and_what_follows_not_done() {
     let key = admin_key(&f);
     f.sim.revoke_permission(&f.admin_id, "TeamCreate");
     let out = setup(&f, &key, &["--broker", BROKER, "--json"]).run();
-    out.code(1);
-    let _ = out.stderr();
-    // The object, then the task summary's service message.
-    let object: Value = serde_json::Deserializer::from_str(&out.stdout)
-        .into_iter()
-        .next()
-        .unwrap()
-        .unwrap();
-    assert!(out.result_message().is_some());
+    out.code(1).one_error_line(&["TeamCreate"]);
+    // Outside Octopus stdout is the object alone; under Octopus the task summary's line
+    // follows it.
+    let object: Value = serde_json::from_str(&out.stdout).expect("stdout is one JSON value");
+    assert!(out.result_message().is_none());
+    let under_octopus = setup(&f, &key, &["--broker", BROKER, "--json"])
+        .env("TentacleHome", "/etc/octopus")
+        .run();
+    under_octopus.code(1).one_error_line(&["TeamCreate"]);
+    assert!(
+        under_octopus
+            .result_message()
+            .is_some_and(|m| m.contains("TeamCreate"))
+    );
     let results: Vec<(String, String)> = object["Steps"]
         .as_array()
         .unwrap()
