@@ -79,10 +79,10 @@ fn broker_id(f: &Fixture) -> String {
         .id
 }
 
-/// The full setup, asserting success and no stderr.
-fn full_setup(f: &Fixture, key: &str, dir: &tempfile::TempDir) -> Out {
+/// The full setup's command line: package, broker, OIDC.
+fn full_setup_command(f: &Fixture, key: &str, dir: &tempfile::TempDir) -> Run {
     let pkg = package(dir, VERSION);
-    let out = setup(
+    setup(
         f,
         key,
         &[
@@ -93,7 +93,11 @@ fn full_setup(f: &Fixture, key: &str, dir: &tempfile::TempDir) -> Out {
             "--oidc",
         ],
     )
-    .run();
+}
+
+/// The full setup, asserting success and no stderr.
+fn full_setup(f: &Fixture, key: &str, dir: &tempfile::TempDir) -> Out {
+    let out = full_setup_command(f, key, dir).run();
     out.code(0).never_shows(key);
     out
 }
@@ -219,20 +223,28 @@ fn a_second_setup_sends_no_write() {
     assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
 }
 
+/// The full setup, then the first shipped template edited on the server as an older
+/// version would be; its name and id.
+fn set_up_with_an_older_template(
+    f: &Fixture,
+    key: &str,
+    dir: &tempfile::TempDir,
+) -> (String, String) {
+    full_setup(f, key, dir);
+    let name = shipped_templates()[0].clone();
+    let id = template_named(f, &name)["Id"].as_str().unwrap().to_string();
+    f.sim.edit_action_template(&id, |t| {
+        t["Properties"]["Octopus.Action.Script.ScriptBody"] = json!("echo an older script");
+    });
+    (name, id)
+}
+
 #[test]
 fn a_changed_template_gets_exactly_one_put_and_no_post() {
     let f = Fixture::new();
     let key = admin_key(&f);
     let dir = tempfile::tempdir().unwrap();
-    full_setup(&f, &key, &dir);
-    let name = shipped_templates()[0].clone();
-    let id = template_named(&f, &name)["Id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    f.sim.edit_action_template(&id, |t| {
-        t["Properties"]["Octopus.Action.Script.ScriptBody"] = json!("echo an older script");
-    });
+    let (name, id) = set_up_with_an_older_template(&f, &key, &dir);
     f.sim.reset_counters();
     let out = full_setup(&f, &key, &dir);
     assert_eq!(
@@ -582,7 +594,6 @@ fn a_discovery_document_without_an_issuer_stops_the_oidc_step() {
     let f = Fixture::new();
     let key = admin_key(&f);
     let dir = tempfile::tempdir().unwrap();
-    let pkg = package(&dir, VERSION);
     f.sim.inject(Fault::new(
         "GET",
         "/.well-known/openid-configuration",
@@ -591,18 +602,7 @@ fn a_discovery_document_without_an_issuer_stops_the_oidc_step() {
             body: r#"{"issuer":"","token_endpoint":"/token/v1"}"#.to_string(),
         },
     ));
-    let out = setup(
-        &f,
-        &key,
-        &[
-            "--package",
-            pkg.to_str().unwrap(),
-            "--broker",
-            BROKER,
-            "--oidc",
-        ],
-    )
-    .run();
+    let out = full_setup_command(&f, &key, &dir).run();
     out.code(1).one_error_line(&["names no issuer", "2025.1"]);
     assert!(f.sim.oidc_identities().is_empty());
 }
@@ -612,15 +612,7 @@ fn a_refused_template_update_names_the_put() {
     let f = Fixture::new();
     let key = admin_key(&f);
     let dir = tempfile::tempdir().unwrap();
-    full_setup(&f, &key, &dir);
-    let name = shipped_templates()[0].clone();
-    let id = template_named(&f, &name)["Id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    f.sim.edit_action_template(&id, |t| {
-        t["Properties"]["Octopus.Action.Script.ScriptBody"] = json!("echo an older script");
-    });
+    let (_, id) = set_up_with_an_older_template(&f, &key, &dir);
     f.sim.inject(Fault::new(
         "PUT",
         "/actiontemplates/",
@@ -629,19 +621,7 @@ fn a_refused_template_update_names_the_put() {
             retry_after: None,
         },
     ));
-    let pkg = package(&dir, VERSION);
-    let out = setup(
-        &f,
-        &key,
-        &[
-            "--package",
-            pkg.to_str().unwrap(),
-            "--broker",
-            BROKER,
-            "--oidc",
-        ],
-    )
-    .run();
+    let out = full_setup_command(&f, &key, &dir).run();
     out.code(1)
         .one_error_line(&[&format!("PUT /api/Spaces-1/actiontemplates/{id}")]);
 }
