@@ -382,14 +382,14 @@ fn a_failed_csv_or_json_audit_outside_octopus_leaves_stdout_to_the_data() {
     ] {
         let out = runkey(args)
             .env("OCTOPUS_URL", f.sim.url())
-            .env("OCTOPUS_API_KEY", "API-AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .env("OCTOPUS_API_KEY", NOT_A_REAL_KEY)
             .run();
         out.code(1).one_error_line(&["401"]);
         assert_eq!(out.result_message().is_some(), summary, "{args:?}");
         // Under Octopus the task summary always gets its reason.
         let out = runkey(args)
             .env("OCTOPUS_URL", f.sim.url())
-            .env("OCTOPUS_API_KEY", "API-AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .env("OCTOPUS_API_KEY", NOT_A_REAL_KEY)
             .env("OctopusCalamariWorkingDirectory", "/tmp")
             .run();
         out.code(1).one_error_line(&["401"]);

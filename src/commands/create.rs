@@ -402,7 +402,7 @@ mod tests {
                 display_name: None,
                 is_service: Some(true),
             },
-            key: Secret::new("API-AAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            key: Secret::new("not-a-real-key"),
             expires,
             requested: Timestamp::now() + SignedDuration::from_hours(1),
             purpose: String::new(),

@@ -20,6 +20,9 @@ pub use octopus_sim::{
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_octopus-runkey");
 
+/// Shaped like an API key, so that it passes the shape check, and plainly no real one.
+pub const NOT_A_REAL_KEY: &str = "API-NOTAREALKEY0000000000000";
+
 /// The binary with an empty environment but for PATH, so that nothing from the machine
 /// running the tests (an OCTOPUS_* variable, a proxy) can change what it does.
 pub struct Run {
