@@ -271,10 +271,7 @@ fn a_server_error_looking_up_the_operator_makes_no_key() {
         Fault::new(
             "GET",
             &format!("/api/users/{}", f.operator_id),
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
+            FaultKind::status(500),
         )
         .times(5),
     );
@@ -509,14 +506,8 @@ fn an_expired_broker_key_is_refused_with_401() {
 #[test]
 fn a_refused_post_with_the_brokers_api_key_gives_no_oidc_advice() {
     let f = Fixture::new();
-    f.sim.inject(Fault::new(
-        "POST",
-        "/apikeys",
-        FaultKind::Status {
-            status: 403,
-            retry_after: None,
-        },
-    ));
+    f.sim
+        .inject(Fault::new("POST", "/apikeys", FaultKind::status(403)));
     let out = runkey(&["create"])
         .envs(create_env(&f, "ServerTasks-12"))
         .run();

@@ -150,7 +150,7 @@ fn bad_durations_and_task_ids_are_usage_errors() {
 #[test]
 fn a_bad_key_exits_1_with_a_401_message_and_a_result_message() {
     let f = Fixture::new();
-    let bogus = "API-NOTAREALKEY0000000000000";
+    let bogus = NOT_A_REAL_KEY;
     let out = runkey(&["create"])
         .envs(create_env(&f, "ServerTasks-1"))
         .env("OCTOPUS_API_KEY", bogus)
@@ -224,17 +224,8 @@ fn gets_are_retried_on_503_honouring_retry_after() {
 #[test]
 fn persistent_failure_gives_up_after_three_attempts() {
     let f = Fixture::new();
-    f.sim.inject(
-        Fault::new(
-            "GET",
-            "/api/users/me",
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
-        )
-        .times(10),
-    );
+    f.sim
+        .inject(Fault::new("GET", "/api/users/me", FaultKind::status(500)).times(10));
     let out = as_broker(&f, &["list"]).run();
     out.code(1);
     assert!(
@@ -393,14 +384,8 @@ fn version_and_help_exit_0() {
 #[test]
 fn redirects_are_not_followed_so_the_key_goes_nowhere_else() {
     let f = Fixture::new();
-    f.sim.inject(Fault::new(
-        "GET",
-        "/api/users/me",
-        FaultKind::Status {
-            status: 301,
-            retry_after: None,
-        },
-    ));
+    f.sim
+        .inject(Fault::new("GET", "/api/users/me", FaultKind::status(301)));
     let out = as_broker(&f, &["list"]).run();
     out.code(1);
     assert!(

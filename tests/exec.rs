@@ -145,17 +145,8 @@ fn a_second_signal_kills_a_command_that_ignores_the_first() {
 #[test]
 fn a_failed_revoke_after_success_exits_1_with_the_reason() {
     let f = Fixture::new();
-    f.sim.inject(
-        Fault::new(
-            "DELETE",
-            "/apikeys/",
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
-        )
-        .times(3),
-    );
+    f.sim
+        .inject(Fault::new("DELETE", "/apikeys/", FaultKind::status(500)).times(3));
     let out = exec(&f, "ServerTasks-7", "true").run();
     out.code(1);
     assert!(

@@ -192,6 +192,21 @@ fn a_sigterm_while_the_key_is_made_leaves_no_key() {
     );
 }
 
+/// The run key stays while `task` runs; once the task is cancelled, the guard revokes it
+/// and only it.
+fn the_guard_revokes_once_the_task_is_cancelled(f: &Fixture, task: &str) {
+    assert_eq!(
+        runkey_keys(f).len(),
+        1,
+        "the guard waits while the task runs"
+    );
+    f.sim.set_task_state(task, TaskState::Canceled);
+    wait_until("the guard's revoke", Duration::from_secs(5), || {
+        runkey_keys(f).is_empty()
+    });
+    seeded_keys_survive(f);
+}
+
 /// A create step whose guard polls the task every second.
 fn create_with_guard(f: &Fixture, task: &str) -> Run {
     runkey(&["create"])
@@ -236,16 +251,7 @@ fn after_create_exits_its_guard_revokes_the_key_when_the_task_is_canceled() {
     assert!(stdout.contains("Created run key"), "{stdout}");
 
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(
-        runkey_keys(&f).len(),
-        1,
-        "the guard waits while the task runs"
-    );
-    f.sim.set_task_state(&task, TaskState::Canceled);
-    wait_until("the guard's revoke", Duration::from_secs(5), || {
-        runkey_keys(&f).is_empty()
-    });
-    seeded_keys_survive(&f);
+    the_guard_revokes_once_the_task_is_cancelled(&f, &task);
     let polls = f
         .sim
         .requests()
@@ -261,17 +267,8 @@ fn a_guard_rides_out_server_errors_while_it_watches_the_task() {
     let task = f.sim.add_task(None, TaskState::Executing);
     create_with_guard(&f, &task).run().code(0);
     // The guard's first poll comes about a second after create: these errors meet it.
-    f.sim.inject(
-        Fault::new(
-            "GET",
-            &format!("/api/tasks/{task}"),
-            FaultKind::Status {
-                status: 503,
-                retry_after: None,
-            },
-        )
-        .times(4),
-    );
+    f.sim
+        .inject(Fault::new("GET", &format!("/api/tasks/{task}"), FaultKind::status(503)).times(4));
     let task_polls = || {
         f.sim
             .requests()
@@ -284,16 +281,7 @@ fn a_guard_rides_out_server_errors_while_it_watches_the_task() {
     wait_until("a poll after the errors", Duration::from_secs(20), || {
         task_polls() > before + 4
     });
-    assert_eq!(
-        runkey_keys(&f).len(),
-        1,
-        "the guard waits while the task runs"
-    );
-    f.sim.set_task_state(&task, TaskState::Canceled);
-    wait_until("the guard's revoke", Duration::from_secs(5), || {
-        runkey_keys(&f).is_empty()
-    });
-    seeded_keys_survive(&f);
+    the_guard_revokes_once_the_task_is_cancelled(&f, &task);
 }
 
 #[test]
@@ -348,17 +336,8 @@ fn without_task_view_create_warns_once_and_starts_no_guard() {
 fn a_task_the_server_fails_to_show_warns_without_blaming_a_permission() {
     let f = Fixture::new();
     let task = f.sim.add_task(None, TaskState::Executing);
-    f.sim.inject(
-        Fault::new(
-            "GET",
-            &format!("/api/tasks/{task}"),
-            FaultKind::Status {
-                status: 503,
-                retry_after: None,
-            },
-        )
-        .times(5),
-    );
+    f.sim
+        .inject(Fault::new("GET", &format!("/api/tasks/{task}"), FaultKind::status(503)).times(5));
     let out = create_with_guard(&f, &task).run();
     out.code(0)
         .warns(&["no guard watches this key: the broker cannot read task"]);
@@ -464,8 +443,5 @@ fn a_kill_of_the_steps_process_group_does_not_reach_the_guard() {
         pid,
         "the group kill reached the guard"
     );
-    f.sim.set_task_state(&task, TaskState::Canceled);
-    wait_until("the guard's revoke", Duration::from_secs(5), || {
-        runkey_keys(&f).is_empty()
-    });
+    the_guard_revokes_once_the_task_is_cancelled(&f, &task);
 }

@@ -93,13 +93,7 @@ const KINDS: [Kind; 4] = [Kind::Me, Kind::Post, Kind::List, Kind::Delete];
 
 fn transient_faults() -> Vec<(&'static str, FaultKind)> {
     vec![
-        (
-            "500",
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
-        ),
+        ("500", FaultKind::status(500)),
         (
             "503 Retry-After 1",
             FaultKind::Status {
@@ -156,16 +150,7 @@ fn an_answer_lost_after_the_work_was_done_is_settled() {
 fn persistent_failure_fails_in_bounded_time_with_one_line_and_nothing_left() {
     for kind in KINDS {
         let f = Fixture::new();
-        let (out, took) = kind.run(
-            &f,
-            kind.fault(
-                FaultKind::Status {
-                    status: 500,
-                    retry_after: None,
-                },
-                100,
-            ),
-        );
+        let (out, took) = kind.run(&f, kind.fault(FaultKind::status(500), 100));
         out.code(1);
         assert!(took < Duration::from_secs(15), "{kind:?} took {took:?}");
         let errors = out

@@ -391,10 +391,7 @@ fn a_failing_discovery_document_is_the_servers_failure_not_an_old_server() {
         Fault::new(
             "GET",
             "/.well-known/openid-configuration",
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
+            FaultKind::status(500),
         )
         .times(5),
     );

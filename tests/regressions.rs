@@ -96,17 +96,8 @@ fn allow_unattributed_covers_a_run_record_that_is_missing_or_forbidden() {
 #[test]
 fn a_failed_clean_up_after_the_output_could_not_be_written_says_the_key_stays_live() {
     let f = Fixture::new();
-    f.sim.inject(
-        Fault::new(
-            "DELETE",
-            "/apikeys/",
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
-        )
-        .times(3),
-    );
+    f.sim
+        .inject(Fault::new("DELETE", "/apikeys/", FaultKind::status(500)).times(3));
     let mut child = runkey(&["create"])
         .envs(create_env(&f, "ServerTasks-94"))
         .command()
@@ -280,7 +271,7 @@ fn an_answer_marked_identity_or_with_an_empty_encoding_is_read_as_it_is() {
         });
         let out = runkey(&["use", "--check", "--", "true"])
             .env("OCTOPUS_URL", &url)
-            .env("RUNKEY_API_KEY", "API-AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .env("RUNKEY_API_KEY", NOT_A_REAL_KEY)
             .run();
         out.code(0);
         assert!(
@@ -419,17 +410,8 @@ fn revoke_by_task_with_a_dead_run_key_says_the_tasks_other_keys_cannot_be_checke
         "OCTOPUS_API_KEY",
     ]);
     // Any other failure is what it is, not a dead run key.
-    f.sim.inject(
-        Fault::new(
-            "GET",
-            "/apikeys",
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
-        )
-        .times(3),
-    );
+    f.sim
+        .inject(Fault::new("GET", "/apikeys", FaultKind::status(500)).times(3));
     let out = as_broker(&f, &["revoke"])
         .env("OCTOPUS_TASK_ID", "ServerTasks-100")
         .run();
@@ -441,17 +423,8 @@ fn revoke_by_task_with_a_dead_run_key_says_the_tasks_other_keys_cannot_be_checke
     );
     // Nor with a live run key that meets a server error.
     let live = create(&f, "ServerTasks-101");
-    f.sim.inject(
-        Fault::new(
-            "GET",
-            "/apikeys",
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
-        )
-        .times(3),
-    );
+    f.sim
+        .inject(Fault::new("GET", "/apikeys", FaultKind::status(500)).times(3));
     let out = runkey(&["revoke"])
         .env("OCTOPUS_URL", f.sim.url())
         .env("RUNKEY_API_KEY", live.var("ApiKey"))
@@ -474,20 +447,16 @@ fn revoke_task_with_run_key(f: &Fixture, run_key: &str, task: &str) -> Out {
         .run()
 }
 
-fn status(status: u16) -> FaultKind {
-    FaultKind::Status {
-        status,
-        retry_after: None,
-    }
-}
-
 #[test]
 fn a_run_key_that_stops_working_before_its_own_key_names_the_keys_left() {
     let f = Fixture::new();
     let other = create(&f, "ServerTasks-110");
     let own = create(&f, "ServerTasks-110");
-    f.sim
-        .inject(Fault::new("DELETE", &other.var("ApiKeyId"), status(401)));
+    f.sim.inject(Fault::new(
+        "DELETE",
+        &other.var("ApiKeyId"),
+        FaultKind::status(401),
+    ));
     let out = revoke_task_with_run_key(&f, &own.var("ApiKey"), "ServerTasks-110");
     out.code(1).one_error_line(&[&format!(
         "the run key stopped working (401) with 2 key(s) of task ServerTasks-110 left ({}, {})",
@@ -496,7 +465,7 @@ fn a_run_key_that_stops_working_before_its_own_key_names_the_keys_left() {
     )]);
     // A server error is the server's, not a dead run key.
     f.sim
-        .inject(Fault::new("DELETE", &other.var("ApiKeyId"), status(500)).times(5));
+        .inject(Fault::new("DELETE", &other.var("ApiKeyId"), FaultKind::status(500)).times(5));
     let out = revoke_task_with_run_key(&f, &own.var("ApiKey"), "ServerTasks-110");
     out.code(1)
         .one_error_line(&["DELETE /api/users/", "HTTP 500"]);
@@ -513,16 +482,22 @@ fn a_401_on_the_run_keys_own_key_when_it_is_the_last_means_it_was_gone_already()
     let f = Fixture::new();
     // Alone, and after the task's other key.
     let alone = create(&f, "ServerTasks-111");
-    f.sim
-        .inject(Fault::new("DELETE", &alone.var("ApiKeyId"), status(401)));
+    f.sim.inject(Fault::new(
+        "DELETE",
+        &alone.var("ApiKeyId"),
+        FaultKind::status(401),
+    ));
     let out = revoke_task_with_run_key(&f, &alone.var("ApiKey"), "ServerTasks-111");
     out.code(0);
     assert!(out.stdout.contains("can no longer act"), "{}", out.stdout);
 
     let other = create(&f, "ServerTasks-112");
     let own = create(&f, "ServerTasks-112");
-    f.sim
-        .inject(Fault::new("DELETE", &own.var("ApiKeyId"), status(401)));
+    f.sim.inject(Fault::new(
+        "DELETE",
+        &own.var("ApiKeyId"),
+        FaultKind::status(401),
+    ));
     let out = revoke_task_with_run_key(&f, &own.var("ApiKey"), "ServerTasks-112");
     out.code(0);
     assert!(
@@ -539,8 +514,11 @@ fn a_401_on_the_last_key_that_is_not_the_run_keys_own_is_a_failure() {
     let f = Fixture::new();
     let theirs = create(&f, "ServerTasks-113");
     let mine = create(&f, "ServerTasks-114");
-    f.sim
-        .inject(Fault::new("DELETE", &theirs.var("ApiKeyId"), status(401)));
+    f.sim.inject(Fault::new(
+        "DELETE",
+        &theirs.var("ApiKeyId"),
+        FaultKind::status(401),
+    ));
     let out = revoke_task_with_run_key(&f, &mine.var("ApiKey"), "ServerTasks-113");
     out.code(1).one_error_line(&[&format!(
         "with 1 key(s) of task ServerTasks-113 left ({})",
@@ -582,8 +560,11 @@ fn without_hints_a_401_after_a_key_that_may_have_been_its_own_leaves_the_rest_na
             body: listing.to_string(),
         },
     ));
-    f.sim
-        .inject(Fault::new("DELETE", &second.var("ApiKeyId"), status(401)));
+    f.sim.inject(Fault::new(
+        "DELETE",
+        &second.var("ApiKeyId"),
+        FaultKind::status(401),
+    ));
     let out = revoke_task_with_run_key(&f, &second.var("ApiKey"), "ServerTasks-115");
     out.code(1).one_error_line(&[&format!(
         "with 1 key(s) of task ServerTasks-115 left ({})",

@@ -126,20 +126,19 @@ fn a_server_that_forbids_self_deletion_is_reported_and_the_key_kept() {
 #[test]
 fn only_a_403_to_the_run_key_itself_is_called_a_refused_self_deletion() {
     let f = Fixture::new();
-    let status = |status| FaultKind::Status {
-        status,
-        retry_after: None,
-    };
     // The broker refused: that is the broker's permission, not self-deletion.
     let created = create(&f, "ServerTasks-2");
-    f.sim
-        .inject(Fault::new("DELETE", &created.var("ApiKeyId"), status(403)));
+    f.sim.inject(Fault::new(
+        "DELETE",
+        &created.var("ApiKeyId"),
+        FaultKind::status(403),
+    ));
     let out = runkey(&["revoke"]).envs(revoke_env(&f, &created)).run();
     out.code(1).one_error_line(&["DELETE /api/users/", "403"]);
     assert!(!out.stderr().contains("delete itself"), "{}", out.stderr());
     // The run key met a server error: that is the server failing.
     f.sim
-        .inject(Fault::new("DELETE", &created.var("ApiKeyId"), status(500)).times(5));
+        .inject(Fault::new("DELETE", &created.var("ApiKeyId"), FaultKind::status(500)).times(5));
     let out = runkey(&["revoke"])
         .env("OCTOPUS_URL", f.sim.url())
         .env("RUNKEY_API_KEY", created.var("ApiKey"))
@@ -520,14 +519,7 @@ fn a_proxys_404_or_a_server_error_proves_nothing_even_when_the_key_is_absent() {
             1,
             "HTML",
         ),
-        (
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
-            5,
-            "500",
-        ),
+        (FaultKind::status(500), 5, "500"),
     ] {
         let created = create(&f, "ServerTasks-35");
         let id = created.var("ApiKeyId");

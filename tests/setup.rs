@@ -567,26 +567,30 @@ fn a_second_broker_joins_the_team_and_the_first_stays() {
 }
 
 #[test]
-fn a_failing_package_lookup_stops_setup_before_any_upload() {
-    let f = Fixture::new();
-    let key = admin_key(&f);
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = package(&dir, VERSION);
-    f.sim.inject(
-        Fault::new(
-            "GET",
-            "/packages/",
-            FaultKind::Status {
-                status: 500,
-                retry_after: None,
-            },
-        )
-        .times(5),
-    );
-    let out = setup(&f, &key, &["--package", pkg.to_str().unwrap()]).run();
-    out.code(1).one_error_line(&["/packages/", "500"]);
-    assert!(f.sim.packages().is_empty());
-    assert!(writes(&f).is_empty(), "{:?}", writes(&f));
+fn a_package_lookup_that_fails_or_is_a_proxys_404_stops_setup_before_any_upload() {
+    // Only Octopus's own 404 says the package is missing: a server error, or a proxy's page,
+    // proves nothing.
+    let proxy_page = FaultKind::Body {
+        status: 404,
+        body: "<html><body><h1>404 Not Found</h1>nginx</body></html>".to_string(),
+    };
+    for (fault, status) in [
+        (
+            Fault::new("GET", "/packages/", FaultKind::status(500)).times(5),
+            "500",
+        ),
+        (Fault::new("GET", "/packages/", proxy_page), "404"),
+    ] {
+        let f = Fixture::new();
+        let key = admin_key(&f);
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = package(&dir, VERSION);
+        f.sim.inject(fault);
+        let out = setup(&f, &key, &["--package", pkg.to_str().unwrap()]).run();
+        out.code(1).one_error_line(&["/packages/", status]);
+        assert!(f.sim.packages().is_empty());
+        assert!(writes(&f).is_empty(), "{:?}", writes(&f));
+    }
 }
 
 #[test]
@@ -616,34 +620,11 @@ fn a_refused_template_update_names_the_put() {
     f.sim.inject(Fault::new(
         "PUT",
         "/actiontemplates/",
-        FaultKind::Status {
-            status: 403,
-            retry_after: None,
-        },
+        FaultKind::status(403),
     ));
     let out = full_setup_command(&f, &key, &dir).run();
     out.code(1)
         .one_error_line(&[&format!("PUT /api/Spaces-1/actiontemplates/{id}")]);
-}
-
-#[test]
-fn a_proxys_404_on_the_package_lookup_is_no_proof_the_package_is_missing() {
-    let f = Fixture::new();
-    let key = admin_key(&f);
-    let dir = tempfile::tempdir().unwrap();
-    let pkg = package(&dir, VERSION);
-    f.sim.inject(Fault::new(
-        "GET",
-        "/packages/",
-        FaultKind::Body {
-            status: 404,
-            body: "<html><body><h1>404 Not Found</h1>nginx</body></html>".to_string(),
-        },
-    ));
-    let out = setup(&f, &key, &["--package", pkg.to_str().unwrap()]).run();
-    out.code(1).one_error_line(&["/packages/", "404"]);
-    assert!(f.sim.packages().is_empty());
-    assert!(writes(&f).is_empty(), "{:?}", writes(&f));
 }
 
 #[test]

@@ -135,16 +135,7 @@ fn check_says_whose_key_it_is_and_refuses_a_dead_one() {
             .contains("Jane Doe (jane.doe)")
     );
     let should_not_run = dir.path().join("should-not-run");
-    let out = runkey(&[
-        "use",
-        "--check",
-        "--",
-        "touch",
-        should_not_run.to_str().unwrap(),
-    ])
-    .env("OCTOPUS_URL", f.sim.url())
-    .env("RUNKEY_API_KEY", &key)
-    .run();
+    let out = check_then_touch(&f, &key, &should_not_run).run();
     out.code(1);
     assert!(
         !should_not_run.exists(),
@@ -155,6 +146,13 @@ fn check_says_whose_key_it_is_and_refuses_a_dead_one() {
         "{}",
         out.stderr()
     );
+}
+
+/// `use --check -- touch <file>` with `key`.
+fn check_then_touch(f: &Fixture, key: &str, file: &std::path::Path) -> Run {
+    runkey(&["use", "--check", "--", "touch", file.to_str().unwrap()])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", key)
 }
 
 #[test]
@@ -194,15 +192,7 @@ fn a_sigterm_during_the_check_means_the_command_never_starts() {
     let dir = tempfile::tempdir().unwrap();
     let should_not_run = dir.path().join("should-not-run");
     let before = f.sim.connections();
-    let mut run = runkey(&[
-        "use",
-        "--check",
-        "--",
-        "touch",
-        should_not_run.to_str().unwrap(),
-    ])
-    .env("OCTOPUS_URL", f.sim.url())
-    .env("RUNKEY_API_KEY", &key);
+    let mut run = check_then_touch(&f, &key, &should_not_run);
     let child = run
         .command()
         .stdout(std::process::Stdio::piped())

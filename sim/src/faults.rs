@@ -25,6 +25,16 @@ pub enum FaultKind {
     Body { status: u16, body: String },
 }
 
+impl FaultKind {
+    /// This status with an Octopus error body, and no `Retry-After`.
+    pub fn status(status: u16) -> FaultKind {
+        FaultKind::Status {
+            status,
+            retry_after: None,
+        }
+    }
+}
+
 /// A fault for the next `times` requests whose method matches and whose path contains
 /// `path_contains`.
 #[derive(Debug, Clone)]

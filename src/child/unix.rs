@@ -48,8 +48,8 @@ struct SignalState {
 
 /// SIGINT and SIGTERM, caught from `install` until this process ends (a handler once
 /// installed stays: signal-hook cannot give the default action back), so that a cancelled
-/// run still revokes its key. While a child runs, the first signal is passed on to its group and a
-/// second one kills the group.
+/// run still revokes its key. While a child runs, the first signal is passed on to its group
+/// and a second one kills the group.
 pub struct Signals {
     state: Arc<Mutex<SignalState>>,
 }
