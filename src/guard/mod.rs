@@ -177,6 +177,14 @@ enum Event {
 /// `__guard watch`: wait for the end of the run, then revoke.
 pub fn watch() -> Result<ExitStatus> {
     platform::close_inherited_descriptors();
+    // First, so that a signal that comes while the spec is read is not lost.
+    let (events, received) = mpsc::channel();
+    platform::on_termination({
+        let events = events.clone();
+        move || {
+            let _ = events.send(Event::Terminate);
+        }
+    })?;
     let mut stdin = BufReader::new(std::io::stdin());
     let mut line = String::new();
     stdin
@@ -185,14 +193,6 @@ pub fn watch() -> Result<ExitStatus> {
     let spec: Spec =
         serde_json::from_str(&line).map_err(|_| anyhow!("the guard's spec is unreadable"))?;
     line.clear();
-
-    let (events, received) = mpsc::channel();
-    platform::on_termination({
-        let events = events.clone();
-        move || {
-            let _ = events.send(Event::Terminate);
-        }
-    })?;
     if spec.watch == Watch::Exec {
         std::thread::spawn(move || {
             let mut rest = String::new();
