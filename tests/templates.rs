@@ -781,37 +781,256 @@ fn a_missing_package_or_server_fails_the_step_with_a_clear_message() {
     f.sim.expect_no_requests();
 }
 
-#[test]
-fn every_powershell_body_parses_with_the_powershell_grammar() {
-    // No PowerShell can be installed here: the bodies are parsed (tree-sitter-powershell),
-    // not run.
+/// Whether the PowerShell checks can run: python3 with tree-sitter's PowerShell and Bash
+/// grammars. CI installs them (.ci/run); elsewhere the checks are skipped with a note.
+fn powershell_checks_ready() -> bool {
     let ready = Command::new("python3")
-        .args(["-c", "import tree_sitter, tree_sitter_powershell"])
+        .args([
+            "-c",
+            "import tree_sitter, tree_sitter_powershell, tree_sitter_bash",
+        ])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ready {
         assert!(
             std::env::var_os("CI").is_none(),
-            "tree-sitter-powershell must be installed in CI (.ci/run installs it)"
+            "tree-sitter's PowerShell and Bash grammars must be installed in CI (.ci/run installs them)"
         );
         eprintln!(
-            "tree-sitter-powershell is not installed: skipped (pip install tree-sitter tree-sitter-powershell)"
+            "tree-sitter is not installed: skipped (pip install tree-sitter tree-sitter-powershell tree-sitter-bash)"
         );
-        return;
     }
+    ready
+}
+
+/// Runs tests/templates/check_powershell.py on these templates: (success, its report).
+fn check_powershell(files: &[std::path::PathBuf]) -> (bool, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = Command::new("python3")
-        .arg(root.join("tests/templates/parse_powershell.py"))
-        .args(POWERSHELL.map(|file| root.join("step-templates").join(file)))
+        .arg(root.join("tests/templates/check_powershell.py"))
+        .args(files)
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{report}{}",
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(report.matches(": parses").count(), 5, "{report}");
+    (output.status.success(), report)
+}
+
+#[test]
+fn every_powershell_body_passes_the_checks_a_parse_cannot_make() {
+    // No PowerShell can be installed here: the bodies are parsed (tree-sitter-powershell)
+    // and checked, not run.
+    if !powershell_checks_ready() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("step-templates");
+    let (passed, report) = check_powershell(&POWERSHELL.map(|file| dir.join(file)));
+    assert!(passed, "{report}");
+    assert_eq!(report.matches(": passes").count(), 5, "{report}");
+}
+
+/// A shipped PowerShell template (and its Bash twin) with one fault planted: `old` replaced
+/// by `new` in the PowerShell body, or in the Bash twin's when `in_twin`.
+struct Planted {
+    file: &'static str,
+    in_twin: bool,
+    old: &'static str,
+    new: &'static str,
+    /// What the check must report: `<check>: ` and a piece of its line.
+    expect: &'static str,
+}
+
+const fn planted(
+    file: &'static str,
+    old: &'static str,
+    new: &'static str,
+    expect: &'static str,
+) -> Planted {
+    Planted {
+        file,
+        in_twin: false,
+        old,
+        new,
+        expect,
+    }
+}
+
+/// Each check of check_powershell.py, fed a body with its fault.
+const PLANTED: &[Planted] = &[
+    // parse
+    planted(
+        "octopus-run-key-revoke.json",
+        "if (-not $createStep) {",
+        "if (-not $createStep {",
+        "parse: ",
+    ),
+    // spelling: the Run Script defect of issue 25 ($runkey the binary, $runKey the key).
+    planted(
+        "octopus-run-key-run-script.json",
+        "$apiKey = $OctopusParameters",
+        "$runKey = $OctopusParameters",
+        "spelling: $runKey and $runkey",
+    ),
+    planted(
+        "octopus-run-key-create.json",
+        "$env:OCTOPUS_URL = $server",
+        "$env:Octopus_Url = $server\n$env:OCTOPUS_URL = $server",
+        "spelling: $env:OCTOPUS_URL and $env:Octopus_Url",
+    ),
+    // ps51: syntax
+    planted(
+        "octopus-run-key-create.json",
+        "if (-not $ttl) { $ttl = '1h' }",
+        "$ttl = $ttl ?? '1h'",
+        "ps51: the null-coalescing operator",
+    ),
+    planted(
+        "octopus-run-key-create.json",
+        "if (-not $ttl) { $ttl = '1h' }",
+        "$ttl = $ttl ? $ttl : '1h'",
+        "ps51: the ternary operator",
+    ),
+    planted(
+        "octopus-run-key-sweep.json",
+        "if (-not $maxAge) {",
+        "if (-not $maxAge?.Length) {",
+        "ps51: null-conditional access",
+    ),
+    planted(
+        "octopus-run-key-sweep.json",
+        "& $runkey revoke --sweep --max-age $maxAge\n",
+        "& $runkey revoke --sweep --max-age $maxAge && Write-Host done\n",
+        "ps51: the pipeline chain operator &&",
+    ),
+    // ps51: cmdlets, parameters, variables
+    planted(
+        "octopus-run-key-create.json",
+        "$runkey = Join-Path $packageDir $binary",
+        "$runkey = Join-Path $packageDir 'linux-x64' 'octopus-runkey'",
+        "ps51: Join-Path with more than one child path",
+    ),
+    planted(
+        "octopus-run-key-create.json",
+        "$onWindows = [System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT",
+        "$onWindows = $IsWindows",
+        "ps51: $IsWindows exists only in PowerShell 7",
+    ),
+    planted(
+        "octopus-run-key-create.json",
+        "$ttl = $OctopusParameters['RunKey.Ttl']",
+        "$ttl = $OctopusParameters['RunKey.Ttl'] | ConvertFrom-Json -AsHashtable",
+        "ps51: ConvertFrom-Json -ashashtable is PowerShell 7 only",
+    ),
+    planted(
+        "octopus-run-key-create.json",
+        "Set-RunKeyVariable OCTOPUS_TASK_ID 'Octopus.Task.Id'",
+        "@(1) | ForEach-Object -Parallel { $_ }\nSet-RunKeyVariable OCTOPUS_TASK_ID 'Octopus.Task.Id'",
+        "ps51: ForEach-Object -parallel is PowerShell 7 only",
+    ),
+    planted(
+        "octopus-run-key-sweep.json",
+        "$maxAge = $OctopusParameters['RunKey.MaxAge']",
+        "$maxAge = $OctopusParameters['RunKey.MaxAge'] | Join-String",
+        "ps51: Join-String is a PowerShell 7 cmdlet",
+    ),
+    // helpers: a Calamari helper misspelt, a cmdlet nobody checked, a function left unused.
+    planted(
+        "octopus-run-key-revoke.json",
+        "Write-Warning \"The step",
+        "Write-OctopusWarning \"The step",
+        "helpers: Write-OctopusWarning is neither defined",
+    ),
+    planted(
+        "octopus-run-key-revoke.json",
+        "Stop-RunKeyStep \"RunKey.CreateStep is empty",
+        "Fail-Stepp \"RunKey.CreateStep is empty",
+        "helpers: Fail-Stepp is neither defined",
+    ),
+    planted(
+        "octopus-run-key-sweep.json",
+        "$env:OCTOPUS_URL = $server\n",
+        "$env:OCTOPUS_URL = $server\nfunction Set-RunKeyVariable([string] $Name) { $Name }\n",
+        "helpers: the function Set-RunKeyVariable is defined but never called",
+    ),
+    // twins: both ways, for Octopus variables read and environment variables set.
+    planted(
+        "octopus-run-key-create.json",
+        "Set-RunKeyVariable OCTOPUS_TENANT_NAME 'Octopus.Deployment.Tenant.Name'\n",
+        "",
+        "twins: its Bash twin reads the Octopus variable Octopus.Deployment.Tenant.Name, which it does not",
+    ),
+    planted(
+        "octopus-run-key-revoke.json",
+        "$env:RUNKEY_API_KEY_ID = $keyId",
+        "$env:RUNKEY_API_KEY_ID = $keyId\n$env:RUNKEY_TTL = '1h'",
+        "twins: it sets the environment variable RUNKEY_TTL, which its Bash twin does not",
+    ),
+    Planted {
+        file: "octopus-run-key-run-script.json",
+        in_twin: true,
+        old: "map_variable OCTOPUS_SPACE_NAME \"Octopus.Space.Name\"\n",
+        new: "",
+        expect: "twins: it reads the Octopus variable Octopus.Space.Name, which its Bash twin does not",
+    },
+    Planted {
+        file: "octopus-run-key-exec.json",
+        in_twin: true,
+        old: "export RUNKEY_NO_GUARD=true",
+        new: "export RUNKEY_NO_GUARD=true\n  export RUNKEY_GUARD_INTERVAL=1s",
+        expect: "twins: its Bash twin sets the environment variable RUNKEY_GUARD_INTERVAL, which it does not",
+    },
+];
+
+#[test]
+fn each_powershell_check_fails_on_its_planted_fault() {
+    if !powershell_checks_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (n, fault) in PLANTED.iter().enumerate() {
+        let twin = bash_twin(fault.file);
+        let mut powershell = template(fault.file);
+        let mut bash = template(&twin);
+        let target = if fault.in_twin {
+            &mut bash
+        } else {
+            &mut powershell
+        };
+        let body = script_body(target);
+        assert!(
+            body.contains(fault.old),
+            "{}: {:?} is not in the body",
+            fault.file,
+            fault.old
+        );
+        target["Properties"]["Octopus.Action.Script.ScriptBody"] =
+            body.replacen(fault.old, fault.new, 1).into();
+        let path = dir.path().join(format!("planted-{n}.json"));
+        std::fs::write(&path, powershell.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join(format!("planted-{n}-bash.json")),
+            bash.to_string(),
+        )
+        .unwrap();
+        let (passed, report) = check_powershell(std::slice::from_ref(&path));
+        assert!(
+            !passed,
+            "{}: the fault {:?} passed:\n{report}",
+            fault.file, fault.new
+        );
+        assert!(
+            report
+                .lines()
+                .any(|line| line.contains(&format!(": {}", fault.expect))),
+            "{}: no '{}' for {:?}:\n{report}",
+            fault.file,
+            fault.expect,
+            fault.new
+        );
+    }
 }
 
 /// What a body maps: (environment variable, where its value comes from), the command
@@ -976,7 +1195,7 @@ fn the_powershell_messages_are_in_troubleshooting() {
     let mut count = 0;
     for file in POWERSHELL {
         let body = script_body(&template(file));
-        for call in ["Fail-Step \"", "Write-Warning \""] {
+        for call in ["Stop-RunKeyStep \"", "Write-Warning \""] {
             for rest in body.split(call).skip(1) {
                 count += 1;
                 let message = rest.split('"').next().unwrap();
@@ -991,4 +1210,122 @@ fn the_powershell_messages_are_in_troubleshooting() {
         }
     }
     assert!(count >= 15, "{count}");
+}
+
+/// A `uname` that reports another system, first on the PATH of the step.
+fn uname_shim(dir: &Path, system: &str, machine: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("uname");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ncase \"$1\" in -m) echo '{machine}' ;; *) echo '{system}' ;; esac\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_system_with_no_binary_fails_the_step_with_the_promised_message() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let shims = tempfile::tempdir().unwrap();
+    // macOS, 32-bit Linux, and Git Bash on Windows: the Bash twins run on Linux only.
+    for (system, machine) in [
+        ("Darwin", "arm64"),
+        ("Linux", "i686"),
+        ("MINGW64_NT-10.0-19045", "x86_64"),
+    ] {
+        let dir = shims.path().join(system);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut runbook = runbook(&f, &run).env("PATH", &uname_shim(&dir, system, machine));
+        let step = runbook.run_step(
+            "Create",
+            "octopus-run-key-create-bash.json",
+            &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+        );
+        assert_eq!(step.code, 1, "{system}: {}{}", step.stdout, step.stderr);
+        assert_eq!(
+            step.result_message().unwrap(),
+            format!(
+                "octopus-runkey has no binary for this system ('{system} {machine}'): it runs on Linux x86-64 and ARM64, and on Windows x64 and ARM64 (there with the PowerShell templates)"
+            )
+        );
+    }
+    f.sim.expect_no_requests();
+
+    // Linux on ARM64 runs the package's linux-arm64 binary (a stand-in here, which the shell
+    // cannot execute: the error names the file it tried).
+    let dir = shims.path().join("arm64");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut runbook = runbook(&f, &run).env("PATH", &uname_shim(&dir, "Linux", "aarch64"));
+    let step = runbook.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    assert_ne!(step.code, 0);
+    assert!(
+        step.stderr.contains("/RunKey/linux-arm64/octopus-runkey"),
+        "{}",
+        step.stderr
+    );
+    f.sim.expect_no_requests();
+}
+
+#[test]
+fn checkboxes_are_read_without_regard_to_case_as_in_powershell() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    let create = runbook.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.NoGuard", "true"),
+        ],
+    );
+    assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
+    assert!(runbook.guards().is_empty(), "'true' turns the guard off");
+
+    // A run with no operator anywhere: only Allow runs without an operator lets it through.
+    let task = f.sim.add_task(None, TaskState::Executing);
+    let mut unattended = Runbook::new(&[
+        ("Octopus.Web.ServerUri", f.sim.url()),
+        ("Octopus.Task.Id", task),
+        ("Broker.ApiKey", f.broker_key.clone()),
+    ]);
+    let refused = unattended.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.NoGuard", "True"),
+        ],
+    );
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    let allowed = unattended.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.NoGuard", "TRUE"),
+            ("RunKey.AllowUnattributed", "TRUE"),
+        ],
+    );
+    assert_eq!(allowed.code, 0, "{}{}", allowed.stdout, allowed.stderr);
+    assert!(
+        unattended
+            .output("Create", "ApiKeyPurpose")
+            .unwrap()
+            .contains("unattributed run"),
+        "{:?}",
+        unattended.output("Create", "ApiKeyPurpose")
+    );
+    assert!(unattended.guards().is_empty());
 }
