@@ -1,6 +1,7 @@
 //! The credential a request is sent with: its secret, how it is presented (an API key
 //! header or a bearer token), whose it is (the broker service account, or the run key acting
-//! as itself) and the variable it came from, which messages name instead of the value.
+//! as itself) and where it came from (a variable, which messages name instead of the value,
+//! or the OIDC exchange); and the broker's credential as a step gives it ([`Broker`]).
 
 use crate::secret::Secret;
 
@@ -24,27 +25,58 @@ pub enum Role {
     RunKey,
 }
 
+/// Where a credential came from: messages name it instead of the value, and advice on a
+/// refusal depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An environment variable of the step, by name.
+    Variable(&'static str),
+    /// The access token that the step's OIDC JWT (`RUNKEY_OIDC_JWT`) was exchanged for.
+    OidcExchange,
+    /// The run key as the guard holds it.
+    Guard,
+    /// No credential at all.
+    Nothing,
+}
+
+impl Origin {
+    /// How messages name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Origin::Variable(name) => name,
+            Origin::OidcExchange => "the access token from RUNKEY_OIDC_JWT",
+            Origin::Guard => "the guard's run key",
+            Origin::Nothing => "no credential",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Credential {
     secret: Secret,
     scheme: Scheme,
     role: Role,
-    source: &'static str,
+    origin: Origin,
 }
 
 impl Credential {
-    pub fn new(secret: Secret, scheme: Scheme, role: Role, source: &'static str) -> Credential {
+    pub fn new(secret: Secret, scheme: Scheme, role: Role, origin: Origin) -> Credential {
         Credential {
             secret,
             scheme,
             role,
-            source,
+            origin,
         }
     }
 
-    /// The variable it came from, for messages.
+    /// Where it came from.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Where it came from, for messages: a variable's name, or what made it.
     pub fn source(&self) -> &'static str {
-        self.source
+        self.origin.describe()
     }
 
     pub fn secret(&self) -> &Secret {
@@ -61,7 +93,7 @@ impl Credential {
 
     /// For requests that carry no credential (OIDC discovery, the token exchange).
     pub fn anonymous() -> Credential {
-        Credential::new(Secret::new(""), Scheme::None, Role::Broker, "no credential")
+        Credential::new(Secret::new(""), Scheme::None, Role::Broker, Origin::Nothing)
     }
 
     pub fn header_name(&self) -> &'static str {
@@ -97,6 +129,15 @@ impl Credential {
     }
 }
 
+/// The broker's credential as the step gives it.
+#[derive(Debug, Clone)]
+pub enum Broker {
+    /// `OCTOPUS_API_KEY` or `OCTOPUS_ACCESS_TOKEN`: ready to send.
+    Ready(Credential),
+    /// `RUNKEY_OIDC_JWT` and `RUNKEY_OIDC_AUDIENCE`: exchanged for an access token first.
+    Oidc { jwt: Secret, audience: String },
+}
+
 /// Octopus API keys are `API-` followed by capital letters and digits.
 pub fn is_key_shaped(key: &str) -> bool {
     key.strip_prefix("API-").is_some_and(|rest| {
@@ -125,7 +166,7 @@ mod tests {
             Secret::new("API-K"),
             Scheme::ApiKey,
             Role::Broker,
-            "OCTOPUS_API_KEY",
+            Origin::Variable("OCTOPUS_API_KEY"),
         );
         assert_eq!(
             (key.header_name(), key.header_value().as_deref()),
@@ -135,7 +176,7 @@ mod tests {
             Secret::new("eyJ"),
             Scheme::Bearer,
             Role::Broker,
-            "OCTOPUS_ACCESS_TOKEN",
+            Origin::Variable("OCTOPUS_ACCESS_TOKEN"),
         );
         assert_eq!(
             (token.header_name(), token.header_value().as_deref()),
@@ -152,22 +193,29 @@ mod tests {
             Secret::new("API-R"),
             Scheme::ApiKey,
             Role::RunKey,
-            "RUNKEY_API_KEY",
+            Origin::Variable("RUNKEY_API_KEY"),
         );
         assert_eq!(run_key.source(), "RUNKEY_API_KEY");
+        assert_eq!(run_key.origin(), Origin::Variable("RUNKEY_API_KEY"));
         assert!(run_key.fix_for_401().contains("run the create step again"));
         let broker = Credential::new(
             Secret::new("API-B"),
             Scheme::ApiKey,
             Role::Broker,
-            "OCTOPUS_API_KEY",
+            Origin::Variable("OCTOPUS_API_KEY"),
         );
         assert!(
             broker
                 .fix_for_401()
                 .contains("current API key of the broker")
         );
-        let token = Credential::new(Secret::new("t"), Scheme::Bearer, Role::Broker, "T");
+        let token = Credential::new(
+            Secret::new("t"),
+            Scheme::Bearer,
+            Role::Broker,
+            Origin::OidcExchange,
+        );
         assert!(token.fix_for_401().contains("fresh access token"));
+        assert_eq!(token.source(), "the access token from RUNKEY_OIDC_JWT");
     }
 }

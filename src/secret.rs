@@ -1,11 +1,12 @@
 //! `Secret` wraps a credential (the broker key, an access token, a run key) so that no
 //! `Debug` or `Display` of a value that holds one can print it. The only ways out are
 //! [`Secret::expose`], used for the request header, the child's environment and the
-//! base64 payload of the `mask`/`setVariable` service messages.
+//! base64 payload of the `mask`/`setVariable` service messages; and [`hand_over`], which
+//! serialises it only where a field asks for it by name (the guard's spec, on its pipe).
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serializer};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -38,6 +39,13 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Secret)
     }
+}
+
+/// Serialises the plain value, for `#[serde(serialize_with = "crate::secret::hand_over")]`
+/// on a field that is handed to another process of this tool. `Secret` itself implements
+/// no `Serialize`, so nothing serialises one by accident.
+pub fn hand_over<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&secret.0)
 }
 
 #[cfg(test)]

@@ -36,10 +36,6 @@ const NOT_MESSAGES: &[(&str, &str)] = &[
         "the guard prints nothing",
     ),
     (
-        "the guard's server URL is unreadable",
-        "the guard prints nothing",
-    ),
-    (
         "the guard's run key",
         "the guard's credential name, only in the guard's own (unprinted) errors",
     ),

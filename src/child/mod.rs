@@ -33,6 +33,30 @@ pub struct ChildEnv {
 }
 
 impl ChildEnv {
+    /// The environment of `use` and `exec`: the run key under every name the official
+    /// tools read, the server (`server`, the base URL) and the space; the broker's access
+    /// token and OIDC JWT removed.
+    pub fn with_run_key(server: &str, run_key: &Secret, space: Option<&str>) -> ChildEnv {
+        let mut env = ChildEnv::default();
+        env.set("OCTOPUS_URL", server);
+        env.set("OCTOPUS_CLI_SERVER", server);
+        for name in ["OCTOPUS_API_KEY", "OCTOPUS_APIKEY", "OCTOPUS_CLI_API_KEY"] {
+            env.set_secret(name, run_key);
+        }
+        if let Some(space) = space {
+            env.set("OCTOPUS_SPACE", space);
+        }
+        // The broker credential in every form it can take stays out of the child.
+        for name in [
+            "OCTOPUS_ACCESS_TOKEN",
+            "RUNKEY_OIDC_JWT",
+            "RUNKEY_OIDC_AUDIENCE",
+        ] {
+            env.remove(name);
+        }
+        env
+    }
+
     pub fn set(&mut self, name: &'static str, value: impl Into<String>) {
         self.set.push((name, Secret::new(value)));
     }

@@ -10,11 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::broker_client;
 use crate::console::{Console, neutralise_json};
 use crate::exit::ExitStatus;
 use crate::octopus::events::Event;
-use crate::octopus::{self, Client, User};
+use crate::octopus::{self, Client, User, connect};
 use crate::purpose::Marker;
 use crate::settings::{Audit, Format};
 
@@ -30,7 +29,7 @@ struct Row {
 }
 
 pub fn run(settings: &Audit, console: &Console) -> Result<ExitStatus> {
-    let client = broker_client(&settings.connection, &settings.broker, console)?;
+    let client = connect::broker(&settings.connection, &settings.broker, console)?;
     let broker = client
         .me()
         .context("finding the broker account (GET /api/users/me)")?;

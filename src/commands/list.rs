@@ -4,15 +4,14 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::broker_client;
 use crate::console::{Console, neutralise_json};
 use crate::exit::ExitStatus;
-use crate::octopus::{self, ApiKeyInfo};
+use crate::octopus::{self, ApiKeyInfo, connect};
 use crate::purpose::Marker;
 use crate::settings::List;
 
 pub fn run(settings: &List, console: &Console) -> Result<ExitStatus> {
-    let client = broker_client(&settings.connection, &settings.broker, console)?;
+    let client = connect::broker(&settings.connection, &settings.broker, console)?;
     let owner = client
         .me()
         .context("finding the broker account (GET /api/users/me)")?;

@@ -8,19 +8,20 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use jiff::{SignedDuration, Timestamp};
 
-use super::{broker_client, client};
 use crate::console::Console;
 use crate::credential::Role;
 use crate::duration;
 use crate::exit::ExitStatus;
-use crate::octopus::{self, ApiKeyInfo, Client, Deleted, status_of};
+use crate::octopus::{self, ApiKeyInfo, Client, Deleted, connect, status_of};
 use crate::purpose::{Marker, NO_TASK};
 use crate::settings::{Revoke, RevokeTarget, RevokeWith};
 
 pub fn run(settings: &Revoke, console: &Console) -> Result<ExitStatus> {
     let client = match &settings.credential {
-        RevokeWith::Broker(broker) => broker_client(&settings.connection, broker, console)?,
-        RevokeWith::RunKey(run_key) => client(&settings.connection, run_key.clone(), console)?,
+        RevokeWith::Broker(broker) => connect::broker(&settings.connection, broker, console)?,
+        RevokeWith::RunKey(run_key) => {
+            connect::with(&settings.connection, run_key.clone(), console)?
+        }
     };
     let revoked = owner(settings, &client).and_then(|owner| {
         revoke_target(console, &client, &owner, &settings.target)?;

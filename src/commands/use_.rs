@@ -2,10 +2,10 @@
 
 use anyhow::{Context, Result};
 
-use super::{child_env, client, warn_if_insecure};
-use crate::child::{self, Signals};
+use crate::child::{self, ChildEnv, Signals};
 use crate::console::Console;
 use crate::exit::ExitStatus;
+use crate::octopus::connect;
 use crate::settings::Use;
 
 pub fn run(settings: &Use, console: &Console) -> Result<ExitStatus> {
@@ -13,7 +13,7 @@ pub fn run(settings: &Use, console: &Console) -> Result<ExitStatus> {
     let signals = Signals::install()?;
     let connection = &settings.connection;
     if settings.check {
-        let client = client(connection, settings.run_key.clone(), console)?;
+        let client = connect::with(connection, settings.run_key.clone(), console)?;
         let me = client.me().context("checking the run key")?;
         console.info(&format!(
             "The run key is valid: it acts as {}.",
@@ -21,10 +21,10 @@ pub fn run(settings: &Use, console: &Console) -> Result<ExitStatus> {
         ));
     } else {
         // The child sends the key even when this command does not.
-        warn_if_insecure(connection, console);
+        connect::warn_if_insecure(connection, console);
     }
-    let env = child_env(
-        connection,
+    let env = ChildEnv::with_run_key(
+        &connection.server.base(),
         settings.run_key.secret(),
         settings.space.as_deref(),
     );

@@ -33,7 +33,6 @@ mod windows;
 use windows as platform;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -43,9 +42,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::console::Console;
-use crate::credential::{Credential, Role, Scheme};
+use crate::credential::{Credential, Origin, Role, Scheme};
 use crate::exit::ExitStatus;
-use crate::octopus::{Client, Connection, ProxySetting, ServerUrl, status_of};
+use crate::octopus::{Client, Connection, status_of};
 use crate::secret::Secret;
 
 /// The trust-store variables the watcher keeps: the platform verifier reads them.
@@ -61,14 +60,13 @@ pub enum Watch {
     Task { id: String, interval_ms: u64 },
 }
 
-/// Everything the watcher needs, sent over its stdin. Holds the run key: never logged.
+/// Everything the watcher needs, sent over its stdin as one JSON line. Holds the run key:
+/// it has no `Debug`, and the key is serialised only here.
 #[derive(Serialize, Deserialize)]
 pub struct Spec {
-    pub server: String,
-    pub ca_cert: Option<PathBuf>,
-    pub timeout_secs: u64,
-    pub proxy: Option<(String, String)>,
-    pub run_key: String,
+    pub connection: Connection,
+    #[serde(serialize_with = "crate::secret::hand_over")]
+    pub run_key: Secret,
     pub key_id: String,
     pub owner_id: String,
     /// When the key expires (Unix seconds): the guard ends then at the latest.
@@ -86,14 +84,8 @@ impl Spec {
         watch: Watch,
     ) -> Spec {
         Spec {
-            server: connection.server.base(),
-            ca_cert: connection.ca_cert.clone(),
-            timeout_secs: connection.timeout.as_secs(),
-            proxy: connection
-                .proxy
-                .as_ref()
-                .map(|p| (p.url.clone(), p.variable.clone())),
-            run_key: run_key.expose().to_string(),
+            connection: connection.clone(),
+            run_key: run_key.clone(),
             key_id: key_id.to_string(),
             owner_id: owner_id.to_string(),
             expires: expires.as_second(),
@@ -240,24 +232,13 @@ pub fn watch() -> Result<ExitStatus> {
 }
 
 fn client(spec: &Spec) -> Result<Client> {
-    let server = ServerUrl::parse(&spec.server)
-        .map_err(|_| anyhow!("the guard's server URL is unreadable"))?;
-    let connection = Connection {
-        server,
-        ca_cert: spec.ca_cert.clone(),
-        timeout: Duration::from_secs(spec.timeout_secs.max(1)),
-        proxy: spec.proxy.as_ref().map(|(url, variable)| ProxySetting {
-            url: url.clone(),
-            variable: variable.clone(),
-        }),
-    };
     let credential = Credential::new(
-        Secret::new(spec.run_key.clone()),
+        spec.run_key.clone(),
         Scheme::ApiKey,
         Role::RunKey,
-        "the guard's run key",
+        Origin::Guard,
     );
-    Client::new(&connection, credential, Console::new(false))
+    Client::new(&spec.connection, credential, Console::new(false))
 }
 
 /// Deletes the key with itself. Whatever the answer (deleted, already gone, refused), there

@@ -1,11 +1,12 @@
 //! A failed request as one line that names the request, the cause and the fix: an HTTP
 //! status the server answered ([`HttpError`]) or no answer at all ([`TransportError`]).
-//! Every message the client can produce is written here.
+//! Every message the client can produce is written here, and Octopus's error bodies are
+//! read only here: the missing permission of a 403, and whether a 404 is Octopus's own.
 
 use std::fmt;
 use std::time::Duration;
 
-use super::transport::ProxySetting;
+use super::connection::ProxySetting;
 use super::url::ServerUrl;
 use super::wire::ErrorBody;
 use crate::credential::Credential;
@@ -27,12 +28,44 @@ impl HttpError {
     /// Whether this is Octopus's JSON answer that the resource `id` does not exist: the only
     /// 404 that proves a key gone ("The resource 'apikeys-…' was not found.").
     pub fn says_not_found(&self, id: &str) -> bool {
-        self.status == 404
+        self.is_octopus_404()
             && self
                 .server_message
                 .as_deref()
                 .is_some_and(|m| m.contains(&format!("'{id}'")))
     }
+
+    /// Whether this is Octopus's own JSON 404 (not a proxy's page): the resource, whatever
+    /// it names, does not exist.
+    pub fn is_octopus_404(&self) -> bool {
+        self.status == 404 && self.server_message.is_some()
+    }
+
+    /// The permission a 403 names ("... Missing permission: TaskView").
+    pub fn missing_permission(&self) -> Option<String> {
+        if self.status != 403 {
+            return None;
+        }
+        missing_permission_in(self.server_message.as_deref()?)
+    }
+}
+
+/// Whether `error` is Octopus's own JSON 404.
+pub fn is_octopus_404(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<HttpError>()
+        .is_some_and(HttpError::is_octopus_404)
+}
+
+/// The permission named after "Missing permission:" in Octopus's 403 text.
+fn missing_permission_in(text: &str) -> Option<String> {
+    let permission = text
+        .split("Missing permission:")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .trim_end_matches(['.', ';']);
+    (!permission.is_empty()).then(|| permission.to_string())
 }
 
 impl fmt::Display for HttpError {
@@ -118,15 +151,9 @@ pub fn status_error(cx: &Context, answer: &Answer) -> HttpError {
             "{label} was refused (401): {source} is invalid or expired, or its user is disabled; {}",
             cx.credential.fix_for_401()
         ),
-        (403, Some(text)) => match text.split("Missing permission:").nth(1) {
+        (403, Some(text)) => match missing_permission_in(text) {
             Some(permission) => {
-                let permission = permission
-                    .trim()
-                    .trim_end_matches('.')
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("");
-                if ADMIN_PERMISSIONS.contains(&permission) {
+                if ADMIN_PERMISSIONS.contains(&permission.as_str()) {
                     format!(
                         "{label} was forbidden (403): the server wants {permission}, an administrator's permission, which the broker should not hold; {}",
                         if cx.credential.role() == crate::credential::Role::RunKey {
@@ -333,7 +360,7 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credential::{Role, Scheme};
+    use crate::credential::{Origin, Role, Scheme};
     use crate::secret::Secret;
 
     fn message(status: u16, body: &str) -> String {
@@ -393,7 +420,7 @@ mod tests {
             Secret::new("API-X"),
             Scheme::ApiKey,
             Role::Broker,
-            "OCTOPUS_API_KEY",
+            Origin::Variable("OCTOPUS_API_KEY"),
         );
         f(&Context {
             label,

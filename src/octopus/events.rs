@@ -6,7 +6,7 @@ use anyhow::Result;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::Client;
+use super::client::Client;
 use super::url::encode;
 use super::wire::{format_expires, parse_timestamp};
 

@@ -10,9 +10,10 @@ use base64::Engine;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use super::client::Client;
+use super::errors::HttpError;
 use super::transport::{Body, Method};
 use super::url::encode;
-use super::{Client, HttpError};
 use crate::secret::Secret;
 
 const DISCOVERY: &str = "/.well-known/openid-configuration";

@@ -9,9 +9,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::client::Client;
+use super::errors::is_octopus_404;
 use super::transport::{Body, MULTIPART_BOUNDARY, Method};
 use super::url::encode;
-use super::{Client, HttpError, User};
+use super::wire::User;
 
 /// How many items one page asks for.
 const TAKE: u32 = 100;
@@ -339,13 +341,6 @@ impl Client {
         )?;
         self.decode(&label, &reply.body)
     }
-}
-
-/// Octopus's own JSON 404 (not a proxy's page): the resource does not exist.
-fn is_octopus_404(error: &anyhow::Error) -> bool {
-    error
-        .downcast_ref::<HttpError>()
-        .is_some_and(|http| http.status == 404 && http.server_message.is_some())
 }
 
 #[cfg(test)]

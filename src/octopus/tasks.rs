@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde::Deserialize;
 
-use super::Client;
+use super::client::Client;
 use super::url::encode;
 
 /// A `TaskResource`, as far as the tool reads it.

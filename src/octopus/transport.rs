@@ -4,7 +4,6 @@
 //! 429, with backoff and the server's `Retry-After` (capped); a POST that may have reached
 //! the server is never sent twice.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use anyhow::{Context as _, Result};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::{Agent, Proxy};
 
+use super::connection::{Connection, MAX_RETRY_AFTER, ProxySetting};
 use super::errors::{self, Answer, Context, HttpError, Sent, TransportError};
 use super::url::ServerUrl;
 use crate::console::Console;
@@ -20,31 +20,6 @@ use crate::exit::usage;
 
 const ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest `Retry-After` honoured: a step should not sit silent for minutes.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
-
-/// How to reach the server: everything the client needs, resolved by `settings`.
-#[derive(Debug, Clone)]
-pub struct Connection {
-    pub server: ServerUrl,
-    pub ca_cert: Option<PathBuf>,
-    pub timeout: Duration,
-    /// The proxy for this server and the variable it came from (`None`: connect directly).
-    pub proxy: Option<ProxySetting>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProxySetting {
-    pub url: String,
-    pub variable: String,
-}
-
-impl ProxySetting {
-    /// The proxy as messages show it: `host:port`, never a password.
-    pub fn shown(&self) -> &str {
-        proxy_host(&self.url)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -141,7 +116,7 @@ impl Transport {
             Some(proxy) => Some(Proxy::new(&proxy.url).map_err(|_| {
                 usage(format!(
                     "the proxy '{}' (from {}) is not a proxy URL: use http://host:port",
-                    proxy_host(&proxy.url),
+                    proxy.shown(),
                     proxy.variable
                 ))
             })?),
@@ -327,15 +302,6 @@ fn with_credential<B>(
     }
 }
 
-/// The host of a proxy URL, for messages: never its password.
-fn proxy_host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host)
-}
-
 fn root_certs(connection: &Connection) -> Result<RootCerts> {
     let Some(path) = &connection.ca_cert else {
         return Ok(RootCerts::PlatformVerifier);
@@ -419,11 +385,5 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_after("soon"), None);
-    }
-
-    #[test]
-    fn proxy_messages_never_show_a_password() {
-        assert_eq!(proxy_host("http://bob:secret@proxy:3128/"), "proxy:3128");
-        assert_eq!(proxy_host("proxy:3128"), "proxy:3128");
     }
 }

@@ -46,6 +46,20 @@ pub fn encode(text: &str) -> String {
     utf8_percent_encode(text, SEGMENT).to_string()
 }
 
+/// As its base URL (`https://host:port/vdir`): what the guard's spec carries.
+impl serde::Serialize for ServerUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.base())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ServerUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ServerUrl::parse(&text).map_err(|_| serde::de::Error::custom("not a server URL"))
+    }
+}
+
 impl ServerUrl {
     pub fn parse(text: &str) -> Result<ServerUrl, UrlProblem> {
         let text = text.trim();

@@ -1,9 +1,11 @@
 //! The command line plus the step's environment, resolved once, in one fallible step, into
-//! a plain struct per command. Commands take their struct and never see the environment, so
-//! every usage error (exit 2) comes before the first request. `env` names every variable
-//! the tool reads; `connection` resolves the server, CA and proxy.
+//! a plain struct per command (one small function each; no clap type goes past here).
+//! Commands take their struct and never see the environment, so every usage error (exit 2)
+//! comes before the first request. `env` names every variable the tool reads; `connection`
+//! resolves the server, CA and proxy; `credentials` the broker's credential and the run key.
 
 mod connection;
+mod credentials;
 pub mod env;
 
 use std::ffi::OsString;
@@ -11,13 +13,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, CreateArgs, GuardStage};
-use crate::credential::{Credential, Role, Scheme, is_key_shaped};
+use crate::cli::{AuditArgs, Cli, Command, CreateArgs, GuardStage, RevokeArgs, SetupArgs};
+use crate::credential::{Broker, Credential};
 use crate::duration;
 use crate::exit::usage;
-use crate::octopus::{Connection, oidc};
+use crate::octopus::Connection;
 use crate::purpose::{self, Operator, RunContext};
-use crate::secret::Secret;
+use credentials::{broker_credential, require_broker_credential, run_key};
 use env::*;
 
 pub use env::Env;
@@ -34,7 +36,10 @@ pub enum Settings {
     List(List),
     Audit(Audit),
     Setup(Setup),
-    Guard(GuardStage),
+    /// `__guard launch`: start the watcher and exit.
+    GuardLaunch,
+    /// `__guard watch`: the guard itself.
+    GuardWatch,
 }
 
 /// What `setup` needs. The credential is the administrator's own, never the broker's.
@@ -140,15 +145,6 @@ pub struct Revoke {
     pub sweep: Option<Duration>,
 }
 
-/// The broker's credential as the step gives it.
-#[derive(Debug, Clone)]
-pub enum Broker {
-    /// `OCTOPUS_API_KEY` or `OCTOPUS_ACCESS_TOKEN`: ready to send.
-    Ready(Credential),
-    /// `RUNKEY_OIDC_JWT` and `RUNKEY_OIDC_AUDIENCE`: exchanged for an access token first.
-    Oidc { jwt: Secret, audience: String },
-}
-
 /// What revoke authenticates with.
 #[derive(Debug, Clone)]
 pub enum RevokeWith {
@@ -175,12 +171,17 @@ pub struct List {
 }
 
 pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
-    if !matches!(cli.command, Command::Guard(_)) {
-        env.check_utf8()?;
+    if let Command::Guard(args) = &cli.command {
+        // The guard reads nothing from its (cleared) environment: its spec comes on stdin.
+        return Ok(match args.stage {
+            GuardStage::Launch => Settings::GuardLaunch,
+            GuardStage::Watch => Settings::GuardWatch,
+        });
     }
+    env.check_utf8()?;
     let connection = || connection::resolve(&cli.global, env);
     Ok(match &cli.command {
-        Command::Guard(args) => Settings::Guard(args.stage),
+        Command::Guard(_) => unreachable!("answered above"),
         Command::Create(args) => Settings::Create(mint(connection()?, env, args)?),
         Command::Exec(args) => Settings::Exec(Exec {
             mint: mint(connection()?, env, &args.key)?,
@@ -194,122 +195,131 @@ pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
             cmd: args.command.cmd.clone(),
             space: space(env),
         }),
-        Command::Revoke(args) => {
-            let connection = connection()?;
-            let broker = broker_credential(env)?;
-            let run_key = run_key(env)?;
-            let task = task_id(env)?;
-            let sweep = args
-                .sweep
-                .then(|| {
-                    duration::parse(&args.max_age).map_err(|e| usage(format!("--max-age: {e}")))
-                })
-                .transpose()?;
-            if args.sweep && broker.is_none() {
-                return Err(env.missing(
-                    OCTOPUS_API_KEY,
-                    " (--sweep deletes other runs' keys, so it needs the broker credential)",
-                ));
-            }
-            let target = match (env.get_string(RUNKEY_API_KEY_ID), task) {
-                (Some(id), task) => RevokeTarget::Id { id, task },
-                (None, Some(task)) => RevokeTarget::Task(task),
-                (None, None) if args.sweep => RevokeTarget::Nothing,
-                (None, None) => {
-                    return Err(usage(format!(
-                        "nothing to revoke: RUNKEY_API_KEY_ID is not set: map it from {} in the step (or set OCTOPUS_TASK_ID from Octopus.Task.Id to revoke every key of this run)",
-                        RUNKEY_API_KEY_ID.source
-                    )));
-                }
-            };
-            let credential = match (broker, run_key) {
-                (Some(broker), _) => RevokeWith::Broker(broker),
-                (None, Some(run_key)) => RevokeWith::RunKey(run_key),
-                (None, None) => {
-                    return Err(env.missing(
-                        RUNKEY_API_KEY,
-                        " (or give the step the broker key in OCTOPUS_API_KEY)",
-                    ));
-                }
-            };
-            Settings::Revoke(Revoke {
-                connection,
-                credential,
-                target,
-                owner: env.get_string(RUNKEY_API_KEY_OWNER_ID),
-                sweep,
-            })
-        }
-        Command::Audit(args) => {
-            let to = match &args.until {
-                Some(text) => crate::octopus::parse_timestamp(text).ok_or_else(|| {
-                    usage(format!(
-                        "--until '{text}' is not a time: give it as ISO 8601, like 2026-11-22T10:00:00Z"
-                    ))
-                })?,
-                None => jiff::Timestamp::now(),
-            };
-            let since = duration::parse(&args.since).map_err(|e| usage(format!("--since: {e}")))?;
-            let from = jiff::SignedDuration::try_from(since)
-                .ok()
-                .and_then(|d| to.checked_sub(d).ok())
-                .unwrap_or(jiff::Timestamp::MIN);
-            Settings::Audit(Audit {
-                connection: connection()?,
-                broker: require_broker_credential(env)?,
-                from,
-                to,
-                operator: args.operator.clone(),
-                task: args.task.clone(),
-                format: if args.json {
-                    Format::Json
-                } else if args.csv {
-                    Format::Csv
-                } else {
-                    Format::Table
-                },
-            })
-        }
-        Command::Setup(args) => {
-            if let Some(path) = &args.package
-                && !path.is_file()
-            {
-                return Err(usage(format!(
-                    "--package {}: no such file; give the path of the octopus-runkey.<version>.<ext> package",
-                    path.display()
-                )));
-            }
-            let admin = match broker_credential(env)? {
-                Some(Broker::Ready(credential)) => credential,
-                _ => {
-                    return Err(env.missing(
-                        OCTOPUS_API_KEY,
-                        " (setup runs with an administrator's own API key, or OCTOPUS_ACCESS_TOKEN; never the broker's)",
-                    ));
-                }
-            };
-            Settings::Setup(Setup {
-                connection: connection()?,
-                admin,
-                space: args.space.clone().or_else(|| env.get_string(OCTOPUS_SPACE)),
-                package: args.package.clone(),
-                broker: args.broker.clone(),
-                roles: if args.roles.is_empty() {
-                    vec![DEFAULT_BROKER_ROLE.to_string()]
-                } else {
-                    args.roles.clone()
-                },
-                oidc: args.oidc,
-                oidc_subject: args.oidc_subject.clone(),
-                dry_run: args.dry_run,
-                json: args.json,
-            })
-        }
+        Command::Revoke(args) => Settings::Revoke(revoke(connection()?, env, args)?),
+        Command::Audit(args) => Settings::Audit(audit(connection()?, env, args)?),
+        Command::Setup(args) => Settings::Setup(setup(env, args, connection)?),
         Command::List(args) => Settings::List(List {
             connection: connection()?,
             broker: require_broker_credential(env)?,
             json: args.json,
         }),
+    })
+}
+
+fn revoke(connection: Connection, env: &Env, args: &RevokeArgs) -> Result<Revoke> {
+    let broker = broker_credential(env)?;
+    let run_key = run_key(env)?;
+    let task = task_id(env)?;
+    let sweep = args
+        .sweep
+        .then(|| duration::parse(&args.max_age).map_err(|e| usage(format!("--max-age: {e}"))))
+        .transpose()?;
+    if args.sweep && broker.is_none() {
+        return Err(env.missing(
+            OCTOPUS_API_KEY,
+            " (--sweep deletes other runs' keys, so it needs the broker credential)",
+        ));
+    }
+    let target = match (env.get_string(RUNKEY_API_KEY_ID), task) {
+        (Some(id), task) => RevokeTarget::Id { id, task },
+        (None, Some(task)) => RevokeTarget::Task(task),
+        (None, None) if args.sweep => RevokeTarget::Nothing,
+        (None, None) => {
+            return Err(usage(format!(
+                "nothing to revoke: RUNKEY_API_KEY_ID is not set: map it from {} in the step (or set OCTOPUS_TASK_ID from Octopus.Task.Id to revoke every key of this run)",
+                RUNKEY_API_KEY_ID.source
+            )));
+        }
+    };
+    let credential = match (broker, run_key) {
+        (Some(broker), _) => RevokeWith::Broker(broker),
+        (None, Some(run_key)) => RevokeWith::RunKey(run_key),
+        (None, None) => {
+            return Err(env.missing(
+                RUNKEY_API_KEY,
+                " (or give the step the broker key in OCTOPUS_API_KEY)",
+            ));
+        }
+    };
+    Ok(Revoke {
+        connection,
+        credential,
+        target,
+        owner: env.get_string(RUNKEY_API_KEY_OWNER_ID),
+        sweep,
+    })
+}
+
+fn audit(connection: Connection, env: &Env, args: &AuditArgs) -> Result<Audit> {
+    let to = match &args.until {
+        Some(text) => crate::octopus::parse_timestamp(text).ok_or_else(|| {
+            usage(format!(
+                "--until '{text}' is not a time: give it as ISO 8601, like 2026-11-22T10:00:00Z"
+            ))
+        })?,
+        None => jiff::Timestamp::now(),
+    };
+    let since = duration::parse(&args.since).map_err(|e| usage(format!("--since: {e}")))?;
+    let from = jiff::SignedDuration::try_from(since)
+        .ok()
+        .and_then(|d| to.checked_sub(d).ok())
+        .unwrap_or(jiff::Timestamp::MIN);
+    Ok(Audit {
+        connection,
+        broker: require_broker_credential(env)?,
+        from,
+        to,
+        operator: args.operator.clone(),
+        task: args.task.clone(),
+        format: if args.json {
+            Format::Json
+        } else if args.csv {
+            Format::Csv
+        } else {
+            Format::Table
+        },
+    })
+}
+
+/// `connection` is resolved only after the package is checked: a missing file is named
+/// before anything about the server.
+fn setup(
+    env: &Env,
+    args: &SetupArgs,
+    connection: impl FnOnce() -> Result<Connection>,
+) -> Result<Setup> {
+    if let Some(path) = &args.package
+        && !path.is_file()
+    {
+        return Err(usage(format!(
+            "--package {}: no such file; give the path of the octopus-runkey.<version>.<ext> package",
+            path.display()
+        )));
+    }
+    let admin = match broker_credential(env)? {
+        Some(Broker::Ready(credential)) => credential,
+        _ => {
+            return Err(env.missing(
+                OCTOPUS_API_KEY,
+                " (setup runs with an administrator's own API key, or OCTOPUS_ACCESS_TOKEN; never the broker's)",
+            ));
+        }
+    };
+    Ok(Setup {
+        connection: connection()?,
+        admin,
+        space: args.space.clone().or_else(|| env.get_string(OCTOPUS_SPACE)),
+        package: args.package.clone(),
+        broker: args.broker.clone(),
+        roles: if args.roles.is_empty() {
+            vec![DEFAULT_BROKER_ROLE.to_string()]
+        } else {
+            args.roles.clone()
+        },
+        oidc: args.oidc,
+        oidc_subject: args.oidc_subject.clone(),
+        dry_run: args.dry_run,
+        json: args.json,
     })
 }
 
@@ -364,84 +374,6 @@ fn flag(env: &Env, var: Var) -> Result<bool> {
 
 /// Why the run record cannot be read when the `CreatedBy` variables are empty.
 pub const NO_RUN_TO_LOOK_UP: &str = "OCTOPUS_RUNBOOKRUN_ID and OCTOPUS_SPACE_ID (from Octopus.RunbookRun.Id and Octopus.Space.Id) are not set to look the run up";
-
-/// The broker's credential: `OCTOPUS_API_KEY`, else `OCTOPUS_ACCESS_TOKEN`, else an OIDC
-/// JWT with its audience.
-fn broker_credential(env: &Env) -> Result<Option<Broker>> {
-    if let Some(key) = env.get(OCTOPUS_API_KEY) {
-        check_key_shape(OCTOPUS_API_KEY, key)?;
-        return Ok(Some(Broker::Ready(Credential::new(
-            Secret::new(key),
-            Scheme::ApiKey,
-            Role::Broker,
-            OCTOPUS_API_KEY.name,
-        ))));
-    }
-    if let Some(token) = env.get(OCTOPUS_ACCESS_TOKEN) {
-        return Ok(Some(Broker::Ready(Credential::new(
-            Secret::new(token),
-            Scheme::Bearer,
-            Role::Broker,
-            OCTOPUS_ACCESS_TOKEN.name,
-        ))));
-    }
-    let Some(jwt) = env.get(RUNKEY_OIDC_JWT) else {
-        return Ok(None);
-    };
-    if oidc::claims(jwt).is_none() {
-        return Err(usage(format!(
-            "{} does not hold a JWT (three dot-separated base64url parts): map it from {} in the step",
-            RUNKEY_OIDC_JWT.name, RUNKEY_OIDC_JWT.source
-        )));
-    }
-    let audience = env.get_string(RUNKEY_OIDC_AUDIENCE).ok_or_else(|| {
-        env.missing(
-            RUNKEY_OIDC_AUDIENCE,
-            " (the broker service account's OIDC audience: its external id, a GUID)",
-        )
-    })?;
-    Ok(Some(Broker::Oidc {
-        jwt: Secret::new(jwt),
-        audience,
-    }))
-}
-
-fn require_broker_credential(env: &Env) -> Result<Broker> {
-    broker_credential(env)?.ok_or_else(|| {
-        env.missing(
-            OCTOPUS_API_KEY,
-            " (or set OCTOPUS_ACCESS_TOKEN to an access token of that account, or RUNKEY_OIDC_JWT and RUNKEY_OIDC_AUDIENCE from a Generic OIDC account)",
-        )
-    })
-}
-
-/// The run key handed on by the create step.
-fn run_key(env: &Env) -> Result<Option<Credential>> {
-    env.get(RUNKEY_API_KEY)
-        .map(|key| {
-            check_key_shape(RUNKEY_API_KEY, key)?;
-            Ok(Credential::new(
-                Secret::new(key),
-                Scheme::ApiKey,
-                Role::RunKey,
-                RUNKEY_API_KEY.name,
-            ))
-        })
-        .transpose()
-}
-
-/// Catching a value of the wrong shape here turns a mis-wired parameter into a clear usage
-/// error instead of a 401 (the value is not shown).
-fn check_key_shape(var: Var, key: &str) -> Result<()> {
-    if is_key_shaped(key) {
-        Ok(())
-    } else {
-        Err(usage(format!(
-            "{} does not hold an Octopus API key (API- followed by capital letters and digits): map it from {} in the step",
-            var.name, var.source
-        )))
-    }
-}
 
 fn ttl(arg: Option<&str>, env: &Env) -> Result<Duration> {
     match (arg, env.get(RUNKEY_TTL)) {

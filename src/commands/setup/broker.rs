@@ -7,7 +7,7 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::{Known, Outcome, Plan, Step, Write as PlanWrite};
+use super::plan::{Apply, Known, Outcome, Plan, Step};
 use crate::exit::usage;
 use crate::octopus::setup::Space;
 use crate::octopus::{Client, User};
@@ -22,8 +22,8 @@ pub enum Write {
     Grant { role_id: String },
 }
 
-impl Write {
-    pub fn apply(&self, client: &Client, space: &Space, known: &mut Known) -> Result<()> {
+impl Apply for Write {
+    fn apply(&self, client: &Client, space: &Space, known: &mut Known) -> Result<()> {
         let broker = || known.broker_id.clone().unwrap_or_default();
         match self {
             Write::CreateAccount { username } => {
@@ -128,9 +128,9 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
                 Outcome::Created,
                 "create the broker service account (no password, no API key)",
             )
-            .writes(PlanWrite::Broker(Write::CreateAccount {
+            .writes(Write::CreateAccount {
                 username: username.to_string(),
-            })),
+            }),
         ),
     }
 
@@ -161,7 +161,7 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
                     Outcome::Updated,
                     format!("add the broker to {id}; other members stay"),
                 )
-                .writes(PlanWrite::Broker(Write::AddMember { team: team.clone() }))
+                .writes(Write::AddMember { team: team.clone() })
             });
             let grants = client
                 .team_roles(&id)
@@ -180,7 +180,7 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
                         plan.space.name
                     ),
                 )
-                .writes(PlanWrite::Broker(Write::CreateTeam)),
+                .writes(Write::CreateTeam),
             );
             Vec::new()
         }
@@ -207,7 +207,7 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
                     role.granted_space_permissions.join(", ")
                 ),
             )
-            .writes(PlanWrite::Broker(Write::Grant { role_id: role.id }))
+            .writes(Write::Grant { role_id: role.id })
         });
     }
     Ok(())

@@ -8,103 +8,21 @@
 //! are printed, then one line names the step and the missing permission.
 
 mod broker;
+pub mod embedded;
 mod oidc;
 mod package;
+mod plan;
 mod report;
 mod templates;
 
 use anyhow::{Context, Result};
 
-use super::client;
 use crate::console::Console;
 use crate::exit::{ExitStatus, usage};
 use crate::octopus::setup::Space;
-use crate::octopus::{Client, HttpError};
+use crate::octopus::{Client, HttpError, connect};
 use crate::settings::Setup;
-
-/// Every step template this binary ships, embedded at build time from `step-templates/`.
-pub mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/templates.rs"));
-}
-
-/// What a step does to the space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Created,
-    Updated,
-    Unchanged,
-    Skipped,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Created => "created",
-            Outcome::Updated => "updated",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Skipped => "skipped",
-        }
-    }
-}
-
-/// One line of the plan.
-pub struct Step {
-    /// What kind of thing: `package`, `step template`, `service account`, ...
-    pub kind: &'static str,
-    pub name: String,
-    pub outcome: Outcome,
-    /// What the step does, or why nothing.
-    pub detail: String,
-    /// The request that carries it out: `Some` exactly when created or updated.
-    pub write: Option<Write>,
-}
-
-impl Step {
-    fn new(
-        kind: &'static str,
-        name: impl Into<String>,
-        outcome: Outcome,
-        detail: impl Into<String>,
-    ) -> Step {
-        Step {
-            kind,
-            name: name.into(),
-            outcome,
-            detail: detail.into(),
-            write: None,
-        }
-    }
-
-    fn writes(mut self, write: Write) -> Step {
-        self.write = Some(write);
-        self
-    }
-}
-
-/// The requests a plan can make.
-pub enum Write {
-    Package(package::Upload),
-    Template(templates::Write),
-    Broker(broker::Write),
-    Oidc(oidc::Write),
-}
-
-/// Ids that later writes need and earlier ones (or the plan's reads) provide.
-#[derive(Default)]
-pub struct Known {
-    pub broker_id: Option<String>,
-    pub team_id: Option<String>,
-    /// The broker's external id: the audience of its OIDC tokens.
-    pub external_id: Option<String>,
-}
-
-/// The plan for one space.
-pub struct Plan {
-    pub space: Space,
-    pub steps: Vec<Step>,
-    pub known: Known,
-    pub warnings: Vec<String>,
-}
+use plan::{Known, Plan, Step};
 
 pub fn run(settings: &Setup, console: &Console) -> Result<ExitStatus> {
     // The package's name is checked before anything is sent.
@@ -113,7 +31,7 @@ pub fn run(settings: &Setup, console: &Console) -> Result<ExitStatus> {
         .as_deref()
         .map(package::Local::read)
         .transpose()?;
-    let client = client(&settings.connection, settings.admin.clone(), console)?;
+    let client = connect::with(&settings.connection, settings.admin.clone(), console)?;
     let space = find_space(&client, settings.space.as_deref())?;
     let mut plan = Plan {
         space,
@@ -135,17 +53,11 @@ pub fn run(settings: &Setup, console: &Console) -> Result<ExitStatus> {
     let mut done = 0;
     let mut failure = None;
     for step in &plan.steps {
-        if let Some(write) = &step.write {
-            let result = match write {
-                Write::Package(upload) => upload.apply(&client, &plan.space),
-                Write::Template(write) => write.apply(&client, &plan.space),
-                Write::Broker(write) => write.apply(&client, &plan.space, &mut plan.known),
-                Write::Oidc(write) => write.apply(&client, &plan.space, &mut plan.known),
-            };
-            if let Err(e) = result {
-                failure = Some(stopped(step, e));
-                break;
-            }
+        if let Some(write) = &step.write
+            && let Err(e) = write.apply(&client, &plan.space, &mut plan.known)
+        {
+            failure = Some(stopped(step, e));
+            break;
         }
         done += 1;
     }
@@ -194,10 +106,7 @@ fn stopped(step: &Step, error: anyhow::Error) -> anyhow::Error {
     let permission = error
         .downcast_ref::<HttpError>()
         .filter(|http| http.status == 403)
-        .and_then(|http| http.server_message.as_deref())
-        .and_then(|m| m.split("Missing permission:").nth(1))
-        .and_then(|p| p.split_whitespace().next())
-        .map(|p| p.trim_end_matches(['.', ';']).to_string());
+        .and_then(HttpError::missing_permission);
     match permission {
         Some(permission) => anyhow::anyhow!(
             "setup stopped at the {what} step: the server refused it (403) because the administrator's credential lacks the permission {permission}; grant {permission} (or run setup as someone who holds it) and run setup again to finish: the steps before it are done"

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::{Known, Outcome, Plan, Step, Write as PlanWrite};
+use super::plan::{Apply, Known, Outcome, Plan, Step};
 use crate::exit::usage;
 use crate::octopus::Client;
 use crate::octopus::setup::Space;
@@ -24,8 +24,8 @@ pub enum Write {
     UpdateAccount { account: Value },
 }
 
-impl Write {
-    pub fn apply(&self, client: &Client, space: &Space, known: &mut Known) -> Result<()> {
+impl Apply for Write {
+    fn apply(&self, client: &Client, space: &Space, known: &mut Known) -> Result<()> {
         let broker = known.broker_id.clone().unwrap_or_default();
         match self {
             Write::CreateIdentity { issuer, subject } => {
@@ -129,7 +129,7 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
             Outcome::Created,
             "let the broker exchange this server's JWTs with that subject",
         )
-        .writes(PlanWrite::Oidc(Write::CreateIdentity { issuer, subject }))
+        .writes(Write::CreateIdentity { issuer, subject })
     });
 
     let found = client
@@ -144,7 +144,7 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
             Outcome::Created,
             "a Generic OIDC account whose audience is the broker's external id",
         )
-        .writes(PlanWrite::Oidc(Write::CreateAccount)),
+        .writes(Write::CreateAccount),
         Some(account) if account["AccountType"] != "GenericOidcAccount" => {
             return Err(usage(format!(
                 "the account '{ACCOUNT}' in {} is a {}, not a Generic OIDC account: rename or delete it, then run setup again",
@@ -181,7 +181,7 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
                     Outcome::Updated,
                     "set its audience to the broker's external id and its subject keys to space, project, runbook",
                 )
-                .writes(PlanWrite::Oidc(Write::UpdateAccount { account }))
+                .writes(Write::UpdateAccount { account })
             }
         }
     };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{Outcome, Plan, Step, Write};
+use super::plan::{Apply, Known, Outcome, Plan, Step};
 use crate::exit::usage;
 use crate::octopus::Client;
 use crate::octopus::setup::Space;
@@ -71,8 +71,8 @@ pub struct Upload {
     pub file_name: String,
 }
 
-impl Upload {
-    pub fn apply(&self, client: &Client, space: &Space) -> Result<()> {
+impl Apply for Upload {
+    fn apply(&self, client: &Client, space: &Space, _: &mut Known) -> Result<()> {
         let bytes = std::fs::read(&self.path)
             .with_context(|| format!("--package {}: cannot read it", self.path.display()))?;
         client.upload_package(&space.id, &self.file_name, &bytes)?;
@@ -108,10 +108,10 @@ pub fn plan(client: &Client, plan: &mut Plan, package: Option<Local>) -> Result<
             Outcome::Created,
             format!("upload {} to the built-in feed", local.file_name),
         )
-        .writes(Write::Package(Upload {
+        .writes(Upload {
             path: local.path,
             file_name: local.file_name,
-        }))
+        })
     });
     Ok(())
 }

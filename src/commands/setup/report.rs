@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::embedded::TEMPLATES;
 use super::oidc::ACCOUNT;
 use super::package::PACKAGE_ID;
-use super::{Outcome, Plan};
+use super::plan::{Outcome, Plan};
 use crate::console::{Console, neutralise_json};
 use crate::settings::Setup;
 

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use serde_json::{Map, Value};
 
 use super::embedded::TEMPLATES;
-use super::{Outcome, Plan, Step, Write as PlanWrite};
+use super::plan::{Apply, Known, Outcome, Plan, Step};
 use crate::octopus::Client;
 use crate::octopus::setup::Space;
 
@@ -21,8 +21,8 @@ pub enum Write {
     Update { id: String, template: Value },
 }
 
-impl Write {
-    pub fn apply(&self, client: &Client, space: &Space) -> Result<()> {
+impl Apply for Write {
+    fn apply(&self, client: &Client, space: &Space, _: &mut Known) -> Result<()> {
         match self {
             Write::Create(template) => client.create_action_template(&space.id, template)?,
             Write::Update { id, template } => {
@@ -96,7 +96,7 @@ pub fn plan(client: &Client, plan: &mut Plan) -> Result<()> {
                 Outcome::Created,
                 "add it to the space's step templates",
             )
-            .writes(PlanWrite::Template(Write::Create(Value::Object(ours)))),
+            .writes(Write::Create(Value::Object(ours))),
             Some(theirs) if !theirs["CommunityActionTemplateId"].is_null() => {
                 plan.warnings.push(format!(
                     "the step template '{name}' in {} was installed from the community library, so setup leaves it alone (Octopus updates community templates only from the library); delete it in Library > Step Templates and run setup again to install this version's",
@@ -137,7 +137,7 @@ pub fn plan(client: &Client, plan: &mut Plan) -> Result<()> {
                             differ.join(", ")
                         ),
                     )
-                    .writes(PlanWrite::Template(Write::Update { id, template }))
+                    .writes(Write::Update { id, template })
                 }
             }
         };

@@ -1,0 +1,202 @@
+//! Minting the run key: the operator, the owner, then one POST per attempt. A POST whose
+//! answer was lost is settled through its attempt's nonce (any key it made is deleted) and
+//! tried once more, so exactly one live key results. A cancel (SIGINT/SIGTERM) that comes
+//! while a key is made undoes that attempt before the error is returned.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use jiff::{SignedDuration, Timestamp};
+
+use super::key::RunKey;
+use super::settle::settle;
+use super::starter::find_starter;
+use crate::child::Signals;
+use crate::console::Console;
+use crate::credential::Origin;
+use crate::duration;
+use crate::exit::Interrupted;
+use crate::octopus::{self, Client, Created, CreatedKey, HttpError, status_of};
+use crate::purpose::{self, Marker, NO_TASK};
+use crate::settings::Mint;
+
+/// How many POSTs one mint makes at most: the first, and one more after a lost answer.
+const ATTEMPTS: u32 = 2;
+
+/// Creates the run key: operator, owner, then up to [`ATTEMPTS`] POSTs.
+pub fn mint(
+    settings: &Mint,
+    client: &Client,
+    console: &Console,
+    signals: &Signals,
+) -> Result<RunKey> {
+    let starter = find_starter(settings, client, console)?;
+    let human = purpose::human_part_of(starter.as_ref(), &settings.run);
+    let operator = starter.map_or_else(
+        || "nobody (unattributed run)".to_string(),
+        |starter| starter.describe(),
+    );
+    let owner = client
+        .me()
+        .context("finding the broker account (GET /api/users/me)")?;
+    if let Some(signal) = signals.cancelled() {
+        return Err(interrupted(signal, "no key was made"));
+    }
+    let task = settings.task.as_deref().unwrap_or(NO_TASK);
+    let ttl = SignedDuration::try_from(settings.ttl).context("the TTL is too long")?;
+    let mut lost_attempts = Vec::new();
+    let mut removed_total = 0;
+    for attempt in 1..=ATTEMPTS {
+        let marker = Marker::new(task)?;
+        let purpose = purpose::compose(&human, &marker);
+        let expires = Timestamp::now()
+            .checked_add(ttl)
+            .context("the TTL is too long")?;
+        let created = client
+            .create_api_key(&owner.id, &purpose, expires)
+            .map_err(|e| explain_refusal(e, settings.ttl, client))?;
+        if let Some(signal) = signals.cancelled() {
+            return Err(undo(client, &owner.id, created, &marker, expires, signal));
+        }
+        let lost = match created {
+            Created::Key(key) => {
+                return Ok(accept(
+                    key,
+                    console,
+                    expires,
+                    RunKeyParts {
+                        owner,
+                        purpose,
+                        operator,
+                        lost_attempts,
+                    },
+                ));
+            }
+            Created::Unknown(lost) => lost,
+        };
+        let removed = settle(client, &owner.id, &marker).with_context(|| {
+            format!(
+                "{lost}; a key made by that attempt may remain (its purpose ends with {marker}) until {}: run 'octopus-runkey revoke --sweep' with the broker key",
+                octopus::format_expires(expires)
+            )
+        })?;
+        removed_total += removed;
+        lost_attempts.push(marker);
+        // A server that answered with an error is not a lost answer: say which.
+        let answered = status_of(&lost).is_some();
+        if attempt == ATTEMPTS {
+            let what = if answered {
+                format!("the server failed twice creating the run key ({lost})")
+            } else {
+                format!("creating the run key failed twice without a readable answer ({lost})")
+            };
+            return Err(anyhow!(
+                "{what}; the {removed_total} key(s) those attempts made were deleted and none is left; should the server still finish one, that key expires at {} (or run 'octopus-runkey revoke --sweep')",
+                octopus::format_expires(expires)
+            ));
+        }
+        let what = if answered {
+            format!("the server failed creating the run key ({lost})")
+        } else {
+            format!("the answer to creating the run key was lost ({lost})")
+        };
+        console.warn(&format!(
+            "{what}; deleted {removed} key(s) that attempt made and creating it once more"
+        ));
+        if let Some(wait) = lost.downcast_ref::<HttpError>().and_then(|e| e.retry_after) {
+            std::thread::sleep(wait);
+        }
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
+/// What a run key is made of besides the server's answer.
+struct RunKeyParts {
+    owner: octopus::User,
+    purpose: String,
+    operator: String,
+    lost_attempts: Vec<Marker>,
+}
+
+/// The key the server made, with a warning when it did not honour the expiry asked for.
+fn accept(key: CreatedKey, console: &Console, requested: Timestamp, parts: RunKeyParts) -> RunKey {
+    let answered = key.expires.as_deref().and_then(octopus::parse_timestamp);
+    let honoured = answered.is_some_and(|at| at <= requested + SignedDuration::from_mins(1));
+    if !honoured {
+        console.warn(&format!(
+            "the server did not honour the requested expiry {}: it answered {}; the key is still revoked at the end of the run",
+            octopus::utc(requested),
+            answered.map_or("no expiry".to_string(), |at| format!(
+                "an expiry of {}",
+                octopus::utc(at)
+            ))
+        ));
+    }
+    RunKey {
+        id: key.id,
+        owner: parts.owner,
+        key: key.api_key,
+        expires: answered,
+        requested,
+        purpose: key.purpose.unwrap_or(parts.purpose),
+        operator: parts.operator,
+        lost_attempts: parts.lost_attempts,
+    }
+}
+
+/// A cancel came while the key was made: whatever this attempt made is deleted, and the
+/// error says so (or what is left, when the delete failed).
+fn undo(
+    client: &Client,
+    owner: &str,
+    created: Created,
+    marker: &Marker,
+    expires: Timestamp,
+    signal: i32,
+) -> anyhow::Error {
+    match created {
+        Created::Key(key) => match client.delete_api_key(owner, &key.id) {
+            Ok(_) => interrupted(signal, &format!("the key it made ({}) was deleted", key.id)),
+            Err(e) => e.context(format!(
+                "interrupted by signal {signal} while the run key was made, and deleting key {} failed; it expires at {}",
+                key.id,
+                octopus::format_expires(expires)
+            )),
+        },
+        Created::Unknown(_) => match settle(client, owner, marker) {
+            Ok(removed) => interrupted(
+                signal,
+                &format!("{removed} key(s) that attempt made were deleted"),
+            ),
+            Err(e) => e.context(format!(
+                "interrupted by signal {signal} while the key was made; a key whose purpose ends with {marker} may remain until {}: run 'octopus-runkey revoke --sweep'",
+                octopus::format_expires(expires)
+            )),
+        },
+    }
+}
+
+fn interrupted(signal: i32, what: &str) -> anyhow::Error {
+    anyhow::Error::new(Interrupted {
+        signal,
+        message: format!("interrupted by signal {signal} while the run key was made; {what}"),
+    })
+}
+
+/// A refused POST, with the fix for its likely cause.
+fn explain_refusal(error: anyhow::Error, ttl: Duration, client: &Client) -> anyhow::Error {
+    let from_oidc = client.credential().origin() == Origin::OidcExchange;
+    if from_oidc && matches!(status_of(&error), Some(401 | 403)) {
+        return anyhow!(
+            "{error}; the server may not let an OIDC access token create API keys: give the step the broker's API key in OCTOPUS_API_KEY instead"
+        );
+    }
+    if status_of(&error) == Some(400) {
+        let ttl = duration::display(ttl);
+        anyhow!(
+            "{error}; if the server names the expiry, choose a shorter --ttl or RUNKEY_TTL (now {ttl})"
+        )
+    } else {
+        error
+    }
+}
