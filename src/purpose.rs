@@ -1,10 +1,17 @@
-//! The purpose text of a run key and its machine-readable marker.
+//! The purpose text of a run key and its machine-readable marker, written and read here.
 //!
 //! Octopus records every call made with a key as "identity established with API key
 //! '<Purpose>'", so the purpose is what the audit log shows: a human part naming the operator
 //! and the run, then the marker `[runkey <task>/<nonce>]` that lets `revoke` and `list` find
 //! this tool's keys and tell one run's key from another's. Keys without a marker are never
 //! touched.
+//!
+//! The human part has a fixed shape,
+//! `<starter>[ ran '<runbook>'][ in <environment>][ for <tenant>][ (project <p>, space <s>)]`,
+//! and [`read`] takes it apart again whatever the names hold: where a name holds one of the
+//! shape's separators (` in `, ` for `, ` (`, ...), the space that starts it is written as a
+//! no-break space (U+00A0), which looks the same but is not a separator; reading turns it
+//! back. [`quoted_in`] finds a purpose quoted in Octopus's own texts by their fixed shapes.
 
 use std::fmt;
 
@@ -31,10 +38,19 @@ pub struct Operator {
 impl Operator {
     /// `Display Name (username)`, or the username alone when the two are the same.
     pub fn describe(&self) -> String {
+        let mut text = Text::default();
+        self.write(&mut text);
+        text.plain()
+    }
+
+    fn write(&self, text: &mut Text) {
         if self.display_name.is_empty() || self.display_name == self.username {
-            clean(&self.username)
+            text.name(&self.username);
         } else {
-            format!("{} ({})", clean(&self.display_name), clean(&self.username))
+            text.name(&self.display_name);
+            text.separator(USERNAME);
+            text.name(&self.username);
+            text.ours(")");
         }
     }
 }
@@ -62,11 +78,24 @@ pub fn is_system_user(id: &str) -> bool {
 impl Starter {
     /// `Jane Doe (jane.doe)`, `service account CI (svc-ci)`, `trigger 'Nightly'`, `trigger`.
     pub fn describe(&self) -> String {
+        let mut text = Text::default();
+        self.write(&mut text);
+        text.plain()
+    }
+
+    fn write(&self, text: &mut Text) {
         match self {
-            Starter::Person(op) => op.describe(),
-            Starter::ServiceAccount(op) => format!("service account {}", op.describe()),
-            Starter::Trigger { name: Some(name) } => format!("trigger '{}'", clean(name)),
-            Starter::Trigger { name: None } => "trigger".to_string(),
+            Starter::Person(op) => op.write(text),
+            Starter::ServiceAccount(op) => {
+                text.ours("service account ");
+                op.write(text);
+            }
+            Starter::Trigger { name: Some(name) } => {
+                text.ours("trigger '");
+                text.name(name);
+                text.ours("'");
+            }
+            Starter::Trigger { name: None } => text.ours("trigger"),
         }
     }
 }
@@ -199,32 +228,138 @@ pub fn human_part(operator: Option<&Operator>, run: &RunContext) -> String {
 /// The human part for any starter: `service account CI (svc-ci) ran 'Deploy web'`,
 /// `trigger 'Nightly clean-up' ran 'Clean up' in Production`, or `unattributed run of ...`.
 pub fn human_part_of(starter: Option<&Starter>, run: &RunContext) -> String {
-    let mut text = match starter {
-        Some(starter) => starter.describe(),
-        None => "unattributed run".to_string(),
-    };
-    match (&run.runbook, starter) {
-        (Some(runbook), Some(_)) => text.push_str(&format!(" ran '{}'", clean(runbook))),
-        (Some(runbook), None) => text.push_str(&format!(" of '{}'", clean(runbook))),
-        (None, _) => {}
+    let mut text = Text::default();
+    match starter {
+        Some(starter) => starter.write(&mut text),
+        None => text.ours(UNATTRIBUTED),
+    }
+    if let Some(runbook) = &run.runbook {
+        text.separator(if starter.is_some() { RAN } else { OF });
+        text.name(runbook);
+        text.ours("'");
     }
     if let Some(environment) = &run.environment {
-        text.push_str(&format!(" in {}", clean(environment)));
+        text.separator(IN);
+        text.name(environment);
     }
     if let Some(tenant) = &run.tenant {
-        text.push_str(&format!(" for {}", clean(tenant)));
+        text.separator(FOR);
+        text.name(tenant);
     }
-    let mut details = Vec::new();
-    if let Some(project) = &run.project {
-        details.push(format!("project {}", clean(project)));
+    match (&run.project, &run.space) {
+        (Some(project), space) => {
+            text.separator(PROJECT);
+            text.name(project);
+            if let Some(space) = space {
+                text.separator(AND_SPACE);
+                text.name(space);
+            }
+            text.ours(")");
+        }
+        (None, Some(space)) => {
+            text.separator(SPACE);
+            text.name(space);
+            text.ours(")");
+        }
+        (None, None) => {}
     }
-    if let Some(space) = &run.space {
-        details.push(format!("space {}", clean(space)));
+    text.finish()
+}
+
+/// The human part's separators, in the order they can come.
+const RAN: &str = " ran '";
+const OF: &str = " of '";
+const IN: &str = " in ";
+const FOR: &str = " for ";
+const PROJECT: &str = " (project ";
+const SPACE: &str = " (space ";
+const AND_SPACE: &str = ", space ";
+/// Between a display name and its username.
+const USERNAME: &str = " (";
+const UNATTRIBUTED: &str = "unattributed run";
+/// What ends the starter: whatever the human part says next.
+const AFTER_STARTER: [&str; 6] = [RAN, OF, IN, FOR, PROJECT, SPACE];
+/// What may follow a runbook's closing quote.
+const AFTER_RUNBOOK: [&str; 4] = [IN, FOR, PROJECT, SPACE];
+/// Every separator a name must not hold.
+const SEPARATORS: [&str; 8] = [USERNAME, RAN, OF, IN, FOR, PROJECT, SPACE, AND_SPACE];
+const NO_BREAK_SPACE: char = '\u{00A0}';
+
+/// The human part as it is written: the shape's own words, its separators and names
+/// (cleaned), with the places of the names and separators kept, so that no separator can
+/// appear anywhere but where the shape puts one.
+#[derive(Default)]
+struct Text {
+    out: String,
+    names: Vec<std::ops::Range<usize>>,
+    separators: Vec<(usize, &'static str)>,
+}
+
+impl Text {
+    fn ours(&mut self, words: &str) {
+        self.out.push_str(words);
     }
-    if !details.is_empty() {
-        text.push_str(&format!(" ({})", details.join(", ")));
+
+    fn separator(&mut self, separator: &'static str) {
+        self.separators.push((self.out.len(), separator));
+        self.out.push_str(separator);
     }
-    text
+
+    fn name(&mut self, name: &str) {
+        let start = self.out.len();
+        self.out.push_str(&clean(name));
+        self.names.push(start..self.out.len());
+    }
+
+    /// The text as messages print it: names as people typed them (cleaned).
+    fn plain(self) -> String {
+        self.out
+    }
+
+    /// The text as the purpose holds it: wherever a separator's text appears that the shape
+    /// did not put there (a name holds it, or a name's words meet the shape's own spaces),
+    /// one of its spaces is a no-break space: one inside a name when it has one, else one
+    /// that belongs to no separator of the shape.
+    fn finish(self) -> String {
+        let in_name = |at: &usize| self.names.iter().any(|name| name.contains(at));
+        let in_separator = |at: &usize| {
+            self.separators
+                .iter()
+                .any(|(start, separator)| (*start..start + separator.len()).contains(at))
+        };
+        let mut soft = vec![false; self.out.len()];
+        for separator in SEPARATORS {
+            // Overlapping ones too: in "a for for (b)" the second " for " starts inside the
+            // first.
+            let starts = self
+                .out
+                .char_indices()
+                .map(|(at, _)| at)
+                .filter(|at| self.out[*at..].starts_with(separator));
+            for at in starts {
+                if self.separators.contains(&(at, separator)) {
+                    continue;
+                }
+                let spaces: Vec<usize> = separator
+                    .bytes()
+                    .enumerate()
+                    .filter(|(_, byte)| *byte == b' ')
+                    .map(|(offset, _)| at + offset)
+                    .collect();
+                let chosen = spaces
+                    .iter()
+                    .find(|at| in_name(at))
+                    .or_else(|| spaces.iter().find(|at| !in_separator(at)));
+                if let Some(at) = chosen {
+                    soft[*at] = true;
+                }
+            }
+        }
+        self.out
+            .char_indices()
+            .map(|(at, c)| if soft[at] { NO_BREAK_SPACE } else { c })
+            .collect()
+    }
 }
 
 /// The full purpose: human part, one space, marker; at most [`MAX_PURPOSE_LEN`] UTF-16
@@ -255,19 +390,136 @@ pub fn compose(human: &str, marker: &Marker) -> String {
     format!("{human} {marker}")
 }
 
+/// What a purpose says, read back by its shape (see the module's documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reading {
+    /// Who started the run, as [`Starter::describe`] wrote it (`Jane Doe (jane.doe)`,
+    /// `trigger 'Nightly'`, `service account CI (svc-ci)`), or `unattributed run`.
+    pub starter: String,
+    pub runbook: Option<String>,
+    pub environment: Option<String>,
+    pub tenant: Option<String>,
+    pub project: Option<String>,
+    pub space: Option<String>,
+    /// The marker, when the purpose ends with one.
+    pub marker: Option<Marker>,
+}
+
+/// Reads a purpose this tool wrote (shortened ones too, as far as they go). Text in
+/// another shape reads as a starter and nothing else.
+pub fn read(purpose: &str) -> Reading {
+    let marker = Marker::parse(purpose);
+    let human = match &marker {
+        Some(marker) => purpose
+            .strip_suffix(&marker.to_string())
+            .unwrap_or(purpose)
+            .trim_end_matches(' '),
+        None => purpose.trim_matches(' '),
+    };
+    let plain = |text: &str| text.replace(NO_BREAK_SPACE, " ");
+    let mut reading = Reading {
+        marker,
+        ..Reading::default()
+    };
+    let mut at = first_of(human, 0, &AFTER_STARTER).map_or(human.len(), |(at, _)| at);
+    reading.starter = plain(&human[..at]);
+    for (separator, ends) in [
+        (RAN, &AFTER_RUNBOOK[..]),
+        (OF, &AFTER_RUNBOOK[..]),
+        (IN, &[FOR, PROJECT, SPACE][..]),
+        (FOR, &[PROJECT, SPACE][..]),
+    ] {
+        if !human[at..].starts_with(separator) {
+            continue;
+        }
+        let start = at + separator.len();
+        at = if separator == RAN || separator == OF {
+            // The runbook ends at the quote that a separator (or the end) follows.
+            let close = human[start..]
+                .match_indices('\'')
+                .map(|(i, _)| start + i)
+                .find(|&i| {
+                    i + 1 == human.len() || ends.iter().any(|e| human[i + 1..].starts_with(e))
+                });
+            reading.runbook = Some(plain(&human[start..close.unwrap_or(human.len())]));
+            close.map_or(human.len(), |i| i + 1)
+        } else {
+            let end = first_of(human, start, ends).map_or(human.len(), |(i, _)| i);
+            let name = Some(plain(&human[start..end]));
+            if separator == IN {
+                reading.environment = name;
+            } else {
+                reading.tenant = name;
+            }
+            end
+        };
+    }
+    let details = |text: &str| plain(text.strip_suffix(')').unwrap_or(text));
+    if let Some(rest) = human[at..].strip_prefix(PROJECT) {
+        match rest.split_once(AND_SPACE) {
+            Some((project, space)) => {
+                reading.project = Some(plain(project));
+                reading.space = Some(details(space));
+            }
+            None => reading.project = Some(details(rest)),
+        }
+    } else if let Some(rest) = human[at..].strip_prefix(SPACE) {
+        reading.space = Some(details(rest));
+    }
+    reading
+}
+
+/// The first of `separators` in `text` at or after `from`: where, and which.
+fn first_of<'s>(text: &str, from: usize, separators: &[&'s str]) -> Option<(usize, &'s str)> {
+    separators
+        .iter()
+        .filter_map(|s| text[from..].find(s).map(|i| (from + i, *s)))
+        .min_by_key(|(at, _)| *at)
+}
+
+/// The purpose of this tool's key quoted in an Octopus text: an event's
+/// `IdentityEstablishedWith` (`API key '<purpose>' created <date>`) or a key-creation
+/// message (`User API key <purpose> (API-ABCD•••) for <user> was generated`). Read by those
+/// fixed shapes, whatever the purpose's names hold; in another wording, from the last
+/// `API key` before the first marker.
+pub fn quoted_in(text: &str) -> Option<&str> {
+    for shape in ["API key '", "User API key "] {
+        if let Some(rest) = text.strip_prefix(shape) {
+            let (marker, before) = Marker::find_in(rest)?;
+            let start = text.len() - rest.len();
+            return Some(&text[start..start + before.len() + marker.to_string().len()]);
+        }
+    }
+    let (marker, before) = Marker::find_in(text)?;
+    let start = [
+        before.rfind("API key '").map(|i| i + "API key '".len()),
+        before.rfind("API key ").map(|i| i + "API key ".len()),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0);
+    let end = before.len() + marker.to_string().len();
+    Some(text[start..end].trim_start_matches('\'').trim_start())
+}
+
 fn utf16_len(text: &str) -> usize {
     text.chars().map(char::len_utf16).sum()
 }
 
 /// Names come from people: fold control characters and line breaks into single spaces,
-/// and drop Unicode format characters (bidi overrides, zero-width characters, soft hyphens,
-/// BOM), which would make the audit log read differently from what it holds.
+/// drop Unicode format characters (bidi overrides, zero-width characters, soft hyphens,
+/// BOM), which would make the audit log read differently from what it holds, and turn
+/// `[runkey` into `(runkey`, so that no name passes for a marker.
 pub fn clean(text: &str) -> String {
     let text: String = text.chars().filter(|c| !is_format_char(*c)).collect();
     text.split(|c: char| c.is_control() || c.is_whitespace())
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+        // No name can pass for a marker ("[runkey" without its space too: a separator's
+        // space could supply it).
+        .replace(MARKER_OPEN.trim_end(), NEUTRAL_OPEN.trim_end())
 }
 
 /// Unicode general category Cf (format), Unicode 15.
@@ -573,5 +825,151 @@ mod tests {
     #[test]
     fn control_characters_that_are_not_white_space_split_names_too() {
         assert_eq!(clean("Jane\u{7}Doe\u{1b}"), "Jane Doe");
+    }
+
+    fn full_run() -> RunContext {
+        RunContext {
+            runbook: Some("Restart web".into()),
+            project: Some("Web".into()),
+            environment: Some("Production".into()),
+            tenant: Some("Acme".into()),
+            space: Some("Default".into()),
+        }
+    }
+
+    #[test]
+    fn a_purpose_reads_back_every_part() {
+        let marker = Marker::new("ServerTasks-7").unwrap();
+        let text = compose(&human_part(Some(&jane()), &full_run()), &marker);
+        assert_eq!(
+            read(&text),
+            Reading {
+                starter: "Jane Doe (jane.doe)".into(),
+                runbook: Some("Restart web".into()),
+                environment: Some("Production".into()),
+                tenant: Some("Acme".into()),
+                project: Some("Web".into()),
+                space: Some("Default".into()),
+                marker: Some(marker),
+            }
+        );
+        let short = read("jd (space Default) [runkey a/b]");
+        assert_eq!(short.starter, "jd");
+        assert_eq!(
+            (short.project, short.space.as_deref()),
+            (None, Some("Default"))
+        );
+        let unattributed = read("unattributed run of 'X' [runkey a/b]");
+        assert_eq!(unattributed.starter, "unattributed run");
+        assert_eq!(unattributed.runbook.as_deref(), Some("X"));
+        assert_eq!(read("Session cookie").starter, "Session cookie");
+        assert_eq!(read("Session cookie").marker, None);
+    }
+
+    #[test]
+    fn names_holding_the_shapes_words_cannot_move_the_cut() {
+        let op = Operator {
+            username: "jane (project x".into(),
+            display_name: "Jane in Ops (for now)".into(),
+            id: None,
+        };
+        let run = RunContext {
+            runbook: Some("Rotate API key for billing' in x".into()),
+            environment: Some("for (space y".into()),
+            tenant: Some("a (project b, space c)".into()),
+            project: Some("p, space q".into()),
+            space: Some("s)".into()),
+        };
+        let marker = Marker::new("ServerTasks-8").unwrap();
+        let text = compose(&human_part(Some(&op), &run), &marker);
+        let reading = read(&text);
+        assert_eq!(reading.starter, "Jane in Ops (for now) (jane (project x)");
+        assert_eq!(
+            reading.runbook.as_deref(),
+            Some("Rotate API key for billing' in x")
+        );
+        assert_eq!(reading.environment.as_deref(), Some("for (space y"));
+        assert_eq!(reading.tenant.as_deref(), Some("a (project b, space c)"));
+        assert_eq!(reading.project.as_deref(), Some("p, space q"));
+        assert_eq!(reading.space.as_deref(), Some("s)"));
+        // Only the spaces that would have started a separator changed, and they look the same.
+        assert_eq!(text.replace('\u{00A0}', " "), {
+            let mut plain = String::from(
+                "Jane in Ops (for now) (jane (project x) ran 'Rotate API key for billing' in x' in for (space y for a (project b, space c) (project p, space q, space s)) ",
+            );
+            plain.push_str(&marker.to_string());
+            plain
+        });
+        // Ordinary names are written as they are.
+        let plain = compose(&human_part(Some(&jane()), &full_run()), &marker);
+        assert!(!plain.contains('\u{00A0}'), "{plain}");
+    }
+
+    #[test]
+    fn the_starter_is_read_for_every_kind_of_run() {
+        let run = RunContext {
+            runbook: Some("Clean up".into()),
+            environment: Some("Production".into()),
+            ..RunContext::default()
+        };
+        let marker = Marker::new("ServerTasks-2").unwrap();
+        for starter in [
+            Starter::Trigger {
+                name: Some("Nightly in prod".into()),
+            },
+            Starter::Trigger { name: None },
+            Starter::ServiceAccount(Operator {
+                username: "svc-ci".into(),
+                display_name: "CI".into(),
+                id: None,
+            }),
+        ] {
+            let reading = read(&compose(&human_part_of(Some(&starter), &run), &marker));
+            assert_eq!(reading.starter, starter.describe());
+            assert_eq!(reading.runbook.as_deref(), Some("Clean up"));
+            assert_eq!(reading.environment.as_deref(), Some("Production"));
+        }
+    }
+
+    #[test]
+    fn a_shortened_purpose_reads_as_far_as_it_goes() {
+        let run = RunContext {
+            runbook: Some("r".repeat(300)),
+            ..RunContext::default()
+        };
+        let marker = Marker::new("ServerTasks-3").unwrap();
+        let reading = read(&compose(&human_part(Some(&jane()), &run), &marker));
+        assert_eq!(reading.starter, "Jane Doe (jane.doe)");
+        assert!(reading.runbook.unwrap().ends_with("r…"));
+        assert_eq!(reading.marker, Some(marker));
+    }
+
+    #[test]
+    fn a_purpose_is_found_in_octopus_texts_by_their_shapes() {
+        assert_eq!(
+            quoted_in(
+                "API key 'Jane Doe (jane) ran 'X' [runkey a/b]' created Fri, 22 Jul 2022 17:46:35 GMT"
+            ),
+            Some("Jane Doe (jane) ran 'X' [runkey a/b]")
+        );
+        assert_eq!(
+            quoted_in(
+                "User API key Jane ran 'Y' [runkey a/b] (API-ABCD•••) for broker was generated"
+            ),
+            Some("Jane ran 'Y' [runkey a/b]")
+        );
+        // Another wording: from the last "API key" before the marker.
+        assert_eq!(
+            quoted_in("Added User API key 'Jane ran X [runkey a/b]"),
+            Some("Jane ran X [runkey a/b]")
+        );
+        assert_eq!(quoted_in("[runkey a/b]"), Some("[runkey a/b]"));
+        assert_eq!(quoted_in("Session cookie"), None);
+        // A runbook named like Octopus's own words cannot move the start.
+        let named = "API key 'Jane (jane) ran 'Rotate API key 'x' [runkey a/b]' created Fri";
+        assert_eq!(
+            quoted_in(named),
+            Some("Jane (jane) ran 'Rotate API key 'x' [runkey a/b]")
+        );
     }
 }

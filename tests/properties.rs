@@ -1,5 +1,6 @@
 //! Properties over arbitrary input: service messages survive Calamari's parser; purposes stay
-//! within 200 characters with their marker intact, whatever hostile text the names hold; a
+//! within 200 characters with their marker intact, whatever hostile text the names hold, and
+//! read back the person, run and task they were built from (also quoted in Octopus's texts); a
 //! listed key reads back what the server sent, whatever else the answer carries; and mangled
 //! answers never panic. `PROPTEST_CASES=100000 cargo test --test integration properties`
 //! runs them longer.
@@ -7,7 +8,7 @@
 use jiff::Timestamp;
 use jiff::tz::{Offset, TimeZone};
 use octopus_runkey::octopus::{ApiKeyInfo, CreatedKey};
-use octopus_runkey::purpose::{self, Marker, Operator, RunContext};
+use octopus_runkey::purpose::{self, Marker, Operator, RunContext, Starter};
 use octopus_runkey::service_message;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -99,6 +100,58 @@ proptest! {
             "a format character remains: {:?}", text
         );
         prop_assert!(!text.chars().any(char::is_control), "a control character remains: {:?}", text);
+    }
+
+    #[test]
+    fn a_purpose_reads_back_the_person_run_and_task_it_was_built_from(
+        display in shape_breaking_name(),
+        username in shape_breaking_name(),
+        trigger in shape_breaking_name(),
+        kind in 0u8..4,
+        runbook in proptest::option::of(shape_breaking_name()),
+        project in proptest::option::of(shape_breaking_name()),
+        environment in proptest::option::of(shape_breaking_name()),
+        tenant in proptest::option::of(shape_breaking_name()),
+        space in proptest::option::of(shape_breaking_name()),
+        task in task_id(),
+    ) {
+        // Names as the settings take them: cleaned, and an empty one is missing.
+        let named = |name: Option<String>| name.map(|n| purpose::clean(&n)).filter(|n| !n.is_empty());
+        // A username is never empty: the settings refuse a run without one.
+        let username = named(Some(username)).unwrap_or_else(|| "jd".to_string());
+        let operator = Operator { username, display_name: display, id: None };
+        let starter = match kind {
+            0 => Some(Starter::Person(operator)),
+            1 => Some(Starter::ServiceAccount(operator)),
+            2 => Some(Starter::Trigger { name: named(Some(trigger)) }),
+            _ => None,
+        };
+        let run = RunContext {
+            runbook: named(runbook),
+            project: named(project),
+            environment: named(environment),
+            tenant: named(tenant),
+            space: named(space),
+        };
+        let made = Marker::new(&task).unwrap();
+        let text = purpose::compose(&purpose::human_part_of(starter.as_ref(), &run), &made);
+        let reading = purpose::read(&text);
+        prop_assert_eq!(reading.marker.as_ref(), Some(&made), "{:?}", text);
+        // Octopus's own texts give the purpose back whole.
+        let identity = format!("API key '{text}' created Fri, 22 Jul 2022 17:46:35 GMT");
+        prop_assert_eq!(purpose::quoted_in(&identity), Some(text.as_str()));
+        let generated = format!("User API key {text} (API-ABCD•••) for Runbook Broker was generated");
+        prop_assert_eq!(purpose::quoted_in(&generated), Some(text.as_str()));
+        // A shortened human part reads as far as it goes; a whole one reads back whole.
+        if !text.contains(&format!("… {made}")) {
+            let starter_text = starter.as_ref().map_or("unattributed run".to_string(), Starter::describe);
+            prop_assert_eq!(&reading.starter, &starter_text, "{:?}", text);
+            prop_assert_eq!(&reading.runbook, &run.runbook, "{:?}", text);
+            prop_assert_eq!(&reading.environment, &run.environment, "{:?}", text);
+            prop_assert_eq!(&reading.tenant, &run.tenant, "{:?}", text);
+            prop_assert_eq!(&reading.project, &run.project, "{:?}", text);
+            prop_assert_eq!(&reading.space, &run.space, "{:?}", text);
+        }
     }
 
     #[test]
@@ -252,6 +305,48 @@ const FORMAT_CHARS: [char; 8] = [
 /// of the marker (`[runkey `, `/`, `]`, a whole fake marker), a service message opener,
 /// format and control characters and ordinary text, in any order; or a name at the 200-unit
 /// edges (in ASCII, in a two-byte letter, in an astral emoji), possibly ending in `[runkey `.
+/// Names built from the purpose's own words and separators, quotes, brackets and hostile
+/// text: none of them may move where the reader cuts.
+fn shape_breaking_name() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        proptest::sample::select(vec![
+            " in ",
+            " for ",
+            " ran '",
+            " of '",
+            " (",
+            "(",
+            ")",
+            "'",
+            " (project ",
+            "(project ",
+            " (space ",
+            ", space ",
+            ", ",
+            "project ",
+            "space ",
+            "trigger",
+            "trigger '",
+            "service account ",
+            "unattributed run",
+            "API key '",
+            "' created ",
+            "User API key ",
+            " (API-ABCD•••) for ",
+            "in",
+            "for",
+            "ran",
+            " ",
+            "…",
+            "\u{a0}",
+        ])
+        .prop_map(String::from),
+        "[a-zA-Z .']{1,6}",
+        hostile_name(),
+    ];
+    proptest::collection::vec(piece, 0..8).prop_map(|p| p.concat())
+}
+
 fn hostile_name() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         Just("[runkey ".to_string()),

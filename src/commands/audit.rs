@@ -14,7 +14,7 @@ use crate::console::{Console, neutralise_json};
 use crate::exit::ExitStatus;
 use crate::octopus::events::Event;
 use crate::octopus::{self, Client, User, connect};
-use crate::purpose::Marker;
+use crate::purpose::{self, Marker};
 use crate::settings::{Audit, Format};
 
 /// One event, attributed.
@@ -84,10 +84,13 @@ impl Purposes {
             let Some(message) = &event.message else {
                 continue;
             };
-            let Some((marker, before)) = Marker::find_in(message) else {
+            let Some(purpose) = purpose::quoted_in(message) else {
                 continue;
             };
-            let purpose = format!("{}{marker}", human_part_in(before));
+            let Some(marker) = Marker::parse(purpose) else {
+                continue;
+            };
+            let purpose = purpose.to_string();
             for id in event
                 .related_document_ids
                 .iter()
@@ -104,53 +107,27 @@ impl Purposes {
     }
 }
 
-/// The purpose's human part from the text before a marker: after the last quote or the
-/// words "User API key " that Octopus puts before it, whatever the wording.
-fn human_part_in(before: &str) -> String {
-    let start = [
-        before.rfind("API key '").map(|i| i + "API key '".len()),
-        before.rfind("API key ").map(|i| i + "API key ".len()),
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(0);
-    let human = before[start..].trim_start_matches('\'');
-    if human.trim().is_empty() {
-        String::new()
-    } else {
-        format!("{} ", human.trim())
-    }
-}
-
-/// The operator a purpose names: the human part up to the run (`Jane Doe (jane.doe)`,
+/// The operator a purpose names: its starter (`Jane Doe (jane.doe)`,
 /// `trigger 'Nightly clean-up'`, `service account CI (svc-ci)`).
 fn operator_of(purpose: &str) -> String {
-    let human = purpose
-        .rsplit_once(" [runkey ")
-        .map_or(purpose, |(human, _)| human)
-        .trim();
-    for cut in [" ran '", " of '", " in ", " for "] {
-        if let Some((operator, _)) = human.split_once(cut) {
-            return operator.trim().to_string();
-        }
-    }
-    if human.is_empty() {
+    let starter = purpose::read(purpose).starter;
+    if starter.is_empty() {
         "an unnamed run".to_string()
     } else {
-        human.to_string()
+        starter
     }
 }
 
 fn attribute(event: &Event, purposes: &Purposes, broker: &User) -> Row {
     let identity = event.identity_established_with.as_deref().unwrap_or("");
-    let by_identity = Marker::find_in(identity).map(|(marker, before)| {
+    let by_identity = purpose::quoted_in(identity).and_then(|quoted| {
+        let marker = Marker::parse(quoted)?;
         let purpose = purposes
             .by_marker
             .get(&marker)
             .cloned()
-            .unwrap_or_else(|| format!("{}{marker}", human_part_in(before)));
-        (marker, purpose)
+            .unwrap_or_else(|| quoted.to_string());
+        Some((marker, purpose))
     });
     let by_key = || {
         let purpose = purposes.by_key.get(event.api_key_id.as_deref()?)?;
@@ -298,20 +275,6 @@ mod tests {
             operator_of("Jane Doe (jane.doe) [runkey a/b]"),
             "Jane Doe (jane.doe)"
         );
-    }
-
-    #[test]
-    fn the_human_part_is_read_from_any_wording_around_the_purpose() {
-        assert_eq!(
-            human_part_in("API key 'Jane Doe (jane) ran 'X' "),
-            "Jane Doe (jane) ran 'X' "
-        );
-        assert_eq!(human_part_in("User API key Jane ran 'Y' "), "Jane ran 'Y' ");
-        assert_eq!(
-            human_part_in("Added User API key 'Jane ran X "),
-            "Jane ran X "
-        );
-        assert_eq!(human_part_in(""), "");
     }
 
     #[test]
