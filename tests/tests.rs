@@ -2,6 +2,8 @@
 
 mod support;
 
+mod architecture;
+
 mod audit;
 mod create;
 mod errors;
