@@ -15,6 +15,7 @@ mod auth;
 mod faults;
 mod fixture;
 mod http;
+mod ids;
 mod model;
 mod oidc;
 mod prepared;
