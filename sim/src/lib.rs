@@ -23,9 +23,10 @@ mod render;
 mod server;
 mod simulator;
 mod state;
+mod tls;
 
 pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose};
-pub use fixture::{Fixture, OTHER_RUN_PURPOSE, TestCa};
+pub use fixture::{Fixture, OTHER_RUN_PURPOSE};
 pub use model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
@@ -33,3 +34,4 @@ pub use oidc::JwtVariant;
 pub use prepared::{Package, ScopedUserRole, Space, Team, UserRole};
 pub use render::{DEFAULT_TAKE, octopus_date};
 pub use simulator::Simulator;
+pub use tls::TestCa;

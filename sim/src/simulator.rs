@@ -13,13 +13,13 @@ use std::thread::JoinHandle;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::faults::{Fault, Options};
-use crate::fixture::TestCa;
 use crate::model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
 use crate::oidc::{JwtVariant, SigningKey};
 use crate::server::{self, Shared};
 use crate::state::State;
+use crate::tls::TestCa;
 
 /// A running simulator; it stops when dropped. Dropping it panics when it received no
 /// request at all, unless [`Simulator::expect_no_requests`] was called (and then when it
@@ -43,8 +43,7 @@ impl Simulator {
     /// The simulator over HTTPS, with a certificate for 127.0.0.1 and localhost issued by
     /// `ca`. Its URL is `https://127.0.0.1:<port>`.
     pub fn start_tls(options: Options, ca: &TestCa) -> Simulator {
-        let config = server::tls_config(&ca.server_cert, &ca.server_key);
-        Simulator::start_inner(options, Some(config))
+        Simulator::start_inner(options, Some(ca.server_config()))
     }
 
     fn start_inner(options: Options, tls: Option<Arc<rustls::ServerConfig>>) -> Simulator {
