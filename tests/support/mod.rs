@@ -14,9 +14,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
-pub use octopus_sim::{
-    ExpiryMode, Fault, FaultKind, Fixture, Options, PartialPurpose, TaskState, TestCa,
-};
+pub use octopus_sim::{Fault, FaultKind, Fixture, Options, PartialPurpose, TaskState, TestCa};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_octopus-runkey");
 
