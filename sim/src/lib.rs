@@ -8,10 +8,14 @@
 //! log with bodies, a connection counter, and injected faults. Its defaults hide nothing a
 //! client must do itself: `partialPurpose` is ignored, and the usual cast shares the broker
 //! account with other runs' keys and keys of people.
-//! Tests seed it, run the real binary against it, and read its state afterwards.
+//! Tests seed it, run the real binary against it, and read its state afterwards. Beside the
+//! server, what Octopus makes of a step's output: Calamari's reading of service messages
+//! (`calamari`), shared by the tests, the demo and the benchmarks. This file only declares
+//! modules and re-exports.
 
 mod api;
 mod auth;
+pub mod calamari;
 mod faults;
 mod fixture;
 mod http;

@@ -7,7 +7,9 @@
 //! become `Octopus.Action[<step>].Output.<Name>` for the steps after it.
 //!
 //! A step can also be started and then cancelled the way Tentacle cancels it: the step's
-//! whole process tree stopped and SIGKILLed, no grace period, no further step. Guards the
+//! whole process tree stopped and SIGKILLed, no grace period, no further step. What Octopus
+//! reads from a step's output comes from the simulator's crate (`calamari`), shared with the
+//! demo. Guards the
 //! steps leave behind (`octopus-runkey __guard watch`, started from the package copied into
 //! this run's folder) are found by that folder; any still running when the run is dropped
 //! get SIGTERM (which makes a guard revoke and end), so none outlives the test.
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::Value;
 
-use super::calamari;
+use octopus_sim::calamari::Recorded;
 
 pub fn template(file: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -86,10 +88,7 @@ impl Step {
     }
 
     pub fn result_message(&self) -> Option<String> {
-        calamari::parse_output(&self.stdout)
-            .into_iter()
-            .find(|m| m.name == "resultMessage")
-            .and_then(|m| m.get("message").map(str::to_string))
+        Recorded::from_output(&self.stdout).result_message
     }
 }
 
@@ -250,24 +249,14 @@ impl Runbook {
         let mut masks = std::mem::take(&mut self.pending_masks);
         let output = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        for message in calamari::parse_output(&stdout) {
-            match message.name.as_str() {
-                "setVariable" => {
-                    let name = message.get("name").unwrap_or_default().to_string();
-                    let value = message.get("value").unwrap_or_default().to_string();
-                    if message
-                        .get("sensitive")
-                        .is_some_and(|s| s.eq_ignore_ascii_case("true"))
-                    {
-                        masks.push(value.clone());
-                    }
-                    self.variables
-                        .insert(format!("Octopus.Action[{step_name}].Output.{name}"), value);
-                }
-                "mask" => masks.extend(message.get("value").map(str::to_string)),
-                _ => {}
-            }
+        let recorded = Recorded::from_output(&stdout);
+        for variable in recorded.variables {
+            self.variables.insert(
+                format!("Octopus.Action[{step_name}].Output.{}", variable.name),
+                variable.value,
+            );
         }
+        masks.extend(recorded.masks);
         self.masks = masks.clone();
         Step {
             code: output.status.code().unwrap_or(-1),
