@@ -5,8 +5,8 @@
 //! `octopus-runkey` binary with the environment the step template would give it, and the
 //! demo shows what Octopus would see: the task log (masked), the output variables, the audit
 //! trail, and what is left on the server. It waits for every guard it started to end, so
-//! none outlives the simulator. What Octopus reads from a step's output comes from the
-//! simulator's crate (`calamari`), as in the tests.
+//! none outlives the simulator. What Octopus reads from a step's output and how Tentacle
+//! cancels a step come from the simulator's crate (`calamari`, `tentacle`), as in the tests.
 //!
 //! Run it with `cargo build --release && cargo run --release --example demo`.
 
@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use octopus_sim::calamari::Recorded;
+use octopus_sim::tentacle::{self, kill_tree_like_tentacle};
 use octopus_sim::{Fixture, TaskState};
 
 /// How often the demo's guards ask whether the task is over (the default is 10 s).
@@ -383,66 +384,11 @@ fn start_step(binary: &Path, args: &[&str], env: &[(&str, String)]) -> Child {
         .expect("start octopus-runkey")
 }
 
-/// What Tentacle does on a cancel (.NET's `Process.Kill(entireProcessTree: true)` on
-/// Linux): stop the step, find its descendants by parent PID, SIGKILL each.
-fn kill_tree_like_tentacle(root: u32) {
-    // SAFETY: kill(2) on the step this demo started and the processes it started.
-    unsafe { libc::kill(root as i32, libc::SIGSTOP) };
-    let tree = descendants(root);
-    unsafe { libc::kill(root as i32, libc::SIGKILL) };
-    for pid in tree {
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    }
-}
-
-/// (pid, parent pid) of every process.
-fn parents() -> Vec<(u32, u32)> {
-    std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                .filter_map(|pid| {
-                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                    let after = &stat[stat.rfind(')')? + 2..];
-                    Some((pid, after.split(' ').nth(1)?.parse().ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn descendants(root: u32) -> Vec<u32> {
-    let parents = parents();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, p)| *p == parent)
-                .map(|(c, _)| *c),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
 /// The running guards of this binary (`octopus-runkey __guard watch`), by pid.
 fn guards(binary: &Path) -> HashSet<u32> {
-    let binary = binary.display().to_string();
-    parents()
+    tentacle::guards(&binary.display().to_string())
         .into_iter()
-        .filter(|(pid, _)| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|stat| !stat.contains(") Z "));
-            alive && cmdline.starts_with(&binary) && cmdline.contains("__guard")
-        })
-        .map(|(pid, _)| pid)
+        .map(|g| g.pid)
         .collect()
 }
 

@@ -9,9 +9,9 @@
 //! client must do itself: `partialPurpose` is ignored, and the usual cast shares the broker
 //! account with other runs' keys and keys of people.
 //! Tests seed it, run the real binary against it, and read its state afterwards. Beside the
-//! server, what Octopus makes of a step's output: Calamari's reading of service messages
-//! (`calamari`), shared by the tests, the demo and the benchmarks. This file only declares
-//! modules and re-exports.
+//! server, what a step sees of the rest of Octopus: Calamari's reading of service messages
+//! (`calamari`) and Tentacle's view of the step's processes (`tentacle`), shared by the
+//! tests, the demo and the benchmarks. This file only declares modules and re-exports.
 
 mod api;
 mod auth;
@@ -27,6 +27,8 @@ mod render;
 mod server;
 mod simulator;
 mod state;
+#[cfg(target_os = "linux")]
+pub mod tentacle;
 mod tls;
 
 pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose};

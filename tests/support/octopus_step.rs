@@ -8,8 +8,8 @@
 //!
 //! A step can also be started and then cancelled the way Tentacle cancels it: the step's
 //! whole process tree stopped and SIGKILLed, no grace period, no further step. What Octopus
-//! reads from a step's output comes from the simulator's crate (`calamari`), shared with the
-//! demo. Guards the
+//! reads from a step's output and how Tentacle kills and finds processes come from the
+//! simulator's crate (`calamari`, `tentacle`), shared with the demo. Guards the
 //! steps leave behind (`octopus-runkey __guard watch`, started from the package copied into
 //! this run's folder) are found by that folder; any still running when the run is dropped
 //! get SIGTERM (which makes a guard revoke and end), so none outlives the test.
@@ -23,6 +23,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use octopus_sim::calamari::Recorded;
+use octopus_sim::tentacle;
 
 pub fn template(file: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -117,11 +118,7 @@ impl Runbook {
     /// The guards this run's steps started that are still running.
     pub fn guards(&self) -> Vec<u32> {
         let dir = self.dir.path().display().to_string();
-        processes()
-            .into_iter()
-            .filter(|(_, cmdline)| cmdline.starts_with(&dir) && cmdline.contains("__guard"))
-            .map(|(pid, _)| pid)
-            .collect()
+        tentacle::guards(&dir).into_iter().map(|g| g.pid).collect()
     }
 
     /// Waits until no guard of this run is left; panics after `limit`.
@@ -229,14 +226,7 @@ impl Runbook {
     /// Cancels a running step as Tentacle does (`Process.Kill(entireProcessTree: true)`):
     /// the step's root stopped, every descendant found by parent PID, all SIGKILLed.
     pub fn cancel(&mut self, running: RunningStep) -> Step {
-        let root = running.child.id();
-        // SAFETY: kill(2) on processes of the step this run started.
-        unsafe { libc::kill(root as i32, libc::SIGSTOP) };
-        let tree = super::process_tree::descendants(root);
-        unsafe { libc::kill(root as i32, libc::SIGKILL) };
-        for pid in tree {
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        }
+        tentacle::kill_tree_like_tentacle(running.child.id());
         self.finish(running)
     }
 
@@ -295,18 +285,6 @@ impl Drop for Runbook {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// Every process's (pid, command line).
-fn processes() -> Vec<(u32, String)> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            Some((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
-        })
-        .collect()
 }
 
 /// The package as Calamari extracts it: one folder per platform, this machine's binary in
