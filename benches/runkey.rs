@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use octopus_sim::calamari::Recorded;
 use octopus_sim::{Fixture, Options, PartialPurpose, Simulator};
 
 struct Sample {
@@ -157,22 +158,12 @@ fn env_of(f: &Fixture, broker_key: &str, task: &str) -> Vec<(&'static str, Strin
     ]
 }
 
+/// An output variable of a run, as Octopus reads it from the service messages.
 fn var(stdout: &str, name: &str) -> String {
-    use base64::Engine;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let prefix = format!("##octopus[setVariable name='{}' value='", b64(name));
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .expect("output variable");
-    let value = &line[prefix.len()..];
-    let value = &value[..value.find('\'').unwrap()];
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .unwrap(),
-    )
-    .unwrap()
+    Recorded::from_output(stdout)
+        .variable(name)
+        .expect("output variable")
+        .to_string()
 }
 
 fn main() {

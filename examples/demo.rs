@@ -5,7 +5,8 @@
 //! `octopus-runkey` binary with the environment the step template would give it, and the
 //! demo shows what Octopus would see: the task log (masked), the output variables, the audit
 //! trail, and what is left on the server. It waits for every guard it started to end, so
-//! none outlives the simulator.
+//! none outlives the simulator. What Octopus reads from a step's output and how Tentacle
+//! cancels a step come from the simulator's crate (`calamari`, `tentacle`), as in the tests.
 //!
 //! Run it with `cargo build --release && cargo run --release --example demo`.
 
@@ -14,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use octopus_sim::calamari::Recorded;
+use octopus_sim::tentacle::{self, kill_tree_like_tentacle};
 use octopus_sim::{Fixture, TaskState};
 
 /// How often the demo's guards ask whether the task is over (the default is 10 s).
@@ -123,22 +125,18 @@ fn main() {
     let mut env = system.clone();
     broker(&mut env);
     let create = run_step(&binary, &["create", "--ttl", "1h"], &env);
-    let vars = output_variables(&create.stdout);
-    let key = vars
-        .iter()
-        .find(|(n, _, _)| n == "ApiKey")
-        .map(|(_, v, _)| v.clone())
-        .expect("ApiKey output");
+    let vars = Recorded::from_output(&create.stdout);
+    let key = vars.variable("ApiKey").expect("ApiKey output").to_string();
     let mut masks = vec![key.clone()];
     show_task_log(&create, &masks);
     println!("  Output variables (later steps read Octopus.Action[Create run key].Output.<Name>):");
-    for (name, value, sensitive) in &vars {
-        let shown = if *sensitive {
+    for variable in &vars.variables {
+        let shown = if variable.sensitive {
             "******** (sensitive)".to_string()
         } else {
-            value.clone()
+            variable.value.clone()
         };
-        println!("    {name:<14} {shown}");
+        println!("    {:<14} {shown}", variable.name);
     }
     masks.push(admin_key.clone());
 
@@ -192,7 +190,7 @@ fn main() {
     let mut env = system_of(&cancelled_run);
     broker(&mut env);
     let create2 = run_step(&binary, &["create", "--ttl", "1h"], &env);
-    let vars2 = output_variables(&create2.stdout);
+    let vars2 = Recorded::from_output(&create2.stdout);
     let key2 = var(&vars2, "ApiKey");
     let key2_id = var(&vars2, "ApiKeyId");
     masks.push(key2.clone());
@@ -253,8 +251,7 @@ fn main() {
     broker(&mut env);
     let args: Vec<&str> = ["exec", "--"].iter().copied().chain(script).collect();
     let exec = run_step(&binary, &args, &env);
-    let exec_key = calamari_values(&exec.stdout, "mask");
-    masks.extend(exec_key);
+    masks.extend(Recorded::from_output(&exec.stdout).masks);
     show_task_log(&exec, &masks);
 
     step("What the audit log shows (newest last; the second DELETE is the guard's)");
@@ -387,66 +384,11 @@ fn start_step(binary: &Path, args: &[&str], env: &[(&str, String)]) -> Child {
         .expect("start octopus-runkey")
 }
 
-/// What Tentacle does on a cancel (.NET's `Process.Kill(entireProcessTree: true)` on
-/// Linux): stop the step, find its descendants by parent PID, SIGKILL each.
-fn kill_tree_like_tentacle(root: u32) {
-    // SAFETY: kill(2) on the step this demo started and the processes it started.
-    unsafe { libc::kill(root as i32, libc::SIGSTOP) };
-    let tree = descendants(root);
-    unsafe { libc::kill(root as i32, libc::SIGKILL) };
-    for pid in tree {
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    }
-}
-
-/// (pid, parent pid) of every process.
-fn parents() -> Vec<(u32, u32)> {
-    std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                .filter_map(|pid| {
-                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                    let after = &stat[stat.rfind(')')? + 2..];
-                    Some((pid, after.split(' ').nth(1)?.parse().ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn descendants(root: u32) -> Vec<u32> {
-    let parents = parents();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, p)| *p == parent)
-                .map(|(c, _)| *c),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
-}
-
 /// The running guards of this binary (`octopus-runkey __guard watch`), by pid.
 fn guards(binary: &Path) -> HashSet<u32> {
-    let binary = binary.display().to_string();
-    parents()
+    tentacle::guards(&binary.display().to_string())
         .into_iter()
-        .filter(|(pid, _)| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|stat| !stat.contains(") Z "));
-            alive && cmdline.starts_with(&binary) && cmdline.contains("__guard")
-        })
-        .map(|(pid, _)| pid)
+        .map(|g| g.pid)
         .collect()
 }
 
@@ -514,39 +456,9 @@ fn show_task_log(output: &StepOutput, masks: &[String]) {
     }
 }
 
-fn output_variables(stdout: &str) -> Vec<(String, String, bool)> {
-    stdout
-        .lines()
-        .filter(|l| l.starts_with("##octopus[setVariable "))
-        .map(|line| {
-            let attr = |name: &str| attribute(line, name).unwrap_or_default();
-            (attr("name"), attr("value"), attr("sensitive") == "True")
-        })
-        .collect()
-}
-
-fn calamari_values(stdout: &str, message: &str) -> Vec<String> {
-    stdout
-        .lines()
-        .filter(|l| l.starts_with(&format!("##octopus[{message} ")))
-        .filter_map(|l| attribute(l, "value"))
-        .collect()
-}
-
-fn attribute(line: &str, name: &str) -> Option<String> {
-    let start = line.find(&format!(" {name}='"))? + name.len() + 3;
-    let end = start + line[start..].find('\'')?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&line[start..end])
-        .ok()?;
-    String::from_utf8(bytes).ok()
-}
-
-fn var(vars: &[(String, String, bool)], name: &str) -> String {
-    vars.iter()
-        .find(|(n, _, _)| n == name)
-        .map(|(_, v, _)| v.clone())
-        .unwrap_or_default()
+/// The value of output variable `name` of a step, empty when it set none.
+fn var(vars: &Recorded, name: &str) -> String {
+    vars.variable(name).unwrap_or_default().to_string()
 }
 
 fn step(title: &str) {

@@ -19,7 +19,6 @@ mod regressions;
 mod revoke;
 mod service_messages;
 mod setup;
-mod simulator;
 mod templates;
 mod triggers;
 mod untrusted;

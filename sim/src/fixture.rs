@@ -1,13 +1,13 @@
 //! The usual cast for a test: an admin, the broker service account with its key, the
 //! operator who clicks Run and a deployment target, on a fresh simulator; the broker account
 //! is shared, as in real life, with another run's key and an unmarked key made by hand,
-//! which every revoke, sweep and listing must leave alone. Also a throwaway certificate
-//! authority for the tests that serve HTTPS.
+//! which every revoke, sweep and listing must leave alone.
 
 use jiff::SignedDuration;
 
 use crate::faults::Options;
 use crate::simulator::Simulator;
+use crate::tls::TestCa;
 
 /// The purpose of the other run's key in the usual cast.
 pub const OTHER_RUN_PURPOSE: &str = "Someone (x) ran 'Other' [runkey ServerTasks-999/abcdef12]";
@@ -134,51 +134,5 @@ impl Fixture {
 impl Default for Fixture {
     fn default() -> Fixture {
         Fixture::new()
-    }
-}
-
-/// A throwaway certificate authority and a server certificate it issued for 127.0.0.1 and
-/// localhost, made fresh for each test.
-pub struct TestCa {
-    /// The CA certificate, PEM: what a client must trust.
-    pub ca_pem: String,
-    pub(crate) server_cert: Vec<u8>,
-    pub(crate) server_key: Vec<u8>,
-}
-
-impl TestCa {
-    pub fn new() -> TestCa {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "octopus-sim test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let server_key = KeyPair::generate().expect("server key");
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string()]).expect("server params");
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "octopus-sim");
-        let server_cert = params
-            .signed_by(&server_key, &issuer)
-            .expect("server certificate");
-        TestCa {
-            ca_pem: ca_cert.pem(),
-            server_cert: server_cert.der().to_vec(),
-            server_key: server_key.serialize_der(),
-        }
-    }
-}
-
-impl Default for TestCa {
-    fn default() -> TestCa {
-        TestCa::new()
     }
 }

@@ -8,13 +8,18 @@
 //! log with bodies, a connection counter, and injected faults. Its defaults hide nothing a
 //! client must do itself: `partialPurpose` is ignored, and the usual cast shares the broker
 //! account with other runs' keys and keys of people.
-//! Tests seed it, run the real binary against it, and read its state afterwards.
+//! Tests seed it, run the real binary against it, and read its state afterwards. Beside the
+//! server, what a step sees of the rest of Octopus: Calamari's reading of service messages
+//! (`calamari`) and Tentacle's view of the step's processes (`tentacle`), shared by the
+//! tests, the demo and the benchmarks. This file only declares modules and re-exports.
 
 mod api;
 mod auth;
+pub mod calamari;
 mod faults;
 mod fixture;
 mod http;
+mod ids;
 mod model;
 mod oidc;
 mod prepared;
@@ -22,9 +27,12 @@ mod render;
 mod server;
 mod simulator;
 mod state;
+#[cfg(target_os = "linux")]
+pub mod tentacle;
+mod tls;
 
 pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose};
-pub use fixture::{Fixture, OTHER_RUN_PURPOSE, TestCa};
+pub use fixture::{Fixture, OTHER_RUN_PURPOSE};
 pub use model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
@@ -32,3 +40,4 @@ pub use oidc::JwtVariant;
 pub use prepared::{Package, ScopedUserRole, Space, Team, UserRole};
 pub use render::{DEFAULT_TAKE, octopus_date};
 pub use simulator::Simulator;
+pub use tls::TestCa;

@@ -118,7 +118,7 @@ pub(crate) fn claims(
         "iat": now.as_second(),
         "nbf": now.as_second(),
         "exp": expires.as_second(),
-        "jti": crate::state::random_chars(16, crate::state::ALNUM),
+        "jti": crate::ids::jwt_id(),
     })
 }
 
@@ -146,23 +146,6 @@ pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
         }
     }
     pattern[p..].iter().all(|c| *c == '*')
-}
-
-/// A new GUID (version 4), lower case, as Octopus shows a service account's external id.
-pub(crate) fn guid() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("OS random source");
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 #[cfg(test)]
@@ -202,13 +185,5 @@ mod tests {
         assert_eq!(server.verify("a.b"), Err(Refusal::Malformed));
         let tampered = jwt.replacen('.', ".x", 1);
         assert!(server.verify(&tampered).is_err());
-    }
-
-    #[test]
-    fn guids_look_like_guids() {
-        let id = guid();
-        assert_eq!(id.len(), 36);
-        assert_eq!(id.matches('-').count(), 4);
-        assert_ne!(id, guid());
     }
 }

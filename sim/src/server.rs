@@ -32,19 +32,6 @@ impl Shared {
     }
 }
 
-/// A TLS configuration serving `cert` (DER) with its PKCS#8 `key`.
-pub(crate) fn tls_config(cert: &[u8], key: &[u8]) -> Arc<rustls::ServerConfig> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.to_vec().into()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.to_vec().into()),
-        )
-        .expect("a valid server certificate");
-    Arc::new(config)
-}
-
 /// Binds a random port on 127.0.0.1 and accepts connections until `stop` is set.
 pub(crate) fn listen(
     options: Options,

@@ -1,11 +1,12 @@
 //! Everything the simulated server knows, behind one lock: its records, the faults still to
-//! fire, its options and its clock (which tests can move forward), plus the helpers that
-//! mint ids and key values the way Octopus shapes them.
+//! fire, its options and its clock (which tests can move forward), and the changes several
+//! handlers and the test's handle make alike (a key or token stored, a task put in a state).
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::faults::{Fault, FaultKind, Options};
 use crate::http::Request;
+use crate::ids;
 use crate::model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
@@ -80,14 +81,14 @@ impl State {
         if let Some((_, id)) = self.external_ids.iter().find(|(u, _)| u == user_id) {
             return id.clone();
         }
-        let id = crate::oidc::guid();
+        let id = ids::guid();
         self.external_ids.push((user_id.to_string(), id.clone()));
         id
     }
 
     /// A bearer access token for `user_id`, valid until `expires`.
     pub fn insert_token(&mut self, user_id: &str, expires: Timestamp) -> String {
-        let token = format!("eyJ{}", random_chars(40, ALNUM));
+        let token = ids::access_token();
         self.tokens
             .push((token.clone(), user_id.to_string(), expires));
         token
@@ -134,10 +135,10 @@ impl State {
         expires: Option<Timestamp>,
     ) -> (String, String) {
         let key = ApiKey {
-            id: format!("apikeys-{}", random_chars(25, ALNUM)),
+            id: ids::api_key_id(),
             user_id: user_id.to_string(),
             purpose: purpose.to_string(),
-            secret: format!("API-{}", random_chars(26, UPPER_ALNUM)),
+            secret: ids::api_key_secret(),
             created,
             expires,
         };
@@ -145,16 +146,4 @@ impl State {
         self.keys.push(key);
         result
     }
-}
-
-pub(crate) const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-pub(crate) fn random_chars(count: usize, alphabet: &[u8]) -> String {
-    let mut bytes = vec![0u8; count];
-    getrandom::fill(&mut bytes).expect("OS random source");
-    bytes
-        .iter()
-        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
-        .collect()
 }

@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-pub mod calamari;
 pub mod octopus_step;
 pub mod process_tree;
 pub mod proxy;
@@ -14,9 +13,10 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
-pub use octopus_sim::{
-    ExpiryMode, Fault, FaultKind, Fixture, Options, PartialPurpose, TaskState, TestCa,
-};
+// Calamari's reading of service messages lives in the simulator's crate, which the demo and
+// the benchmarks share; the tests keep reaching it as `support::calamari`.
+pub use octopus_sim::calamari;
+pub use octopus_sim::{Fault, FaultKind, Fixture, Options, PartialPurpose, TaskState, TestCa};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_octopus-runkey");
 
@@ -158,36 +158,35 @@ impl Out {
         calamari::parse_output(&self.stdout)
     }
 
-    /// Output variables as Octopus would record them: name -> (value, sensitive).
+    /// What Octopus keeps from this run's output: output variables, masks, result message.
+    pub fn recorded(&self) -> calamari::Recorded {
+        calamari::Recorded::from_output(&self.stdout)
+    }
+
+    /// Output variables as Octopus would record them: name -> (value, sensitive). A
+    /// `setVariable` without a name fails the test: the binary always names its variables.
     pub fn output_variables(&self) -> HashMap<String, (String, bool)> {
-        self.messages()
+        let variables = self.recorded().variables;
+        assert!(
+            variables.iter().all(|v| !v.name.is_empty()),
+            "a setVariable without a name:\n{}",
+            self.stdout
+        );
+        variables
             .into_iter()
-            .filter(|m| m.name == "setVariable")
-            .map(|m| {
-                let sensitive = m
-                    .get("sensitive")
-                    .is_some_and(|s| s.eq_ignore_ascii_case("true"));
-                (
-                    m.get("name").unwrap().to_string(),
-                    (m.get("value").unwrap_or("").to_string(), sensitive),
-                )
-            })
+            .map(|v| (v.name, (v.value, v.sensitive)))
             .collect()
     }
 
     pub fn var(&self, name: &str) -> String {
         self.output_variables()
-            .get(name)
+            .remove(name)
             .unwrap_or_else(|| panic!("no output variable {name} in {}", self.stdout))
             .0
-            .clone()
     }
 
     pub fn result_message(&self) -> Option<String> {
-        self.messages()
-            .into_iter()
-            .find(|m| m.name == "resultMessage")
-            .and_then(|m| m.get("message").map(str::to_string))
+        self.recorded().result_message
     }
 
     /// Asserts the exit code, showing both streams when it differs.

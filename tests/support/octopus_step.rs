@@ -7,7 +7,9 @@
 //! become `Octopus.Action[<step>].Output.<Name>` for the steps after it.
 //!
 //! A step can also be started and then cancelled the way Tentacle cancels it: the step's
-//! whole process tree stopped and SIGKILLed, no grace period, no further step. Guards the
+//! whole process tree stopped and SIGKILLed, no grace period, no further step. What Octopus
+//! reads from a step's output and how Tentacle kills and finds processes come from the
+//! simulator's crate (`calamari`, `tentacle`), shared with the demo. Guards the
 //! steps leave behind (`octopus-runkey __guard watch`, started from the package copied into
 //! this run's folder) are found by that folder; any still running when the run is dropped
 //! get SIGTERM (which makes a guard revoke and end), so none outlives the test.
@@ -20,7 +22,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::Value;
 
-use super::calamari;
+use octopus_sim::calamari::Recorded;
+use octopus_sim::tentacle;
 
 pub fn template(file: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -86,10 +89,7 @@ impl Step {
     }
 
     pub fn result_message(&self) -> Option<String> {
-        calamari::parse_output(&self.stdout)
-            .into_iter()
-            .find(|m| m.name == "resultMessage")
-            .and_then(|m| m.get("message").map(str::to_string))
+        Recorded::from_output(&self.stdout).result_message
     }
 }
 
@@ -118,11 +118,7 @@ impl Runbook {
     /// The guards this run's steps started that are still running.
     pub fn guards(&self) -> Vec<u32> {
         let dir = self.dir.path().display().to_string();
-        processes()
-            .into_iter()
-            .filter(|(_, cmdline)| cmdline.starts_with(&dir) && cmdline.contains("__guard"))
-            .map(|(pid, _)| pid)
-            .collect()
+        tentacle::guards(&dir).into_iter().map(|g| g.pid).collect()
     }
 
     /// Waits until no guard of this run is left; panics after `limit`.
@@ -230,14 +226,7 @@ impl Runbook {
     /// Cancels a running step as Tentacle does (`Process.Kill(entireProcessTree: true)`):
     /// the step's root stopped, every descendant found by parent PID, all SIGKILLed.
     pub fn cancel(&mut self, running: RunningStep) -> Step {
-        let root = running.child.id();
-        // SAFETY: kill(2) on processes of the step this run started.
-        unsafe { libc::kill(root as i32, libc::SIGSTOP) };
-        let tree = super::process_tree::descendants(root);
-        unsafe { libc::kill(root as i32, libc::SIGKILL) };
-        for pid in tree {
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        }
+        tentacle::kill_tree_like_tentacle(running.child.id());
         self.finish(running)
     }
 
@@ -250,24 +239,14 @@ impl Runbook {
         let mut masks = std::mem::take(&mut self.pending_masks);
         let output = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        for message in calamari::parse_output(&stdout) {
-            match message.name.as_str() {
-                "setVariable" => {
-                    let name = message.get("name").unwrap_or_default().to_string();
-                    let value = message.get("value").unwrap_or_default().to_string();
-                    if message
-                        .get("sensitive")
-                        .is_some_and(|s| s.eq_ignore_ascii_case("true"))
-                    {
-                        masks.push(value.clone());
-                    }
-                    self.variables
-                        .insert(format!("Octopus.Action[{step_name}].Output.{name}"), value);
-                }
-                "mask" => masks.extend(message.get("value").map(str::to_string)),
-                _ => {}
-            }
+        let recorded = Recorded::from_output(&stdout);
+        for variable in recorded.variables {
+            self.variables.insert(
+                format!("Octopus.Action[{step_name}].Output.{}", variable.name),
+                variable.value,
+            );
         }
+        masks.extend(recorded.masks);
         self.masks = masks.clone();
         Step {
             code: output.status.code().unwrap_or(-1),
@@ -306,18 +285,6 @@ impl Drop for Runbook {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// Every process's (pid, command line).
-fn processes() -> Vec<(u32, String)> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            Some((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
-        })
-        .collect()
 }
 
 /// The package as Calamari extracts it: one folder per platform, this machine's binary in

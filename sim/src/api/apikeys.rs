@@ -6,7 +6,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::{Answer, Change, done};
+use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::faults::{ExpiryMode, PartialPurpose};
 use crate::http::{Request, Response};

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Answer, Change, done};
+use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::http::{Request, Response};
 use crate::model::Machine;

@@ -1,8 +1,9 @@
-//! The REST API: one authenticated request in, one answer out. This module authenticates,
-//! routes by method and path to the handler of each resource, and writes an audit event for
-//! each change that succeeded (as Octopus does, reads leave no event); the submodules hold
-//! the handlers.
+//! The REST API: one authenticated request in, one answer out. This module only dispatches:
+//! it authenticates, routes by method and path to the handler of each resource, and hands
+//! the change a handler made to the audit log (`answer`, which the handlers share, writes
+//! it); the other submodules hold the handlers.
 
+mod answer;
 mod apikeys;
 mod events;
 mod machines;
@@ -15,36 +16,11 @@ mod users;
 
 use jiff::Timestamp;
 
+use crate::api::answer::{Answer, audit, done};
 use crate::auth::{Actor, authenticate};
 use crate::http::{Request, Response};
-use crate::model::AuditEvent;
 use crate::render::{not_found, root_document};
 use crate::state::State;
-
-/// A change a handler made, as the audit log describes it.
-pub(crate) struct Change {
-    pub message: String,
-    /// The documents it is about, most specific first.
-    pub related_document_ids: Vec<String>,
-}
-
-/// An answer, and the change it made if it made one.
-pub(crate) type Answer = (Response, Option<Change>);
-
-/// An answer that changed nothing.
-pub(crate) fn done(response: Response) -> Answer {
-    (response, None)
-}
-
-/// Octopus's event category for a successful change made with `method`.
-fn category(method: &str) -> Option<&'static str> {
-    match method {
-        "POST" => Some("Created"),
-        "PUT" => Some("Modified"),
-        "DELETE" => Some("Deleted"),
-        _ => None,
-    }
-}
 
 /// Answers `request`, recording it in the audit log.
 pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
@@ -67,27 +43,7 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
         }
     }
     let (response, change) = route(state, &actor, request, now);
-    let succeeded = (200..300).contains(&response.status);
-    if let (Some(category), Some(change), true) = (category(&request.method), change, succeeded) {
-        let id = format!("Events-{}", state.audit.len() + 1);
-        let with_key = !state.options.events_without_api_key_id;
-        state.audit.push(AuditEvent {
-            id,
-            category: category.to_string(),
-            occurred: now,
-            user_id: actor.user.id.clone(),
-            username: actor.user.username.clone(),
-            is_service: actor.user.is_service,
-            user_agent: request.header("User-Agent").unwrap_or("").to_string(),
-            action: format!("{} {}", request.method, request.path()),
-            status: response.status,
-            identity_established_with: actor.identity.clone(),
-            api_key_id: actor.key_id.clone().filter(|_| with_key),
-            api_key_hint: actor.key_hint.clone().filter(|_| with_key),
-            message: change.message,
-            related_document_ids: change.related_document_ids,
-        });
-    }
+    audit(state, &actor, request, &response, change, now);
     response
 }
 

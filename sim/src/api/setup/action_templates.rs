@@ -7,8 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{contains, json_body, require, text};
-use crate::api::{Answer, Change, done};
+use super::input::{contains, json_body, require, text};
+use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::http::{Request, Response};
 use crate::prepared::Space;

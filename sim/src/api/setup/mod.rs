@@ -1,23 +1,24 @@
 //! The endpoints `setup` prepares a space with: spaces, the built-in feed's packages, step
 //! templates, service accounts, teams, user roles and their grants, and accounts. Each
 //! checks the caller's permission per request and answers 403 naming it, as Octopus does.
-//! (OIDC identities of service accounts live in the simulator's OIDC module.)
+//! (OIDC identities of service accounts live in the simulator's OIDC module.) This module
+//! only routes; what the handlers read from a request is in `input`.
 
 mod accounts;
 mod action_templates;
+mod input;
 mod packages;
 mod spaces;
 mod teams;
 mod users;
 
 use jiff::Timestamp;
-use serde_json::Value;
 
-use super::{Answer, done};
+use crate::api::answer::{Answer, done};
 use crate::auth::Actor;
 use crate::http::Request;
 use crate::prepared::Space;
-use crate::render::{forbidden, invalid, method_not_allowed, not_found};
+use crate::render::{method_not_allowed, not_found};
 use crate::state::State;
 
 /// Answers a request for one of these resources, or `None` when the path is not theirs.
@@ -82,46 +83,4 @@ fn in_space(
         ("GET" | "POST" | "PUT" | "DELETE", _, [] | [_] | [_, _]) => done(method_not_allowed()),
         _ => done(not_found(request.path())),
     }
-}
-
-/// `Err(403)` unless the caller holds `permission`.
-pub(super) fn require(actor: &Actor, permission: &str) -> Result<(), Answer> {
-    if actor.user.has_permission(permission) {
-        Ok(())
-    } else {
-        Err(done(forbidden(permission)))
-    }
-}
-
-/// The request body as a JSON object, or the 400 Octopus gives for anything else.
-pub(super) fn json_body(request: &Request) -> Result<serde_json::Map<String, Value>, Answer> {
-    match serde_json::from_slice::<Value>(&request.body) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        _ => Err(done(invalid(
-            "The request body is not a valid JSON object.",
-        ))),
-    }
-}
-
-/// A string field of a body, `""` when missing or not a string.
-pub(super) fn text<'a>(body: &'a serde_json::Map<String, Value>, name: &str) -> &'a str {
-    body.get(name).and_then(Value::as_str).unwrap_or("")
-}
-
-/// A list of strings from a body (missing: empty).
-pub(super) fn string_list(body: &serde_json::Map<String, Value>, name: &str) -> Vec<String> {
-    body.get(name)
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether `name` contains `partial`, ignoring case (Octopus's `partialName`).
-pub(super) fn contains(name: &str, partial: Option<&str>) -> bool {
-    partial.is_none_or(|p| name.to_lowercase().contains(&p.to_lowercase()))
 }

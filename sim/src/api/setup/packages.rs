@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use regex::Regex;
 use serde_json::{Value, json};
 
-use super::require;
-use crate::api::{Answer, Change, done};
+use super::input::require;
+use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::http::{Request, Response};
 use crate::prepared::{Package, Space};

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::{json_body, require, text};
-use crate::api::{Answer, Change, done};
+use super::input::{json_body, require, text};
+use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::http::{Request, Response};
 use crate::model::User;

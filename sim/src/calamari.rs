@@ -2,13 +2,17 @@
 //! machine that finds `##octopus`, collects up to the first `]` across lines, trims, drops
 //! leading `[`, removes CR/LF, parses `<` + text + `/>` as XML, and base64-decodes every
 //! attribute (standard alphabet, padding required, white space ignored as .NET does). A
-//! message with any fault is dropped silently, as Calamari drops it. Checked against the 32
-//! vectors recorded from Calamari in `tests/data/service-message-vectors.json`.
+//! message with any fault is dropped silently, as Calamari drops it. On top of the parser,
+//! what the server keeps from a step's output: its output variables, the values it masks
+//! from then on, and its result message. octopus-runkey's `tests/service_messages.rs` checks
+//! the parser against the 32 vectors recorded from Calamari in
+//! `tests/data/service-message-vectors.json`.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 
+/// One service message Calamari accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub name: String,
@@ -17,6 +21,7 @@ pub struct Message {
 }
 
 impl Message {
+    /// The decoded value of attribute `name`, whatever its case.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.attributes
             .get(&name.to_ascii_lowercase())
@@ -24,10 +29,13 @@ impl Message {
     }
 }
 
+/// Calamari's parser, fed one line at a time: a message may span lines, so it keeps what it
+/// has collected between calls.
 #[derive(Default)]
 pub struct Parser {
     state: State,
     buffer: String,
+    /// The messages accepted so far, in order.
     pub messages: Vec<Message>,
 }
 
@@ -85,6 +93,73 @@ pub fn parse_output(output: &str) -> Vec<Message> {
         parser.parse(line.strip_suffix('\r').unwrap_or(line));
     }
     parser.messages
+}
+
+/// An output variable as the server records it from a `setVariable` message; the steps
+/// after it read it as `Octopus.Action[<step>].Output.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputVariable {
+    pub name: String,
+    pub value: String,
+    /// `sensitive` is `True` (any case): the value is masked in the task log from then on.
+    pub sensitive: bool,
+}
+
+/// What the server keeps from one step's output, read from the service messages Calamari
+/// accepts, in the order they came. A `setVariable` without a name or a value counts as one
+/// with an empty one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Every `setVariable`, in order (a later one of the same name wins).
+    pub variables: Vec<OutputVariable>,
+    /// What the task log masks from then on: the values of sensitive output variables and
+    /// of `mask` messages, in order.
+    pub masks: Vec<String>,
+    /// The `message` of the first `resultMessage`: what the task summary shows instead of
+    /// "The remote script failed with exit code N".
+    pub result_message: Option<String>,
+}
+
+impl Recorded {
+    pub fn from_output(output: &str) -> Recorded {
+        let mut recorded = Recorded::default();
+        let mut first_result: Option<Option<String>> = None;
+        for message in parse_output(output) {
+            match message.name.as_str() {
+                "setVariable" => {
+                    let variable = OutputVariable {
+                        name: message.get("name").unwrap_or_default().to_string(),
+                        value: message.get("value").unwrap_or_default().to_string(),
+                        sensitive: message
+                            .get("sensitive")
+                            .is_some_and(|s| s.eq_ignore_ascii_case("true")),
+                    };
+                    if variable.sensitive {
+                        recorded.masks.push(variable.value.clone());
+                    }
+                    recorded.variables.push(variable);
+                }
+                "mask" => recorded
+                    .masks
+                    .extend(message.get("value").map(str::to_string)),
+                "resultMessage" if first_result.is_none() => {
+                    first_result = Some(message.get("message").map(str::to_string));
+                }
+                _ => {}
+            }
+        }
+        recorded.result_message = first_result.flatten();
+        recorded
+    }
+
+    /// The value of output variable `name`: the last one set, as later steps see it.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.variables
+            .iter()
+            .rev()
+            .find(|v| v.name == name)
+            .map(|v| v.value.as_str())
+    }
 }
 
 fn process(text: &str) -> Option<Message> {
@@ -220,4 +295,79 @@ fn unescape(raw: &str) -> Option<String> {
         rest = &rest[c.len_utf8()..];
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `##octopus[name attr='base64(value)' ...]`, as the binary writes it.
+    fn message(name: &str, attributes: &[(&str, &str)]) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let attributes: String = attributes
+            .iter()
+            .map(|(k, v)| format!(" {k}='{}'", b64(v)))
+            .collect();
+        format!("##octopus[{name}{attributes}]")
+    }
+
+    #[test]
+    fn a_step_leaves_its_variables_masks_and_first_result_message() {
+        let output = [
+            "plain text".to_string(),
+            message(
+                "setVariable",
+                &[("name", "ApiKeyId"), ("value", "apikeys-1")],
+            ),
+            message(
+                "setVariable",
+                &[
+                    ("Name", "ApiKey"),
+                    ("value", "API-1"),
+                    ("sensitive", "True"),
+                ],
+            ),
+            message("mask", &[("value", "API-2")]),
+            message("resultMessage", &[("message", "first")]),
+            message("resultMessage", &[("message", "second")]),
+            message(
+                "setVariable",
+                &[("name", "ApiKeyId"), ("value", "apikeys-2")],
+            ),
+            "text ".to_string() + &message("mask", &[("value", "API-3")]),
+        ]
+        .join("\r\n");
+        let recorded = Recorded::from_output(&output);
+        let names: Vec<(&str, bool)> = recorded
+            .variables
+            .iter()
+            .map(|v| (v.name.as_str(), v.sensitive))
+            .collect();
+        assert_eq!(
+            names,
+            [("ApiKeyId", false), ("ApiKey", true), ("ApiKeyId", false)]
+        );
+        assert_eq!(recorded.variable("ApiKeyId"), Some("apikeys-2"));
+        assert_eq!(recorded.variable("ApiKey"), Some("API-1"));
+        assert_eq!(recorded.variable("Nothing"), None);
+        assert_eq!(recorded.masks, ["API-1", "API-2", "API-3"]);
+        assert_eq!(recorded.result_message.as_deref(), Some("first"));
+    }
+
+    #[test]
+    fn a_result_message_without_text_is_still_the_first() {
+        let output = [
+            message("resultMessage", &[]),
+            message("resultMessage", &[("message", "second")]),
+        ]
+        .join("\n");
+        assert_eq!(Recorded::from_output(&output).result_message, None);
+    }
+
+    #[test]
+    fn a_message_with_a_value_that_is_not_base64_is_dropped() {
+        let output = "##octopus[setVariable name='QQ==' value='not base64!']";
+        assert!(parse_output(output).is_empty());
+        assert!(Recorded::from_output(output).variables.is_empty());
+    }
 }

@@ -1,0 +1,252 @@
+//! What the server records of what it was asked: the request log with bodies (for tests),
+//! and the audit log of changes only, each naming the key that made it, with the events API
+//! that serves it (newest first, filtered, paged, behind `EventView`).
+
+use jiff::{SignedDuration, Timestamp};
+use octopus_sim::Fixture;
+use serde_json::{Value, json};
+
+use crate::support::{call_me, create_expiring_in, request};
+
+#[test]
+fn request_bodies_are_recorded() {
+    let f = Fixture::new();
+    let expires = octopus_sim::octopus_date(f.sim.now() + SignedDuration::from_hours(1));
+    let sent = json!({"Purpose": "p", "Expires": expires, "UserId": f.broker_id});
+    request(
+        &f,
+        "POST",
+        &format!("/api/users/{}/apikeys", f.broker_id),
+        &f.broker_key,
+        Some(sent.clone()),
+    );
+    let post = f.sim.requests().pop().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&post.body).unwrap(), sent);
+    call_me(&f, &f.broker_key);
+    assert_eq!(f.sim.requests().pop().unwrap().body, "");
+}
+
+#[test]
+fn only_changes_are_audited_with_the_key_that_made_them() {
+    let f = Fixture::new();
+    call_me(&f, &f.broker_key);
+    call_me(&f, "API-WRONG");
+    request(
+        &f,
+        "GET",
+        &format!("/api/users/{}/apikeys", f.broker_id),
+        &f.broker_key,
+        None,
+    );
+    assert!(f.sim.audit().is_empty(), "reads are not audited");
+
+    let (_, created) = create_expiring_in(&f, 1);
+    create_expiring_in(&f, -1); // refused: no event
+    let id = created["Id"].as_str().unwrap();
+    let path = format!("/api/users/{}/apikeys/{id}", f.broker_id);
+    request(
+        &f,
+        "DELETE",
+        &path,
+        created["ApiKey"].as_str().unwrap(),
+        None,
+    );
+    let audit = f.sim.audit();
+    let categories: Vec<&str> = audit.iter().map(|e| e.category.as_str()).collect();
+    assert_eq!(categories, ["Created", "Deleted"]);
+
+    let generated = &audit[0];
+    assert_eq!(generated.user_id, f.broker_id);
+    assert!(generated.is_service);
+    assert_eq!(
+        generated.api_key_id.as_deref(),
+        Some(f.broker_key_id.as_str())
+    );
+    assert_eq!(generated.api_key_hint.as_deref(), Some(&f.broker_key[..8]));
+    let hint = &created["ApiKey"].as_str().unwrap()[..8];
+    assert_eq!(
+        generated.message,
+        format!("User API key p ({hint}•••) for svc-runbooks was generated")
+    );
+    assert_eq!(generated.related_document_ids, [id, f.broker_id.as_str()]);
+    // `API key '<Purpose>' created <RFC 1123 date>`, the broker key being 400 days old.
+    let date = generated
+        .identity_established_with
+        .strip_prefix("API key 'broker key for runbooks' created ")
+        .unwrap();
+    let created_at = jiff::civil::DateTime::strptime("%a, %d %b %Y %H:%M:%S GMT", date).unwrap();
+    let age = f.sim.now().to_zoned(jiff::tz::TimeZone::UTC).datetime() - created_at;
+    assert_eq!(age.get_days(), 400, "{date}");
+
+    let deleted = &audit[1];
+    assert!(
+        deleted
+            .identity_established_with
+            .starts_with("API key 'p' created "),
+        "the key deleted itself"
+    );
+    assert_eq!(deleted.api_key_id.as_deref(), Some(id));
+}
+
+/// `GET path` with the broker key, expecting a page: its items.
+fn events(f: &Fixture, query: &str) -> (Value, Vec<Value>) {
+    let (status, page) = request(
+        f,
+        "GET",
+        &format!("/api/events{query}"),
+        &f.broker_key,
+        None,
+    );
+    assert_eq!(status, 200, "{page}");
+    let items = page["Items"].as_array().unwrap().clone();
+    (page, items)
+}
+
+#[test]
+fn the_events_api_pages_changes_newest_first_filtered_by_user_and_time() {
+    let f = Fixture::new();
+    let (_, first) = create_expiring_in(&f, 1);
+    let between = f.sim.now();
+    f.sim.advance_clock(SignedDuration::from_mins(1));
+    let (_, second) = create_expiring_in(&f, 1);
+    // Jane changes something too: she deletes a key of her own.
+    let (jane_key_id, jane_key) = f.sim.add_api_key(&f.operator_id, "jane's", None);
+    let path = format!("/api/users/{}/apikeys/{jane_key_id}", f.operator_id);
+    assert_eq!(request(&f, "DELETE", &path, &jane_key, None).0, 200);
+
+    let (page, items) = events(&f, "");
+    assert_eq!(page["ItemType"], "Event");
+    let ids: Vec<&str> = items.iter().map(|e| e["Id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["Events-3", "Events-2", "Events-1"], "newest first");
+    let generated = &items[1];
+    for field in [
+        "Id",
+        "Category",
+        "UserId",
+        "Username",
+        "IsService",
+        "IdentityEstablishedWith",
+        "UserAgent",
+        "Occurred",
+        "Message",
+        "MessageHtml",
+        "MessageReferences",
+        "RelatedDocumentIds",
+        "SpaceId",
+        "Links",
+        "ApiKeyId",
+        "ApiKeyHint",
+    ] {
+        assert!(generated.get(field).is_some(), "{field}: {generated}");
+    }
+    assert_eq!(
+        (
+            generated["Category"].as_str(),
+            generated["UserId"].as_str(),
+            generated["IsService"].as_bool()
+        ),
+        (Some("Created"), Some(f.broker_id.as_str()), Some(true))
+    );
+    assert_eq!(generated["ApiKeyId"], f.broker_key_id.as_str());
+    assert_eq!(
+        generated["RelatedDocumentIds"],
+        json!([second["Id"], f.broker_id])
+    );
+    let hint = &second["ApiKey"].as_str().unwrap()[..8];
+    let message = format!("User API key p ({hint}•••) for svc-runbooks was generated");
+    assert_eq!(generated["Message"], message.as_str());
+    let reference = &generated["MessageReferences"][0];
+    // Character offsets: the hint's dots are one character each, three bytes each.
+    let start = message[..message.find("svc-runbooks").unwrap()]
+        .chars()
+        .count();
+    assert_eq!(
+        (
+            reference["ReferencedDocumentId"].as_str(),
+            reference["StartIndex"].as_u64(),
+            reference["Length"].as_u64()
+        ),
+        (Some(f.broker_id.as_str()), Some(start as u64), Some(12))
+    );
+    assert!(
+        generated["MessageHtml"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(
+                "<a href='#/users/{}'>svc-runbooks</a>",
+                f.broker_id
+            ))
+    );
+    assert!(
+        generated["Occurred"]
+            .as_str()
+            .unwrap()
+            .parse::<Timestamp>()
+            .is_ok()
+    );
+    assert_eq!(items[0]["Category"], "Deleted");
+
+    let (_, broker_only) = events(&f, &format!("?users={}", f.broker_id));
+    assert_eq!(broker_only.len(), 2);
+    let (_, both) = events(&f, &format!("?users={},{}", f.broker_id, f.operator_id));
+    assert_eq!(both.len(), 3);
+    let cut = octopus_sim::octopus_date(between).replace('+', "%2B");
+    let (_, before) = events(&f, &format!("?users={}&to={cut}", f.broker_id));
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0]["RelatedDocumentIds"][0], first["Id"]);
+    let (_, after) = events(&f, &format!("?users={}&from={cut}", f.broker_id));
+    assert_eq!(after.len(), 1);
+    let (_, regarding) = events(&f, &format!("?regarding={jane_key_id}"));
+    assert_eq!(regarding.len(), 1);
+
+    // Paging: one at a time, following Page.Next while it is there.
+    let (mut page, _) = events(&f, &format!("?users={}&take=1", f.broker_id));
+    let mut seen = page["Items"].as_array().unwrap().len();
+    while let Some(next) = page["Links"].get("Page.Next").and_then(Value::as_str) {
+        assert!(next.contains(&format!("users={}", f.broker_id)), "{next}");
+        page = request(&f, "GET", next, &f.broker_key, None).1;
+        seen += page["Items"].as_array().unwrap().len();
+    }
+    assert_eq!(seen, 2);
+    assert_eq!(
+        request(&f, "GET", "/api/events?from=yesterday", &f.broker_key, None).0,
+        400
+    );
+}
+
+#[test]
+fn reading_events_needs_event_view_and_is_not_an_event() {
+    let f = Fixture::new();
+    let (_, jane_key) = f.sim.add_api_key(&f.operator_id, "jane's", None);
+    let (status, body) = request(&f, "GET", "/api/events", &jane_key, None);
+    assert_eq!(status, 403);
+    assert!(
+        body["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .ends_with("Missing permission: EventView")
+    );
+    let token = f.sim.add_access_token(&f.broker_id);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let expires = octopus_sim::octopus_date(f.sim.now() + SignedDuration::from_hours(1));
+    agent
+        .post(&format!(
+            "{}/api/users/{}/apikeys",
+            f.sim.url(),
+            f.broker_id
+        ))
+        .header("Authorization", &format!("Bearer {token}"))
+        .content_type("application/json")
+        .send(json!({"Purpose": "by token", "Expires": expires}).to_string())
+        .unwrap();
+    let (_, items) = events(&f, "");
+    assert_eq!(items.len(), 1, "the reads made no events");
+    assert!(items[0].get("ApiKeyId").is_none() && items[0].get("ApiKeyHint").is_none());
+    assert_eq!(
+        items[0]["IdentityEstablishedWith"],
+        "OpenID Connect access token"
+    );
+}

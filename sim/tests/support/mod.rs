@@ -1,0 +1,54 @@
+//! What the simulator's own tests share: one request to it as any client would send it
+//! (with an API key, a JSON body when there is one), and a key of the broker made over the
+//! API with the expiry a test asks for.
+
+use jiff::SignedDuration;
+use octopus_sim::Fixture;
+use serde_json::{Value, json};
+
+/// One request with `key` as `X-Octopus-ApiKey`: GET and DELETE without a body, any other
+/// method a POST of `body` (`{}` when none). Returns the status and the body as JSON (null
+/// when it is not JSON), whatever the status.
+pub fn request(
+    f: &Fixture,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}{path}", f.sim.url());
+    let result = match (method, body) {
+        ("GET", _) => agent.get(&url).header("X-Octopus-ApiKey", key).call(),
+        ("DELETE", _) => agent.delete(&url).header("X-Octopus-ApiKey", key).call(),
+        (_, body) => agent
+            .post(&url)
+            .header("X-Octopus-ApiKey", key)
+            .content_type("application/json")
+            .send(serde_json::to_vec(&body.unwrap_or(json!({}))).unwrap()),
+    };
+    let mut response = result.unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// `GET /api/users/me` with `key`, as a later step's script would: (status, body).
+pub fn call_me(f: &Fixture, key: &str) -> (u16, Value) {
+    request(f, "GET", "/api/users/me", key, None)
+}
+
+/// Creates a key for the broker asking for `Expires` in `hours`: (status, answer).
+pub fn create_expiring_in(f: &Fixture, hours: i64) -> (u16, Value) {
+    let expires = octopus_sim::octopus_date(f.sim.now() + SignedDuration::from_hours(hours));
+    request(
+        f,
+        "POST",
+        &format!("/api/users/{}/apikeys", f.broker_id),
+        &f.broker_key,
+        Some(json!({"Purpose": "p", "Expires": expires, "UserId": f.broker_id})),
+    )
+}

@@ -1,0 +1,15 @@
+//! The simulator's own checks: it answers in the real server's shapes and keeps its rules,
+//! called over HTTP as any client would. One test binary, one module per feature.
+
+mod support;
+
+// Resources in the reference schemas' shapes.
+mod schemas;
+// Error bodies and the rules that choose 400, 401, 403 and 404.
+mod errors;
+// API keys: expiry, paging, partialPurpose, ownership, the shared broker account.
+mod api_keys;
+// The request log, the audit log and the events API.
+mod audit;
+// Server tasks and their states.
+mod tasks;
