@@ -4,9 +4,8 @@
 //! attribute (standard alphabet, padding required, white space ignored as .NET does). A
 //! message with any fault is dropped silently, as Calamari drops it. On top of the parser,
 //! what the server keeps from a step's output: its output variables, the values it masks
-//! from then on, and its result message. octopus-runkey's `tests/service_messages.rs` checks
-//! the parser against the 32 vectors recorded from Calamari in
-//! `tests/data/service-message-vectors.json`.
+//! from then on, and its result message. `sim/tests/calamari.rs` checks the parser against
+//! the 32 vectors recorded from Calamari in `sim/tests/data/service-message-vectors.json`.
 
 use std::collections::BTreeMap;
 

@@ -13,3 +13,5 @@ mod api_keys;
 mod audit;
 // Server tasks and their states.
 mod tasks;
+// The Calamari emulation's service-message parser against Calamari's own answers.
+mod calamari;
