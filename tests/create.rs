@@ -1,5 +1,7 @@
 //! `create`: the key, its purpose, the output variables, and the ways it can fail.
 
+use std::collections::BTreeSet;
+
 use jiff::{SignedDuration, Timestamp};
 
 use crate::support::*;
@@ -514,4 +516,46 @@ fn a_refused_post_with_the_brokers_api_key_gives_no_oidc_advice() {
     out.code(1).one_error_line(&["POST /api/users/", "403"]);
     assert!(!out.stderr().contains("OIDC"), "{}", out.stderr());
     assert!(runkey_keys(&f).is_empty());
+}
+
+#[test]
+fn twenty_parallel_runs_each_keep_their_own_key() {
+    let f = Fixture::new();
+    let check = r#"sleep 0.3
+hostport=${OCTOPUS_URL#http://}
+exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
+printf 'GET /api/users/me HTTP/1.1\r\nHost: o\r\nX-Octopus-ApiKey: %s\r\nConnection: close\r\n\r\n' "$OCTOPUS_API_KEY" >&3
+read -r status <&3
+case "$status" in *" 200 "*) exit 0 ;; *) echo "key failed: $status"; exit 1 ;; esac"#;
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let env = create_env(&f, &format!("ServerTasks-{}", 1000 + i));
+            std::thread::spawn(move || runkey(&["exec", "--", "bash", "-c", check]).envs(env).run())
+        })
+        .collect();
+    let outs: Vec<Out> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut ids = BTreeSet::new();
+    for out in &outs {
+        out.code(0);
+        let created = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Created run key "))
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let revoked = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Revoked run key "))
+            .unwrap()
+            .trim_end_matches('.')
+            .to_string();
+        assert_eq!(created, revoked, "each run revoked its own key");
+        ids.insert(created);
+    }
+    assert_eq!(ids.len(), 20);
+    assert!(runkey_keys(&f).is_empty(), "zero keys remain");
 }

@@ -161,3 +161,27 @@ fn a_failed_revoke_after_success_exits_1_with_the_reason() {
         out.stderr()
     );
 }
+
+#[test]
+fn sigint_is_passed_to_the_child_and_exec_then_revokes() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let child = start_until_ready(
+        runkey(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 9' INT; touch \"$READY\"; while :; do sleep 0.05; done",
+        ])
+        .envs(create_env(&f, "ServerTasks-1"))
+        .env("READY", &ready),
+        &ready,
+    );
+    signal(&child, libc::SIGINT);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(9));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("got-int"));
+    assert!(runkey_keys(&f).is_empty());
+}

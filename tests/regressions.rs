@@ -1,5 +1,7 @@
-//! Regression tests, each named after the defect it pins: what was found when the tool was
-//! tried as a new user and as a hostile environment would treat it.
+//! Regression tests, each named after the defect it pins, with the issue that reported it
+//! (as ripgrep's `tests/regression.rs` does): what was found when the tool was tried as a
+//! new user and as a hostile environment would treat it, and what mutation testing showed
+//! no test would notice.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -10,6 +12,7 @@ use octopus_sim::PartialPurpose;
 
 use crate::support::*;
 
+// Issue 16, item 1 (revoke by task with only the run key).
 #[test]
 fn revoke_by_task_with_only_the_run_key_deletes_the_tasks_other_keys_before_its_own() {
     let f = Fixture::new();
@@ -35,6 +38,7 @@ fn revoke_by_task_with_only_the_run_key_deletes_the_tasks_other_keys_before_its_
     assert!(deletes[1].ends_with(&second.var("ApiKeyId")), "{deletes:?}");
 }
 
+// Issue 16, item 2 (a server's filter is never proof).
 #[test]
 fn a_server_filter_that_matches_by_prefix_or_like_is_never_taken_for_absence() {
     for mode in [PartialPurpose::Prefix, PartialPurpose::SqlLike] {
@@ -65,6 +69,7 @@ fn a_server_filter_that_matches_by_prefix_or_like_is_never_taken_for_absence() {
     }
 }
 
+// Issue 16, item 5 (--allow-unattributed means it).
 #[test]
 fn allow_unattributed_covers_a_run_record_that_is_missing_or_forbidden() {
     let f = Fixture::new();
@@ -93,6 +98,7 @@ fn allow_unattributed_covers_a_run_record_that_is_missing_or_forbidden() {
     assert!(out.var("ApiKeyPurpose").starts_with("unattributed run"));
 }
 
+// Issue 16, item 6 (clean-up messages tell the truth).
 #[test]
 fn a_failed_clean_up_after_the_output_could_not_be_written_says_the_key_stays_live() {
     let f = Fixture::new();
@@ -123,6 +129,7 @@ fn a_failed_clean_up_after_the_output_could_not_be_written_says_the_key_stays_li
     assert_eq!(runkey_keys(&f).len(), 1);
 }
 
+// Issue 16, item 7 (a command that cannot start is explained by its cause).
 #[test]
 fn a_command_that_cannot_start_is_explained_by_its_cause() {
     let f = Fixture::new();
@@ -189,6 +196,7 @@ fn a_command_that_cannot_start_is_explained_by_its_cause() {
     }
 }
 
+// Issue 16, item 8 (an answer over the size limit).
 #[test]
 fn an_answer_over_the_size_limit_is_named_and_not_asked_for_again() {
     let f = Fixture::new();
@@ -214,6 +222,7 @@ fn an_answer_over_the_size_limit_is_named_and_not_asked_for_again() {
     assert_eq!(asked, 1);
 }
 
+// Issue 11, item 1 (proxies are named when they fail).
 #[test]
 fn a_refused_proxy_is_named_with_its_variable_and_the_bypass() {
     let f = Fixture::new();
@@ -231,6 +240,7 @@ fn a_refused_proxy_is_named_with_its_variable_and_the_bypass() {
     out.never_shows("hunter2");
 }
 
+// Issue 11, item 2 (unexpected answers).
 #[test]
 fn a_compressed_answer_nobody_asked_for_is_named_as_such() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -251,6 +261,7 @@ fn a_compressed_answer_nobody_asked_for_is_named_as_such() {
     server.join().unwrap();
 }
 
+// Issue 17 (a cargo-mutants survivor in the transport).
 #[test]
 fn an_answer_marked_identity_or_with_an_empty_encoding_is_read_as_it_is() {
     for encoding in ["identity", " IDENTITY", ""] {
@@ -284,6 +295,7 @@ fn an_answer_marked_identity_or_with_an_empty_encoding_is_read_as_it_is() {
     }
 }
 
+// Issue 11, item 4 (values that are not UTF-8).
 #[test]
 fn a_variable_that_is_not_utf8_is_named_as_such_not_as_missing() {
     let f = Fixture::new();
@@ -300,6 +312,7 @@ fn a_variable_that_is_not_utf8_is_named_as_such_not_as_missing() {
     ]);
 }
 
+// Issue 11, item 5 (clap errors' task summary).
 #[test]
 fn command_line_errors_give_a_task_summary_with_the_fix() {
     for (args, summary) in [
@@ -332,6 +345,7 @@ fn command_line_errors_give_a_task_summary_with_the_fix() {
     }
 }
 
+// Issue 8, item 7 (an expiry the server did not confirm).
 #[test]
 fn an_expiry_the_server_did_not_confirm_is_warned_about_and_reported_as_the_server_said() {
     use jiff::{SignedDuration, Timestamp};
@@ -360,11 +374,7 @@ fn an_expiry_the_server_did_not_confirm_is_warned_about_and_reported_as_the_serv
         .run();
     out.code(0).warns(&["it answered no expiry"]);
     assert_eq!(expires_of(&out), "");
-    assert!(
-        out.stdout.contains("the server named none"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_contains("the server named none");
 
     // Shortened: earlier than asked is no harm, and what the server said is reported.
     let f = Fixture::new();
@@ -390,6 +400,7 @@ fn an_expiry_the_server_did_not_confirm_is_warned_about_and_reported_as_the_serv
     );
 }
 
+// Issue 17 (a cargo-mutants survivor in revoke).
 #[test]
 fn revoke_by_task_with_a_dead_run_key_says_the_tasks_other_keys_cannot_be_checked() {
     let f = Fixture::new();
@@ -447,6 +458,7 @@ fn revoke_task_with_run_key(f: &Fixture, run_key: &str, task: &str) -> Out {
         .run()
 }
 
+// Issue 17 (cargo-mutants survivors in revoke by task).
 #[test]
 fn a_run_key_that_stops_working_before_its_own_key_names_the_keys_left() {
     let f = Fixture::new();
@@ -477,6 +489,7 @@ fn a_run_key_that_stops_working_before_its_own_key_names_the_keys_left() {
     assert_eq!(runkey_keys(&f).len(), 2);
 }
 
+// Issue 17 (cargo-mutants survivors in revoke by task).
 #[test]
 fn a_401_on_the_run_keys_own_key_when_it_is_the_last_means_it_was_gone_already() {
     let f = Fixture::new();
@@ -509,6 +522,7 @@ fn a_401_on_the_run_keys_own_key_when_it_is_the_last_means_it_was_gone_already()
     );
 }
 
+// Issue 17 (cargo-mutants survivors in revoke by task).
 #[test]
 fn a_401_on_the_last_key_that_is_not_the_run_keys_own_is_a_failure() {
     let f = Fixture::new();
@@ -526,6 +540,7 @@ fn a_401_on_the_last_key_that_is_not_the_run_keys_own_is_a_failure() {
     )]);
 }
 
+// Issue 17 (cargo-mutants survivors in revoke by task).
 #[test]
 fn without_hints_a_401_after_a_key_that_may_have_been_its_own_leaves_the_rest_named() {
     let f = Fixture::new();

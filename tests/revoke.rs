@@ -302,11 +302,7 @@ fn sweep_deletes_expired_and_old_keys_of_this_tool_only() {
         .add_api_key(&f.broker_id, "someone's expired key", Some(now - hour));
     let out = as_broker(&f, &["revoke", "--sweep"]).run();
     out.code(0);
-    assert!(
-        out.stdout.contains("Swept 2 stale run key(s)"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_contains("Swept 2 stale run key(s)");
     let ids: Vec<String> = f.sim.keys(&f.broker_id).into_iter().map(|k| k.id).collect();
     assert!(!ids.contains(&expired) && !ids.contains(&old));
     assert!(ids.contains(&fresh) && ids.contains(&foreign));

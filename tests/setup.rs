@@ -111,11 +111,7 @@ fn from_zero_it_creates_everything_and_the_oidc_broker_then_mints_run_keys() {
     for line in ["created", "package", TEAM, ACCOUNT, "Runbook consumer"] {
         assert!(out.stdout.contains(line), "{line}:\n{}", out.stdout);
     }
-    assert!(
-        out.stdout.contains("To use it in a runbook"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_contains("To use it in a runbook");
 
     let packages = f.sim.packages();
     assert_eq!(packages.len(), 1);
@@ -258,11 +254,7 @@ fn a_changed_template_gets_exactly_one_put_and_no_post() {
         "echo an older script"
     );
     assert!(out.stdout.contains("updated"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("keep its old version"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_contains("keep its old version");
 }
 
 #[test]

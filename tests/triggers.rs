@@ -109,11 +109,7 @@ fn a_run_started_by_a_service_account_says_so() {
         "{}",
         out.var("ApiKeyPurpose")
     );
-    assert!(
-        out.stdout.contains("for service account CI (svc-ci)"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_contains("for service account CI (svc-ci)");
 }
 
 #[test]
@@ -141,11 +137,7 @@ fn exec_in_a_trigger_run_works_like_any_run() {
         .env("OCTOPUS_DEPLOYMENT_TRIGGER_NAME", "Nightly clean-up")
         .run();
     out.code(0);
-    assert!(
-        out.stdout.contains("for trigger 'Nightly clean-up'"),
-        "{}",
-        out.stdout
-    );
+    out.stdout_contains("for trigger 'Nightly clean-up'");
     assert!(runkey_keys(&f).is_empty());
     seeded_keys_survive(&f);
 }

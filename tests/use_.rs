@@ -1,6 +1,6 @@
 //! `use`: the child's environment, its exit status, signals, and `--check`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::support::*;
 
@@ -222,4 +222,51 @@ fn a_sigterm_during_the_check_means_the_command_never_starts() {
         !should_not_run.exists(),
         "the command started after the cancel"
     );
+}
+
+#[test]
+fn the_childs_environment_is_the_parents_plus_the_contracts_variables() {
+    let f = Fixture::new();
+    let created = create(&f, "ServerTasks-1");
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("env");
+    let parent = [
+        ("OCTOPUS_URL", f.sim.url()),
+        ("RUNKEY_API_KEY", created.var("ApiKey")),
+        ("OCTOPUS_ACCESS_TOKEN", "eyJbroker".to_string()),
+        ("OCTOPUS_SPACE_ID", "Spaces-1".to_string()),
+        ("SOMETHING_ELSE", "kept".to_string()),
+        ("DUMP", dump.display().to_string()),
+    ];
+    runkey(&["use", "--", "sh", "-c", "env -0 > \"$DUMP\""])
+        .envs(parent.clone())
+        .run()
+        .code(0);
+    let names: BTreeSet<String> = std::fs::read(&dump)
+        .unwrap()
+        .split(|b| *b == 0)
+        .filter_map(|e| {
+            String::from_utf8_lossy(e)
+                .split_once('=')
+                .map(|(k, _)| k.to_string())
+        })
+        .filter(|k| !matches!(k.as_str(), "PWD" | "SHLVL" | "_"))
+        .collect();
+    let mut expected: BTreeSet<String> = parent
+        .iter()
+        .map(|(k, _)| k.to_string())
+        // What the test helper sets in every run's environment.
+        .chain(["PATH".to_string(), "RUNKEY_NO_GUARD".to_string()])
+        .collect();
+    expected.remove("OCTOPUS_ACCESS_TOKEN");
+    for added in [
+        "OCTOPUS_API_KEY",
+        "OCTOPUS_APIKEY",
+        "OCTOPUS_CLI_API_KEY",
+        "OCTOPUS_CLI_SERVER",
+        "OCTOPUS_SPACE",
+    ] {
+        expected.insert(added.to_string());
+    }
+    assert_eq!(names, expected);
 }

@@ -116,6 +116,17 @@ impl Out {
         self
     }
 
+    /// Asserts that stdout contains `text`.
+    #[track_caller]
+    pub fn stdout_contains(&self, text: &str) -> &Out {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
     /// Asserts that stderr is exactly one line, an error (`octopus-runkey: error: ...`),
     /// containing every one of `texts`.
     #[track_caller]

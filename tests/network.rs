@@ -1,8 +1,9 @@
-//! Hardening: faults on every request kind, TLS, proxies, cancellation, concurrency and
-//! secret hygiene. Whatever goes wrong, no live key is left behind, no secret leaks, and no
-//! step hangs.
+//! The server and the network: faults on every request kind (retried, settled, or failing
+//! in bounded time with one line), statuses and answers that are not Octopus's, TLS,
+//! proxies, redirects, paging links and URLs. Whatever goes wrong, no live key is left
+//! behind and no step hangs.
 
-use std::collections::BTreeSet;
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use crate::support::proxy::TestProxy;
@@ -212,22 +213,24 @@ fn retry_after_is_honoured_but_capped() {
     );
 }
 
+/// Merged from two tests that pinned the same thing (`errors::a_hung_server_times_out_...`
+/// and `hardening::a_hung_server_fails_...`): both bounds are kept.
 #[test]
 fn a_hung_server_fails_in_bounded_time_naming_the_request() {
     let f = Fixture::new();
     f.sim
         .inject(Kind::Me.fault(FaultKind::Delay(Duration::from_secs(30)), 3));
     let started = Instant::now();
-    let out = as_broker(&f, &["list", "--timeout", "2"]).run();
+    let out = as_broker(&f, &["list", "--timeout", "1"]).run();
     out.code(1);
     assert!(
-        started.elapsed() < Duration::from_secs(12),
-        "{:?}",
+        started.elapsed() < Duration::from_secs(8),
+        "bounded by --timeout and the retries, not the server's delay: {:?}",
         started.elapsed()
     );
     assert!(
         out.stderr()
-            .contains("GET /api/users/me timed out after 2s"),
+            .contains("GET /api/users/me timed out after 1s"),
         "{}",
         out.stderr()
     );
@@ -479,227 +482,289 @@ fn https_goes_through_the_proxy_with_connect() {
 }
 
 #[test]
-fn sigint_is_passed_to_the_child_and_exec_then_revokes() {
+fn a_bad_key_exits_1_with_a_401_message_and_a_result_message() {
     let f = Fixture::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let child = start_until_ready(
-        runkey(&[
-            "exec",
-            "--",
-            "sh",
-            "-c",
-            "trap 'echo got-int; exit 9' INT; touch \"$READY\"; while :; do sleep 0.05; done",
-        ])
+    let bogus = NOT_A_REAL_KEY;
+    let out = runkey(&["create"])
         .envs(create_env(&f, "ServerTasks-1"))
-        .env("READY", &ready),
-        &ready,
+        .env("OCTOPUS_API_KEY", bogus)
+        .run();
+    out.code(1).never_shows(bogus);
+    let line = out.stderr().trim_end();
+    assert_eq!(line.lines().count(), 1);
+    assert!(
+        line.contains("GET /api/users/me was refused (401)"),
+        "{line}"
     );
-    signal(&child, libc::SIGINT);
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(9));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("got-int"));
+    assert!(
+        line.contains("current API key of the broker service account"),
+        "{line}"
+    );
+    assert!(out.result_message().unwrap().contains("401"));
     assert!(runkey_keys(&f).is_empty());
 }
 
 #[test]
-fn twenty_parallel_runs_each_keep_their_own_key() {
+fn a_missing_permission_is_named() {
     let f = Fixture::new();
-    let check = r#"sleep 0.3
-hostport=${OCTOPUS_URL#http://}
-exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
-printf 'GET /api/users/me HTTP/1.1\r\nHost: o\r\nX-Octopus-ApiKey: %s\r\nConnection: close\r\n\r\n' "$OCTOPUS_API_KEY" >&3
-read -r status <&3
-case "$status" in *" 200 "*) exit 0 ;; *) echo "key failed: $status"; exit 1 ;; esac"#;
-    let handles: Vec<_> = (0..20)
-        .map(|i| {
-            let env = create_env(&f, &format!("ServerTasks-{}", 1000 + i));
-            std::thread::spawn(move || runkey(&["exec", "--", "bash", "-c", check]).envs(env).run())
-        })
-        .collect();
-    let outs: Vec<Out> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let mut ids = BTreeSet::new();
-    for out in &outs {
-        out.code(0);
-        let created = out
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("Created run key "))
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_string();
-        let revoked = out
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("Revoked run key "))
-            .unwrap()
-            .trim_end_matches('.')
-            .to_string();
-        assert_eq!(created, revoked, "each run revoked its own key");
-        ids.insert(created);
-    }
-    assert_eq!(ids.len(), 20);
-    assert!(runkey_keys(&f).is_empty(), "zero keys remain");
-}
-
-fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-#[test]
-fn secrets_never_reach_argv_and_the_broker_key_never_reaches_the_child() {
-    let f = Fixture::new();
-    let created = create(&f, "ServerTasks-1");
-    let run_key = created.var("ApiKey");
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let mut child = start_until_ready(
-        runkey(&[
-            "use",
-            "--check",
-            "--",
-            "sh",
-            "-c",
-            "touch \"$READY\"; sleep 5",
-        ])
+    let broker = f.sim.add_user("svc-blind", "Blind Broker", true, &[]);
+    let (_, key) = f.sim.add_api_key(&broker, "blind", None);
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let out = runkey(&["create"])
         .env("OCTOPUS_URL", f.sim.url())
-        .env("RUNKEY_API_KEY", &run_key)
-        .env("OCTOPUS_API_KEY", &f.broker_key)
-        .env("READY", &ready),
-        &ready,
-    );
-    let pid = child.id();
-    let shell = children(pid);
-    assert_eq!(shell.len(), 1);
-    for p in [pid, shell[0]] {
-        let argv = cmdline(p);
-        assert!(!argv.is_empty());
-        assert!(
-            !argv.contains(&run_key) && !argv.contains(&f.broker_key),
-            "argv of {p}: {argv}"
-        );
-    }
-    let environ =
-        String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/environ", shell[0])).unwrap())
-            .into_owned();
-    assert!(environ.contains(&run_key), "the child has the run key");
+        .env("OCTOPUS_API_KEY", &key)
+        .env("OCTOPUS_SPACE_ID", &f.space_id)
+        .env("OCTOPUS_RUNBOOKRUN_ID", &run.id)
+        .run();
+    out.code(1);
     assert!(
-        !environ.contains(&f.broker_key),
-        "the child never has the broker key"
+        out.stderr().contains("(403)")
+            && out.stderr().contains("lacks the permission RunbookRunView"),
+        "{}",
+        out.stderr()
     );
-    signal(&child, libc::SIGTERM);
-    let _ = child.wait();
 }
 
 #[test]
-fn the_tool_writes_no_files() {
+fn gets_are_retried_on_503_honouring_retry_after() {
     let f = Fixture::new();
-    let (cwd, home, tmp) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            "/api/users/me",
+            FaultKind::Status {
+                status: 503,
+                retry_after: Some(1),
+            },
+        )
+        .times(2),
     );
-    let in_dirs = |mut run: Run| {
-        run.command().current_dir(cwd.path());
-        run.env("HOME", home.path()).env("TMPDIR", tmp.path()).run()
-    };
-    let created = in_dirs(runkey(&["create"]).envs(create_env(&f, "ServerTasks-1")));
-    created.code(0);
-    in_dirs(runkey(&["exec", "--", "true"]).envs(create_env(&f, "ServerTasks-2"))).code(0);
-    in_dirs(as_broker(&f, &["list", "--json"])).code(0);
-    in_dirs(
-        runkey(&["revoke"])
-            .env("OCTOPUS_URL", f.sim.url())
-            .env("RUNKEY_API_KEY", created.var("ApiKey"))
-            .env("RUNKEY_API_KEY_ID", created.var("ApiKeyId")),
-    )
-    .code(0);
-    for dir in [&cwd, &home, &tmp] {
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            0,
-            "{} stays empty",
-            dir.path().display()
-        );
-    }
-}
-
-#[test]
-fn the_run_key_is_on_stdout_only_inside_mask_and_the_sensitive_variable() {
-    use base64::Engine;
-    let f = Fixture::new();
-    let out = create(&f, "ServerTasks-1");
-    let key = out.var("ApiKey");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(&key);
-    let carrying: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.contains(&encoded))
-        .collect();
-    assert_eq!(carrying.len(), 2, "{carrying:?}");
-    assert!(carrying[0].starts_with("##octopus[mask value="));
+    let started = std::time::Instant::now();
+    let out = as_broker(&f, &["list"]).run();
+    out.code(0);
     assert!(
-        carrying[1].starts_with("##octopus[setVariable name='QXBpS2V5'")
-            && carrying[1].ends_with("sensitive='VHJ1ZQ==']")
+        started.elapsed().as_millis() >= 2000,
+        "waited Retry-After twice"
     );
-    out.never_shows(&key);
-}
-
-#[test]
-fn the_childs_environment_is_the_parents_plus_the_contracts_variables() {
-    let f = Fixture::new();
-    let created = create(&f, "ServerTasks-1");
-    let dir = tempfile::tempdir().unwrap();
-    let dump = dir.path().join("env");
-    let parent = [
-        ("OCTOPUS_URL", f.sim.url()),
-        ("RUNKEY_API_KEY", created.var("ApiKey")),
-        ("OCTOPUS_ACCESS_TOKEN", "eyJbroker".to_string()),
-        ("OCTOPUS_SPACE_ID", "Spaces-1".to_string()),
-        ("SOMETHING_ELSE", "kept".to_string()),
-        ("DUMP", dump.display().to_string()),
-    ];
-    runkey(&["use", "--", "sh", "-c", "env -0 > \"$DUMP\""])
-        .envs(parent.clone())
-        .run()
-        .code(0);
-    let names: BTreeSet<String> = std::fs::read(&dump)
-        .unwrap()
-        .split(|b| *b == 0)
-        .filter_map(|e| {
-            String::from_utf8_lossy(e)
-                .split_once('=')
-                .map(|(k, _)| k.to_string())
-        })
-        .filter(|k| !matches!(k.as_str(), "PWD" | "SHLVL" | "_"))
-        .collect();
-    let mut expected: BTreeSet<String> = parent
+    let tries = f
+        .sim
+        .requests()
         .iter()
-        .map(|(k, _)| k.to_string())
-        // What the test helper sets in every run's environment.
-        .chain(["PATH".to_string(), "RUNKEY_NO_GUARD".to_string()])
-        .collect();
-    expected.remove("OCTOPUS_ACCESS_TOKEN");
-    for added in [
-        "OCTOPUS_API_KEY",
-        "OCTOPUS_APIKEY",
-        "OCTOPUS_CLI_API_KEY",
-        "OCTOPUS_CLI_SERVER",
-        "OCTOPUS_SPACE",
-    ] {
-        expected.insert(added.to_string());
+        .filter(|r| r.target == "/api/users/me")
+        .count();
+    assert_eq!(tries, 3);
+}
+
+#[test]
+fn persistent_failure_gives_up_after_three_attempts() {
+    let f = Fixture::new();
+    f.sim
+        .inject(Fault::new("GET", "/api/users/me", FaultKind::status(500)).times(10));
+    let out = as_broker(&f, &["list"]).run();
+    out.code(1);
+    assert!(
+        out.stderr().contains("failed on the server (HTTP 500)"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(f.sim.requests().len(), 3);
+}
+
+#[test]
+fn an_html_502_from_a_proxy_gives_a_short_message() {
+    let f = Fixture::new();
+    f.sim
+        .inject(Fault::new("GET", "/api/users/me", FaultKind::Html502).times(3));
+    let out = as_broker(&f, &["list"]).run();
+    out.code(1);
+    assert!(
+        out.stderr().contains("HTTP 502") && out.stderr().contains("HTML page"),
+        "{}",
+        out.stderr()
+    );
+    assert!(
+        !out.stderr().contains("<html>") && !out.stderr().contains("nginx"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(out.stderr().lines().count(), 1);
+}
+
+#[test]
+fn connection_refused_names_the_url() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let out = runkey(&["list"])
+        .env("OCTOPUS_URL", &url)
+        .env("OCTOPUS_API_KEY", "API-ABC")
+        .run();
+    out.code(1);
+    assert!(
+        out.stderr().contains(&url) && out.stderr().contains("connection refused"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn plain_http_to_another_host_warns() {
+    let out = runkey(&["list", "--timeout", "1"])
+        .env("OCTOPUS_URL", "http://octopus.invalid")
+        .env("OCTOPUS_API_KEY", "API-ABC")
+        .run();
+    assert!(
+        out.stderr()
+            .contains("warning: http://octopus.invalid uses plain http://"),
+        "{}",
+        out.stderr()
+    );
+    out.code(1);
+    assert!(
+        out.stderr()
+            .contains("could not resolve the host 'octopus.invalid'"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn redirects_are_not_followed_so_the_key_goes_nowhere_else() {
+    let f = Fixture::new();
+    f.sim
+        .inject(Fault::new("GET", "/api/users/me", FaultKind::status(301)));
+    let out = as_broker(&f, &["list"]).run();
+    out.code(1);
+    assert!(
+        out.stderr().contains("was redirected (301)") && out.stderr().contains("set OCTOPUS_URL"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(f.sim.requests().len(), 1);
+}
+
+/// The broker's real first page of keys, three to a page, with its `Page.Next` replaced.
+fn first_page_linking_to(f: &Fixture, next: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(&format!(
+            "{}/api/users/{}/apikeys?skip=0&take=3",
+            f.sim.url(),
+            f.broker_id
+        ))
+        .header("X-Octopus-ApiKey", &f.broker_key)
+        .call()
+        .unwrap();
+    let mut page: serde_json::Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert!(
+        page["Links"]["Page.Next"].is_string(),
+        "the real page has a next"
+    );
+    page["Links"]["Page.Next"] = serde_json::Value::String(next.to_string());
+    page.to_string()
+}
+
+#[test]
+fn a_paging_link_to_another_server_is_refused_and_nothing_connects_there() {
+    let other = OtherServer::start();
+    let elsewhere = |f: &Fixture| {
+        let path = format!("/api/users/{}/apikeys?skip=3&take=3", f.broker_id);
+        let port = other.port();
+        [
+            ("another port", format!("http://127.0.0.1:{port}{path}")),
+            ("another scheme", format!("https://127.0.0.1:{port}{path}")),
+            ("protocol-relative", format!("//127.0.0.1:{port}{path}")),
+        ]
+    };
+    for command in [vec!["list", "--json"], vec!["revoke"]] {
+        let f = Fixture::with_options(Options {
+            max_take: Some(3),
+            ..Options::default()
+        });
+        // Six keys of the broker: the listing needs a second page.
+        for task in ["ServerTasks-60", "ServerTasks-61", "ServerTasks-62"] {
+            create(&f, task);
+        }
+        for (what, link) in elsewhere(&f) {
+            f.sim.inject(Fault::new(
+                "GET",
+                "/apikeys",
+                FaultKind::Body {
+                    status: 200,
+                    body: first_page_linking_to(&f, &link),
+                },
+            ));
+            let out = as_broker(&f, &command)
+                .env("OCTOPUS_TASK_ID", "ServerTasks-60")
+                .run();
+            out.code(1).one_error_line(&[
+                "Page.Next link points at another server",
+                "refusing to send the credential there",
+            ]);
+            // `list --json` outside Octopus keeps stdout to its JSON: no summary line.
+            assert_eq!(
+                out.result_message().is_some(),
+                command[0] == "revoke",
+                "{command:?} {what}"
+            );
+            assert_eq!(other.connections(), 0, "{command:?} {what}: it connected");
+        }
+        seeded_keys_survive(&f);
     }
-    assert_eq!(names, expected);
+}
+
+#[test]
+fn a_password_in_the_server_url_is_refused_before_any_request_and_shown_nowhere() {
+    let f = Fixture::new();
+    let url = format!("http://jane:hunter2@{}", f.sim.addr());
+    let run_key = ("RUNKEY_API_KEY", "API-RUNKEY0000000000000000".to_string());
+    let key_id = ("RUNKEY_API_KEY_ID", "apikeys-x".to_string());
+    type Command<'a> = (Vec<&'a str>, Vec<(&'a str, String)>);
+    let commands: [Command; 5] = [
+        (vec!["create"], create_env(&f, "ServerTasks-70")),
+        (vec!["exec", "--", "true"], create_env(&f, "ServerTasks-70")),
+        (vec!["list"], create_env(&f, "ServerTasks-70")),
+        (vec!["revoke"], vec![run_key.clone(), key_id]),
+        (vec!["use", "--check", "--", "true"], vec![run_key]),
+    ];
+    for (args, env) in commands {
+        let out = runkey(&args).envs(env).env("OCTOPUS_URL", &url).run();
+        out.code(2)
+            .one_error_line(&["holds a user name or password: remove it"])
+            .never_shows("hunter2");
+        let summary = out.result_message().expect("a resultMessage");
+        assert!(summary.contains("remove it"), "{args:?}: {summary}");
+        assert!(!summary.contains("hunter2"), "{args:?}: {summary}");
+    }
+    f.sim.expect_no_requests();
+}
+
+/// A server elsewhere on loopback that counts who connects to it.
+struct OtherServer {
+    listener: TcpListener,
+}
+
+impl OtherServer {
+    fn start() -> OtherServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        OtherServer { listener }
+    }
+
+    fn port(&self) -> u16 {
+        self.listener.local_addr().unwrap().port()
+    }
+
+    /// Connections made to it so far (each accepted, then dropped).
+    fn connections(&self) -> usize {
+        let mut count = 0;
+        while self.listener.accept().is_ok() {
+            count += 1;
+        }
+        count
+    }
 }
