@@ -183,12 +183,18 @@ pub struct RevokeArgs {
         requires = "sweep"
     )]
     pub max_age: String,
+    /// Keep the keys a script minted with the run key (they are revoked by default)
+    #[arg(long)]
+    pub keep_minted: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     #[command(flatten)]
     pub key: CreateArgs,
+    /// Keep the keys the command minted with the run key (they are revoked by default)
+    #[arg(long)]
+    pub keep_minted: bool,
     #[command(flatten)]
     pub command: CommandArgs,
 }

@@ -4,10 +4,13 @@
 //! stderr elsewhere); errors on stderr plus a `resultMessage` for the task summary; verbose
 //! request lines on stderr, only with `--verbose`. Calamari reads `##octopus` anywhere in a
 //! line as the start of a service message, so every line but the tool's own messages has
-//! it neutralised: people's text (names, runbook titles, purposes) cannot write one.
+//! it neutralised: people's text (names, runbook titles, purposes) cannot write one. And
+//! every line has the credentials this process holds taken out (`secret::redact`): a server
+//! or proxy that quotes a key or a JWT in its error cannot have it printed.
 
 use std::io::{self, Write};
 
+use crate::secret::redact;
 use crate::service_message;
 
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +46,7 @@ impl Console {
     /// output variable never reached Octopus must not be left live.
     pub fn line(&self, text: &str) -> io::Result<()> {
         let mut out = io::stdout().lock();
-        writeln!(out, "{text}")?;
+        writeln!(out, "{}", redact(text))?;
         out.flush()
     }
 
@@ -66,13 +69,16 @@ impl Console {
                 service_message::level("stdout-default")
             ));
         } else {
-            eprintln!("octopus-runkey: warning: {text}");
+            eprintln!("octopus-runkey: warning: {}", redact(&text));
         }
     }
 
     /// The error line on stderr and the task summary's reason on stdout.
     pub fn error(&self, text: &str) {
-        eprintln!("octopus-runkey: error: {}", neutralise(text, "## octopus"));
+        eprintln!(
+            "octopus-runkey: error: {}",
+            redact(&neutralise(text, "## octopus"))
+        );
         self.summary(text);
     }
 
@@ -83,14 +89,18 @@ impl Console {
             return;
         }
         let _ = self.line(&service_message::result_message(&format!(
-            "octopus-runkey: {text}"
+            "octopus-runkey: {}",
+            redact(text)
         )));
     }
 
     /// A `--verbose` line: requests, answers, retries. Never holds a credential.
     pub fn verbose(&self, text: &str) {
         if self.verbose {
-            eprintln!("octopus-runkey: {}", neutralise(text, "## octopus"));
+            eprintln!(
+                "octopus-runkey: {}",
+                redact(&neutralise(text, "## octopus"))
+            );
         }
     }
 }

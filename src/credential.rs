@@ -57,6 +57,9 @@ pub struct Credential {
     scheme: Scheme,
     role: Role,
     origin: Origin,
+    /// When it stops working, when that is known (an access token's `expires_in`): no key
+    /// it creates may outlive it.
+    expires: Option<jiff::Timestamp>,
 }
 
 impl Credential {
@@ -66,7 +69,17 @@ impl Credential {
             scheme,
             role,
             origin,
+            expires: None,
         }
+    }
+
+    /// The same credential, known to stop working at `expires`.
+    pub fn with_expiry(self, expires: Option<jiff::Timestamp>) -> Credential {
+        Credential { expires, ..self }
+    }
+
+    pub fn expires(&self) -> Option<jiff::Timestamp> {
+        self.expires
     }
 
     /// Where it came from.

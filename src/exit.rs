@@ -27,8 +27,37 @@ impl ExitStatus {
             ExitStatus::Usage => 2,
             ExitStatus::CommandCannotRun => 126,
             ExitStatus::CommandNotFound => 127,
-            ExitStatus::Child(code) => code.clamp(0, 255) as u8,
+            ExitStatus::Child(code) => u8::try_from(code).unwrap_or(1),
         }
+    }
+
+    /// For a command whose status no exit code of 0 to 255 can carry (on Windows, an
+    /// NTSTATUS such as `0xC0000005` when it crashed): one line naming it. The process then
+    /// exits with that status on Windows, and 1 elsewhere; never 0.
+    pub fn abnormal(self) -> Option<String> {
+        let ExitStatus::Child(code) = self else {
+            return None;
+        };
+        if (0..=255).contains(&code) {
+            return None;
+        }
+        let status = code as u32;
+        let what = match status {
+            0xC000_0005 => "an access violation: it crashed",
+            0xC000_00FD => "a stack overflow: it crashed",
+            0xC000_0409 => "a stack buffer overrun or fail-fast exit: it crashed",
+            0xC000_001D => "an illegal instruction: it crashed",
+            0xC000_0094 => "an integer division by zero: it crashed",
+            0xC000_0135 => "a DLL it needs was not found",
+            0xC000_0142 => "a DLL failed to initialise",
+            0xC000_013A => "it was ended with Ctrl+C",
+            0xC000_0017 => "it ran out of memory",
+            _ if status >= 0xC000_0000 => "an error status from Windows: it did not end normally",
+            _ => "a status outside 0 to 255",
+        };
+        Some(format!(
+            "the command ended with exit status 0x{status:08X} ({code}), {what}; the step fails with that status"
+        ))
     }
 
     /// 2 for a usage error anywhere in the chain, 126/127 for a command that cannot start,
@@ -135,8 +164,43 @@ mod tests {
         assert_eq!(ExitStatus::of_error(&missing).code(), 127);
         assert_eq!(ExitStatus::CommandCannotRun.code(), 126);
         assert_eq!(ExitStatus::Child(143).code(), 143);
-        assert_eq!(ExitStatus::Child(-1).code(), 0);
-        assert_eq!(ExitStatus::Child(300).code(), 255);
+        assert_eq!(ExitStatus::Child(0).code(), 0);
+        assert_eq!(ExitStatus::Child(255).code(), 255);
+        assert_eq!(ExitStatus::Child(143).abnormal(), None);
+    }
+
+    #[test]
+    fn a_crashed_command_never_exits_0_and_is_named() {
+        // Issue 22, item 8: Windows reports a crash as an NTSTATUS, a negative i32.
+        let crash = ExitStatus::Child(0xC000_0005_u32 as i32);
+        assert_eq!(crash.code(), 1);
+        assert_eq!(
+            crash.abnormal().as_deref(),
+            Some(
+                "the command ended with exit status 0xC0000005 (-1073741819), an access violation: it crashed; the step fails with that status"
+            )
+        );
+        assert_eq!(ExitStatus::Child(-1).code(), 1);
+        assert!(
+            ExitStatus::Child(-1)
+                .abnormal()
+                .unwrap()
+                .contains("0xFFFFFFFF")
+        );
+        assert_eq!(ExitStatus::Child(300).code(), 1);
+        assert!(
+            ExitStatus::Child(300)
+                .abnormal()
+                .unwrap()
+                .contains("a status outside 0 to 255")
+        );
+        assert!(
+            ExitStatus::Child(0xC000_0135_u32 as i32)
+                .abnormal()
+                .unwrap()
+                .contains("DLL")
+        );
+        assert_eq!(ExitStatus::Failed.abnormal(), None);
     }
 
     #[test]

@@ -30,7 +30,18 @@ fn main() -> ExitCode {
     let status = settings::resolve(&cli, &env)
         .and_then(|settings| octopus_runkey::commands::run(settings, &console));
     match status {
-        Ok(status) => status.into(),
+        Ok(status) => {
+            if let Some(line) = status.abnormal() {
+                console.error(&line);
+                // Windows carries the whole status (an NTSTATUS) to the step, as the
+                // command's own would be.
+                #[cfg(windows)]
+                if let ExitStatus::Child(code) = status {
+                    std::process::exit(code);
+                }
+            }
+            status.into()
+        }
         Err(e) => {
             console.error(&one_line(&e));
             ExitStatus::of_error(&e).into()

@@ -365,18 +365,51 @@ fn works_with_a_bearer_access_token() {
 #[test]
 fn a_ttl_beyond_what_the_server_allows_is_an_error_that_says_so() {
     let f = Fixture::new();
-    // The broker key itself expires in 90 days; the server caps keys at 366 days.
-    for (ttl, says) in [
-        ("100d", "after the expiry of the API key used to create it"),
-        ("400d", "more than 366 days"),
-    ] {
-        let out = runkey(&["create", "--ttl", ttl])
-            .envs(create_env(&f, "ServerTasks-7"))
-            .run();
-        out.code(1).one_error_line(&[says, "shorter --ttl"]);
-        assert!(out.result_message().unwrap().contains(says));
-    }
+    // The server caps keys at 366 days.
+    let out = runkey(&["create", "--ttl", "400d"])
+        .envs(create_env(&f, "ServerTasks-7"))
+        .run();
+    out.code(1)
+        .one_error_line(&["more than 366 days", "shorter --ttl"]);
+    assert!(out.result_message().unwrap().contains("more than 366 days"));
     assert!(runkey_keys(&f).is_empty());
+}
+
+// Issue 22, item 9: a key may not outlive the key that creates it.
+#[test]
+fn a_ttl_beyond_the_broker_keys_own_expiry_makes_a_key_that_ends_with_it() {
+    let f = Fixture::new();
+    // The broker key itself expires in 90 days.
+    let broker_expires = f
+        .sim
+        .keys(&f.broker_id)
+        .into_iter()
+        .find(|k| k.secret == f.broker_key)
+        .and_then(|k| k.expires)
+        .unwrap();
+    let out = runkey(&["create", "--ttl", "100d"])
+        .envs(create_env(&f, "ServerTasks-7"))
+        .run();
+    let expected = broker_expires - SignedDuration::from_mins(1);
+    out.code(0).warns(&[&format!(
+        "the broker's API key (OCTOPUS_API_KEY) expires at {}, before the run key's TTL ends, and a key may not outlive the key that creates it: the run key expires at {} instead",
+        broker_expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        expected.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )]);
+    assert_eq!(
+        out.var("ApiKeyExpires"),
+        expected.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "the real expiry is reported"
+    );
+    assert_eq!(runkey_keys(&f).len(), 1);
+    assert_eq!(call_me(&f, &out.var("ApiKey")).0, 200);
+    let posts = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 2, "the refused POST, and one more");
 }
 
 #[test]

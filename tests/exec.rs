@@ -37,8 +37,23 @@ fn runs_the_command_with_a_working_key_then_revokes_it() {
     assert!(out.stdout.contains("Revoked run key"), "{}", out.stdout);
     assert!(runkey_keys(&f).is_empty(), "nothing left on the server");
     seeded_keys_survive(&f);
-    let requests: Vec<String> = f.sim.requests().iter().map(|r| r.method.clone()).collect();
-    assert_eq!(requests, ["GET", "POST", "DELETE"]);
+    // Who the broker is, the key, the keys the command minted with it (none), the revoke.
+    let requests: Vec<String> = f
+        .sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target.split('?').next().unwrap()))
+        .collect();
+    let owner = &f.broker_id;
+    assert_eq!(
+        requests,
+        [
+            "GET /api/users/me".to_string(),
+            format!("POST /api/users/{owner}/apikeys"),
+            "GET /api/events".to_string(),
+            format!("DELETE /api/users/{owner}/apikeys/{}", runkey_audit_key(&f)),
+        ]
+    );
     assert_eq!(f.sim.connections(), 1);
 }
 
@@ -184,4 +199,15 @@ fn sigint_is_passed_to_the_child_and_exec_then_revokes() {
     assert_eq!(output.status.code(), Some(9));
     assert!(String::from_utf8_lossy(&output.stdout).contains("got-int"));
     assert!(runkey_keys(&f).is_empty());
+}
+
+/// The id of the one key created in this simulator's audit log.
+fn runkey_audit_key(f: &Fixture) -> String {
+    let created = f
+        .sim
+        .audit()
+        .into_iter()
+        .find(|e| e.action.starts_with("POST"))
+        .unwrap();
+    created.related_document_ids[0].clone()
 }

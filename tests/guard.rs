@@ -69,7 +69,8 @@ fn an_exec_that_revoked_itself_leaves_a_guard_that_does_nothing() {
         .run();
     out.code(0);
     assert!(out.stderr().is_empty(), "{}", out.stderr());
-    // The guard reads `done` and ends without a request of its own.
+    // The guard reads its stand-down word, finds the key refused, and ends without a
+    // delete of its own.
     std::thread::sleep(Duration::from_millis(500));
     let deletes = f
         .sim
@@ -442,6 +443,92 @@ fn a_kill_of_the_steps_process_group_does_not_reach_the_guard() {
         guard_tagged(tag.path()),
         pid,
         "the group kill reached the guard"
+    );
+    the_guard_revokes_once_the_task_is_cancelled(&f, &task);
+}
+
+// Issue 22, item 3: the stand-down cannot be forged.
+#[test]
+fn a_stand_down_written_by_the_steps_own_script_is_not_believed() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let tag = tempfile::tempdir().unwrap();
+    // The script finds its guard (same user) and writes stand-down words into its stdin.
+    let script = r#"
+for p in /proc/[0-9]*; do
+  if tr '\0' '\n' < "$p/cmdline" 2>/dev/null | grep -qx __guard \
+     && tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "SSL_CERT_DIR=$TAG"; then
+    printf 'done\ndone guessed\n' > "$p/fd/0" && echo forged >> "$READY.log"
+  fi
+done
+touch "$READY"
+while :; do sleep 0.05; done
+"#;
+    let mut child = start_until_ready(
+        runkey(&["exec", "--", "sh", "-c", script])
+            .with_guard()
+            .envs(create_env(&f, "ServerTasks-74"))
+            .env("SSL_CERT_DIR", tag.path())
+            .env("TAG", tag.path())
+            .env("READY", &ready),
+        &ready,
+    );
+    let log = std::fs::read_to_string(dir.path().join("ready.log")).unwrap_or_default();
+    assert_eq!(log, "forged\n", "the script wrote into its guard's stdin");
+    assert_eq!(runkey_keys(&f).len(), 1);
+    // Octopus cancels: the step's tree is killed, and nothing revokes but the guard.
+    kill_tree_like_tentacle(child.id());
+    let _ = child.wait();
+    wait_until("the guard's revoke", Duration::from_secs(8), || {
+        runkey_keys(&f).is_empty()
+    });
+    seeded_keys_survive(&f);
+}
+
+// Issue 22, item 2: one 401 on a task poll is not the key's end.
+#[test]
+fn a_401_on_one_task_poll_does_not_end_a_guard_whose_key_still_works() {
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    create_with_guard(&f, &task).run().code(0);
+    f.sim.inject(Fault::new(
+        "GET",
+        &format!("/api/tasks/{task}"),
+        FaultKind::status(401),
+    ));
+    let me_calls = || {
+        f.sim
+            .requests()
+            .iter()
+            .filter(|r| r.target == "/api/users/me" && r.status == Some(200))
+            .count()
+    };
+    let before = me_calls();
+    // The guard meets the 401, asks whether its key still works, and keeps watching.
+    wait_until(
+        "the guard's check of its key",
+        Duration::from_secs(10),
+        || me_calls() > before,
+    );
+    the_guard_revokes_once_the_task_is_cancelled(&f, &task);
+}
+
+// Issue 22, item 2: the worker's clock says the key expired; the server's does not.
+#[test]
+fn a_guard_whose_clock_passed_the_expiry_asks_the_server_before_it_ends() {
+    let f = Fixture::new();
+    // The server's clock is two hours behind the worker's (as after the worker's clock
+    // jumped forward): a key the worker thinks expired in 3 s still works there.
+    f.sim.advance_clock(jiff::SignedDuration::from_hours(-2));
+    let task = f.sim.add_task(None, TaskState::Executing);
+    let out = create_with_guard(&f, &task).env("RUNKEY_TTL", "3s").run();
+    out.code(0);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        call_me(&f, &out.var("ApiKey")).0,
+        200,
+        "the server still takes it"
     );
     the_guard_revokes_once_the_task_is_cancelled(&f, &task);
 }

@@ -37,7 +37,7 @@ fn by_id_with_the_broker_key() {
 }
 
 #[test]
-fn by_id_takes_two_requests_when_the_owner_is_known() {
+fn by_id_takes_three_requests_when_the_owner_is_known() {
     let f = Fixture::new();
     let created = create(&f, "ServerTasks-1");
     f.sim.reset_counters();
@@ -46,8 +46,26 @@ fn by_id_takes_two_requests_when_the_owner_is_known() {
         .env("RUNKEY_API_KEY_OWNER_ID", created.var("ApiKeyOwnerId"))
         .run()
         .code(0);
-    let methods: Vec<String> = f.sim.requests().iter().map(|r| r.method.clone()).collect();
-    assert_eq!(methods, ["GET", "DELETE"]);
+    // The key, the keys it minted (none), the delete.
+    let requests: Vec<String> = f
+        .sim
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target.split('?').next().unwrap()))
+        .collect();
+    let key = format!(
+        "/api/users/{}/apikeys/{}",
+        f.broker_id,
+        created.var("ApiKeyId")
+    );
+    assert_eq!(
+        requests,
+        [
+            format!("GET {key}"),
+            "GET /api/events".to_string(),
+            format!("DELETE {key}")
+        ]
+    );
 }
 
 #[test]
@@ -625,4 +643,90 @@ fn by_task_also_deletes_a_key_the_task_made_while_it_was_revoking() {
         late.var("ApiKeyId")
     );
     seeded_keys_survive(&f);
+}
+
+/// The Revoke step's variables when its id and its run key come from different create
+/// steps: the id of `id_from`, the run key of `key_from`.
+fn miswired(f: &Fixture, id_from: &str, key_from: &Out) -> Run {
+    runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", key_from.var("ApiKey"))
+        .env("RUNKEY_API_KEY_ID", id_from)
+}
+
+// Issue 22, item 4: "revoked" means the run key no longer works.
+#[test]
+fn an_id_of_another_create_step_revokes_this_runs_own_key_and_names_the_wiring() {
+    let f = Fixture::new();
+    // The step's run key, and a Create step of the same run whose key was revoked already.
+    let ours = create(&f, "ServerTasks-1");
+    let earlier = create(&f, "ServerTasks-1");
+    runkey(&["revoke"])
+        .envs(revoke_env(&f, &earlier))
+        .run()
+        .code(0);
+    let other_run = create(&f, "ServerTasks-2");
+    let out = miswired(&f, &earlier.var("ApiKeyId"), &ours)
+        .env("OCTOPUS_TASK_ID", "ServerTasks-1")
+        .run();
+    out.code(0)
+        .warns(&[&format!(
+            "RUNKEY_API_KEY_ID ({}) names no key, but the run key in RUNKEY_API_KEY still works: they come from different create steps (check the Revoke step's RunKey.CreateStep); revoking this run's own key, found by its marker, instead",
+            earlier.var("ApiKeyId")
+        )]);
+    out.stdout_contains(&format!("Revoked run key {}", ours.var("ApiKeyId")));
+    assert!(
+        !out.stdout.contains("already revoked"),
+        "nothing is called revoked while the run key works: {}",
+        out.stdout
+    );
+    assert_eq!(
+        call_me(&f, &ours.var("ApiKey")).0,
+        401,
+        "the run key is dead"
+    );
+    let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();
+    assert_eq!(
+        left,
+        [other_run.var("ApiKeyId")],
+        "another run's key is kept"
+    );
+    seeded_keys_survive(&f);
+}
+
+#[test]
+fn without_a_task_this_runs_key_is_found_by_its_hint_and_the_broker_key_is_not_needed() {
+    let f = Fixture::new();
+    let ours = create(&f, "ServerTasks-1");
+    let other_run = create(&f, "ServerTasks-2");
+    let out = miswired(&f, "apikeys-NoSuchKey0000000000", &ours).run();
+    out.code(0)
+        .warns(&["names no key"])
+        .stderr_contains("revoking this run's own key");
+    assert_eq!(call_me(&f, &ours.var("ApiKey")).0, 401);
+    let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();
+    assert_eq!(left, [other_run.var("ApiKeyId")]);
+}
+
+#[test]
+fn a_run_key_that_still_works_and_matches_no_key_of_this_run_fails_the_step() {
+    let f = Fixture::new();
+    let ours = create(&f, "ServerTasks-1");
+    // The run key of another task's create step, with this run's id: revoking this run's
+    // key leaves the mapped run key working, and no key of this task is it.
+    let other_run = create(&f, "ServerTasks-2");
+    let out = miswired(&f, &ours.var("ApiKeyId"), &other_run)
+        .env("OCTOPUS_TASK_ID", "ServerTasks-1")
+        .run();
+    out.code(1).one_error_line(&[
+        &format!("RUNKEY_API_KEY_ID ({}) was revoked", ours.var("ApiKeyId")),
+        "but the run key in RUNKEY_API_KEY still works",
+        "no single key of this run matches the run key (0 found)",
+    ]);
+    assert!(!out.stdout.contains("Revoked run key"), "{}", out.stdout);
+    assert_eq!(
+        call_me(&f, &other_run.var("ApiKey")).0,
+        200,
+        "not another run's key"
+    );
 }

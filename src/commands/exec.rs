@@ -22,7 +22,7 @@ pub fn run(settings: &Exec, console: &Console) -> Result<ExitStatus> {
     let guard = settings
         .mint
         .guard
-        .and_then(|_| runkey::watch_exec(connection, console, &key));
+        .and_then(|_| runkey::watch_exec(connection, console, &key, settings.keep_minted));
 
     let outcome = match console.line(&mask(key.key.expose())) {
         Ok(()) => {
@@ -38,14 +38,29 @@ pub fn run(settings: &Exec, console: &Console) -> Result<ExitStatus> {
             "writing the mask for the run key failed ({e}); the command was not run"
         )),
     };
-    let revoked = key.revoke(&client);
-    if let Ok(message) = &revoked {
-        console.info(message);
-        if let Some(guard) = guard {
-            guard.stand_down();
+    let revoked = runkey::revoke_minted(&client, console, &key.minted_by(), settings.keep_minted)
+        .and_then(|()| key.revoke(&client));
+    let revoked = match (revoked, guard) {
+        (Ok(message), guard) => {
+            console.info(&message);
+            if let Some(guard) = guard {
+                guard.stand_down();
+            }
+            Ok(())
         }
-    }
-    // A guard still holding its pipe when this process ends revokes once more itself.
+        // The guard has the pipe to itself once this process ends without a word: it
+        // revokes, and goes on asking through a restart or an outage.
+        (Err(e), Some(_guard)) => Err(e.context(format!(
+            "revoking run key {} failed now; its guard keeps trying, with growing waits, until Octopus confirms the key gone or it expires at {}",
+            key.id,
+            key.expires_text()
+        ))),
+        (Err(e), None) => Err(e.context(format!(
+            "run key {} stays live until {}; delete it in the broker account's API keys, or run 'octopus-runkey revoke --sweep'",
+            key.id,
+            key.expires_text()
+        ))),
+    };
     match (outcome, revoked) {
         (Ok(status), Ok(_)) => Ok(status),
         (Ok(ExitStatus::Child(0)), Err(e)) => {

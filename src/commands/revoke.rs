@@ -9,11 +9,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::console::Console;
-use crate::credential::Role;
+use crate::credential::{Credential, Role};
 use crate::duration;
 use crate::exit::ExitStatus;
 use crate::octopus::{self, ApiKeyInfo, Client, Deleted, connect, status_of};
 use crate::purpose::{Marker, NO_TASK};
+use crate::runkey::{self, MintedBy};
 use crate::settings::{Revoke, RevokeTarget, RevokeWith};
 
 pub fn run(settings: &Revoke, console: &Console) -> Result<ExitStatus> {
@@ -24,7 +25,7 @@ pub fn run(settings: &Revoke, console: &Console) -> Result<ExitStatus> {
         }
     };
     let revoked = owner(settings, &client).and_then(|owner| {
-        revoke_target(console, &client, &owner, &settings.target)?;
+        revoke_target(console, settings, &client, &owner)?;
         match settings.sweep {
             Some(max_age) => sweep(console, &client, &owner, max_age),
             None => Ok(()),
@@ -67,29 +68,76 @@ fn owner(settings: &Revoke, client: &Client) -> Result<String> {
     }
 }
 
-fn revoke_target(
-    console: &Console,
-    client: &Client,
-    owner: &str,
-    target: &RevokeTarget,
-) -> Result<()> {
-    match target {
-        RevokeTarget::Id { id, task } => revoke_by_id(console, client, owner, id, task.as_deref()),
-        RevokeTarget::Task(task) => revoke_by_task(console, client, owner, task),
+fn revoke_target(console: &Console, settings: &Revoke, client: &Client, owner: &str) -> Result<()> {
+    match &settings.target {
+        RevokeTarget::Id { id, task } => {
+            let outcome = revoke_by_id(console, settings, client, owner, id, task.as_deref())?;
+            match &settings.run_key {
+                Some(run_key) => {
+                    confirm_run_key_gone(console, settings, client, owner, id, outcome, run_key)
+                }
+                None => {
+                    report_by_id(console, id, &outcome);
+                    Ok(())
+                }
+            }
+        }
+        RevokeTarget::Task(task) => revoke_by_task(console, settings, client, owner, task),
         RevokeTarget::Nothing => Ok(()),
     }
 }
 
+/// What became of the key `RUNKEY_API_KEY_ID` names.
+enum ById {
+    /// Deleted now; its purpose.
+    Revoked(String),
+    /// Octopus proved it gone (or absent).
+    AlreadyGone,
+}
+
+fn report_by_id(console: &Console, id: &str, outcome: &ById) {
+    match outcome {
+        ById::Revoked(purpose) => console.info(&format!("Revoked run key {id} ({purpose}).")),
+        ById::AlreadyGone => console.info(&format!("Run key {id} is already revoked.")),
+    }
+}
+
+/// Revokes (or with `--keep-minted`, names) the keys that the run keys `keys` minted;
+/// `marker` is the one they share (a key's whole marker, or its task's start of one).
+fn revoke_minted_by(
+    console: &Console,
+    settings: &Revoke,
+    client: &Client,
+    owner: &str,
+    keys: &[&ApiKeyInfo],
+    marker: String,
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let minted_by = MintedBy {
+        owner,
+        key_ids: keys.iter().map(|key| key.id.as_str()).collect(),
+        marker,
+        created: keys
+            .iter()
+            .filter_map(|key| key.created_at())
+            .min()
+            .unwrap_or_else(Timestamp::now),
+    };
+    runkey::revoke_minted(client, console, &minted_by, settings.keep_minted)
+}
+
 fn revoke_by_id(
     console: &Console,
+    settings: &Revoke,
     client: &Client,
     owner: &str,
     id: &str,
     task: Option<&str>,
-) -> Result<()> {
+) -> Result<ById> {
     let Some(key) = client.api_key(owner, id)? else {
-        console.info(&format!("Run key {id} is already revoked."));
-        return Ok(());
+        return Ok(ById::AlreadyGone);
     };
     let marker = Marker::parse(key.purpose()).ok_or_else(|| {
         anyhow!(
@@ -104,10 +152,18 @@ fn revoke_by_id(
             marker.task
         );
     }
+    revoke_minted_by(
+        console,
+        settings,
+        client,
+        owner,
+        &[&key],
+        marker.to_string(),
+    )?;
     let self_delete = client.credential().role() == Role::RunKey;
     match client.delete_api_key(owner, id) {
-        Ok(Deleted::Now) => console.info(&format!("Revoked run key {id} ({}).", key.purpose())),
-        Ok(Deleted::AlreadyGone) => console.info(&format!("Run key {id} is already revoked.")),
+        Ok(Deleted::Now) => Ok(ById::Revoked(key.purpose().to_string())),
+        Ok(Deleted::AlreadyGone) => Ok(ById::AlreadyGone),
         Err(e) if self_delete && status_of(&e) == Some(403) => {
             let until = key
                 .expires_at()
@@ -116,17 +172,102 @@ fn revoke_by_id(
                 "the server does not let the run key delete itself ({e}); the key stays live until {until}: give the revoke step the broker key in OCTOPUS_API_KEY"
             );
         }
-        Err(e) => return Err(e),
+        Err(e) => Err(e),
+    }
+}
+
+/// "Revoked" means the run key no longer works. When it still does after the key
+/// `RUNKEY_API_KEY_ID` names is gone, that id was another key's (a Revoke step wired to
+/// another Create step): this run's own key is found by its marker and its hint (the run
+/// key's first characters) and revoked, or the step fails naming the wiring.
+fn confirm_run_key_gone(
+    console: &Console,
+    settings: &Revoke,
+    client: &Client,
+    owner: &str,
+    id: &str,
+    outcome: ById,
+    run_key: &Credential,
+) -> Result<()> {
+    let checker = Client::new(&settings.connection, run_key.clone(), *console)?;
+    let works = |checker: &Client| match checker.me() {
+        Ok(_) => Ok(true),
+        Err(e) if status_of(&e) == Some(401) => Ok(false),
+        Err(e) => Err(e.context(
+            "checking that the run key in RUNKEY_API_KEY no longer works (GET /api/users/me)",
+        )),
+    };
+    if !works(&checker)? {
+        report_by_id(console, id, &outcome);
+        return Ok(());
+    }
+    let task = match &settings.target {
+        RevokeTarget::Id { task, .. } => task.as_deref(),
+        _ => None,
+    };
+    let hint: String = run_key.secret().expose().chars().take(HINT_LEN).collect();
+    let prefix = task.map_or_else(|| Marker::any_prefix().to_string(), Marker::task_prefix);
+    let own = client.find_api_keys(owner, &prefix, |key| {
+        let of_this_run = Marker::parse(key.purpose())
+            .is_some_and(|marker| task.is_none_or(|task| marker.task == task));
+        of_this_run && key.hint().is_some_and(|h| hint.starts_with(h))
+    })?;
+    let what = match outcome {
+        ById::Revoked(_) => "was revoked",
+        ById::AlreadyGone => "names no key",
+    };
+    let wiring = format!(
+        "RUNKEY_API_KEY_ID ({id}) {what}, but the run key in RUNKEY_API_KEY still works: they come from different create steps (check the Revoke step's RunKey.CreateStep)"
+    );
+    if own.len() != 1 && task.is_none() || own.is_empty() {
+        bail!(
+            "{wiring}; no single key of this run matches the run key ({} found), so it stays live until its expiry: map both from the same create step, or set OCTOPUS_TASK_ID to revoke every key of this run",
+            own.len()
+        );
+    }
+    console.warn(&format!(
+        "{wiring}; revoking this run's own key, found by its marker, instead"
+    ));
+    for key in &own {
+        report(console, key, &client.delete_api_key(owner, &key.id)?);
+    }
+    if works(&checker)? {
+        bail!(
+            "{wiring}; the run key still works after this run's keys ({}) were revoked, so it stays live until its expiry: map RUNKEY_API_KEY and RUNKEY_API_KEY_ID from the same create step",
+            own.iter()
+                .map(|k| k.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(())
 }
 
-fn revoke_by_task(console: &Console, client: &Client, owner: &str, task: &str) -> Result<()> {
+/// How many characters of a key Octopus shows as its hint (`API-ABCD`).
+const HINT_LEN: usize = 8;
+
+fn revoke_by_task(
+    console: &Console,
+    settings: &Revoke,
+    client: &Client,
+    owner: &str,
+    task: &str,
+) -> Result<()> {
     let of_task = |key: &ApiKeyInfo| Marker::parse(key.purpose()).is_some_and(|m| m.task == task);
     if client.credential().role() == Role::RunKey {
-        return revoke_by_task_with_the_run_key(console, client, owner, task, of_task);
+        return revoke_by_task_with_the_run_key(console, settings, client, owner, task, of_task);
     }
     let deleted = client.delete_all_api_keys(owner, &Marker::task_prefix(task), of_task)?;
+    // The broker may delete what the task's run keys minted after them.
+    let keys: Vec<&ApiKeyInfo> = deleted.iter().map(|(key, _)| key).collect();
+    revoke_minted_by(
+        console,
+        settings,
+        client,
+        owner,
+        &keys,
+        Marker::task_prefix(task),
+    )?;
     if deleted.is_empty() {
         console.info(&format!(
             "No run key of task {task} remains: already revoked."
@@ -151,6 +292,7 @@ fn report(console: &Console, key: &ApiKeyInfo, deleted: &Deleted) {
 /// failure that names them.
 fn revoke_by_task_with_the_run_key(
     console: &Console,
+    settings: &Revoke,
     client: &Client,
     owner: &str,
     task: &str,
@@ -170,6 +312,16 @@ fn revoke_by_task_with_the_run_key(
         ));
         return Ok(());
     }
+    // What the task's run keys minted goes first, while the run key can still act.
+    let all: Vec<&ApiKeyInfo> = keys.iter().collect();
+    revoke_minted_by(
+        console,
+        settings,
+        client,
+        owner,
+        &all,
+        Marker::task_prefix(task),
+    )?;
     let maybe_own = |key: &ApiKeyInfo| key.hint().is_none_or(|hint| own_hint.starts_with(hint));
     keys.sort_by_key(|key| maybe_own(key));
     // Once a key that may be its own is deleted, a 401 means it was: what is left is live.

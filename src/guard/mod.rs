@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::console::Console;
 use crate::credential::{Credential, Origin, Role, Scheme};
 use crate::exit::ExitStatus;
-use crate::octopus::{Client, Connection, status_of};
+use crate::octopus::{Client, Connection, HttpError, status_of};
 use crate::secret::Secret;
 
 /// The trust-store variables the watcher keeps: the platform verifier reads them.
@@ -69,34 +69,58 @@ pub struct Spec {
     pub run_key: Secret,
     pub key_id: String,
     pub owner_id: String,
-    /// When the key expires (Unix seconds): the guard ends then at the latest.
+    /// When the key expires by the worker's clock (Unix seconds). The guard does not end
+    /// there on its word: it asks the server whether the key still works.
     pub expires: i64,
     pub watch: Watch,
+    /// The run key's marker (`[runkey <task>/<nonce>]`) and when it was made (Unix seconds):
+    /// how the keys it minted are found in the audit log.
+    pub marker: String,
+    pub created: i64,
+    /// Leave the keys the run key minted alone (`--keep-minted`).
+    pub keep_minted: bool,
+    /// What only `exec` can say to stand the guard down: random, new for every guard, and
+    /// checked against the server before the guard believes it.
+    pub stand_down: String,
 }
 
 impl Spec {
+    /// A guard's spec, with a fresh stand-down word.
     pub fn new(
         connection: &Connection,
         run_key: &Secret,
-        key_id: &str,
-        owner_id: &str,
-        expires: Timestamp,
+        key: KeyFacts,
         watch: Watch,
-    ) -> Spec {
-        Spec {
+        keep_minted: bool,
+    ) -> Result<Spec> {
+        Ok(Spec {
             connection: connection.clone(),
             run_key: run_key.clone(),
-            key_id: key_id.to_string(),
-            owner_id: owner_id.to_string(),
-            expires: expires.as_second(),
+            key_id: key.id.to_string(),
+            owner_id: key.owner_id.to_string(),
+            expires: key.expires.as_second(),
             watch,
-        }
+            marker: key.marker.to_string(),
+            created: key.created.as_second(),
+            keep_minted,
+            stand_down: crate::purpose::new_nonce()? + &crate::purpose::new_nonce()?,
+        })
     }
+}
+
+/// What the guard knows of the key it guards.
+pub struct KeyFacts<'a> {
+    pub id: &'a str,
+    pub owner_id: &'a str,
+    pub marker: &'a str,
+    pub created: Timestamp,
+    pub expires: Timestamp,
 }
 
 /// The parent's end of a started guard.
 pub struct Guard {
     pipe: Option<ChildStdin>,
+    stand_down: String,
 }
 
 impl Guard {
@@ -128,13 +152,16 @@ impl Guard {
         pipe.write_all(line.as_bytes())
             .and_then(|()| pipe.flush())
             .context("handing the run key to the guard")?;
-        Ok(Guard { pipe: Some(pipe) })
+        Ok(Guard {
+            pipe: Some(pipe),
+            stand_down: spec.stand_down.clone(),
+        })
     }
 
-    /// The key was revoked: the guard may end without doing anything.
+    /// The key was revoked: the guard may end once the server confirms it.
     pub fn stand_down(mut self) {
         if let Some(mut pipe) = self.pipe.take() {
-            let _ = pipe.write_all(format!("{DONE}\n").as_bytes());
+            let _ = pipe.write_all(format!("{DONE} {}\n", self.stand_down).as_bytes());
         }
     }
 
@@ -158,13 +185,19 @@ pub fn launch() -> Result<ExitStatus> {
 }
 
 enum Event {
-    /// `exec` revoked the key itself.
+    /// `exec` is gone, saying (with the stand-down word) that it revoked the key.
     Done,
     /// `exec` is gone without revoking.
     ExecGone,
     /// SIGTERM (or SIGINT, SIGHUP).
     Terminate,
 }
+
+/// How long after the key's expiry by the worker's clock the guard goes on while the
+/// server cannot say whether the key still works.
+const MAX_OVERRUN: Duration = Duration::from_secs(24 * 3600);
+/// How often the guard asks whether a key past its expiry still works.
+const EXPIRY_CHECK: Duration = Duration::from_secs(60);
 
 /// `__guard watch`: wait for the end of the run, then revoke.
 pub fn watch() -> Result<ExitStatus> {
@@ -186,10 +219,13 @@ pub fn watch() -> Result<ExitStatus> {
         serde_json::from_str(&line).map_err(|_| anyhow!("the guard's spec is unreadable"))?;
     line.clear();
     if spec.watch == Watch::Exec {
+        let word = format!("{DONE} {}", spec.stand_down);
         std::thread::spawn(move || {
+            // Anyone of the same user can write to this pipe: only the word `exec` was given
+            // counts, and it is checked against the server.
             let mut rest = String::new();
             let _ = stdin.read_to_string(&mut rest);
-            let event = if rest.lines().any(|l| l.trim() == DONE) {
+            let event = if rest.lines().any(|l| l.trim() == word) {
                 Event::Done
             } else {
                 Event::ExecGone
@@ -199,25 +235,54 @@ pub fn watch() -> Result<ExitStatus> {
     }
     let client = client(&spec)?;
     let expires = Timestamp::from_second(spec.expires).unwrap_or(Timestamp::MAX);
+    let mut past_expiry = false;
     loop {
-        let left = expires.duration_since(Timestamp::now());
-        let Ok(left) = Duration::try_from(left) else {
-            return Ok(ExitStatus::Success); // expired: nothing left to revoke
-        };
-        let wait = match &spec.watch {
-            Watch::Exec => left,
-            Watch::Task { interval_ms, .. } => jittered(*interval_ms).min(left),
+        let left = Duration::try_from(expires.duration_since(Timestamp::now())).ok();
+        if left.is_none() && !past_expiry {
+            // Expired by this worker's clock, which may have jumped (NTP, a resumed VM):
+            // the server's word decides.
+            past_expiry = true;
+        }
+        if past_expiry {
+            let overrun = Timestamp::now().duration_since(expires);
+            if overrun > jiff::SignedDuration::try_from(MAX_OVERRUN).unwrap_or_default() {
+                return Ok(ExitStatus::Success);
+            }
+            if key_state(&client) == KeyState::Dead {
+                return Ok(ExitStatus::Success);
+            }
+        }
+        let wait = match (&spec.watch, left) {
+            (Watch::Task { interval_ms, .. }, Some(left)) => jittered(*interval_ms).min(left),
+            (Watch::Task { interval_ms, .. }, None) => jittered(*interval_ms),
+            (Watch::Exec, Some(left)) => left,
+            (Watch::Exec, None) => EXPIRY_CHECK,
         };
         match received.recv_timeout(wait) {
-            Ok(Event::Done) => return Ok(ExitStatus::Success),
-            Ok(Event::ExecGone | Event::Terminate) => return revoke(&client, &spec),
+            Ok(Event::Done) => {
+                // Believed only when the server refuses the key now.
+                if key_state(&client) != KeyState::Dead {
+                    revoke(&client, &spec, expires);
+                }
+                return Ok(ExitStatus::Success);
+            }
+            Ok(Event::ExecGone | Event::Terminate) => {
+                revoke(&client, &spec, expires);
+                return Ok(ExitStatus::Success);
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if let Watch::Task { id, .. } = &spec.watch {
                     match client.task(id) {
-                        Ok(task) if task.is_over() => return revoke(&client, &spec),
-                        // The key can no longer act: it was revoked or it expired.
-                        Err(e) if status_of(&e) == Some(401) => {
+                        Ok(task) if task.is_over() => {
+                            revoke(&client, &spec, expires);
                             return Ok(ExitStatus::Success);
+                        }
+                        // A 401 may be a proxy's or a passing hiccup: the guard stands down
+                        // only when the key itself is refused.
+                        Err(e) if status_of(&e) == Some(401) => {
+                            if key_state(&client) == KeyState::Dead {
+                                return Ok(ExitStatus::Success);
+                            }
                         }
                         // Running, or the server is unreachable for now: look again.
                         _ => {}
@@ -241,11 +306,72 @@ fn client(spec: &Spec) -> Result<Client> {
     Client::new(&spec.connection, credential, Console::new(false))
 }
 
-/// Deletes the key with itself. Whatever the answer (deleted, already gone, refused), there
-/// is nothing more a guard can do: the TTL and the sweep cover the rest.
-fn revoke(client: &Client, spec: &Spec) -> Result<ExitStatus> {
-    let _ = client.delete_api_key(&spec.owner_id, &spec.key_id);
-    Ok(ExitStatus::Success)
+/// What the server says of the run key.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyState {
+    /// It still works.
+    Alive,
+    /// Octopus itself refuses it (its JSON 401): revoked or expired.
+    Dead,
+    /// No answer that says either.
+    Unknown,
+}
+
+fn key_state(client: &Client) -> KeyState {
+    match client.me() {
+        Ok(_) => KeyState::Alive,
+        Err(e) => match e.downcast_ref::<HttpError>() {
+            Some(http) if http.status == 401 && http.server_message.is_some() => KeyState::Dead,
+            _ => KeyState::Unknown,
+        },
+    }
+}
+
+/// The first wait between revoke attempts, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// Revokes the keys the run key minted (unless kept), then the run key itself, with itself.
+/// A server that is restarting or unreachable is asked again, with growing jittered waits
+/// (up to a minute), until Octopus proves the key gone or refuses it, or the key expires: a
+/// guard has nothing else to do. A refusal (403) ends it: the TTL and the sweep cover that.
+fn revoke(client: &Client, spec: &Spec, expires: Timestamp) {
+    if !spec.keep_minted {
+        revoke_minted(client, spec);
+    }
+    let mut wait = RETRY_FIRST;
+    loop {
+        let error = match client.delete_api_key(&spec.owner_id, &spec.key_id) {
+            Ok(_) => return,
+            Err(e) => e,
+        };
+        let passing = match status_of(&error) {
+            // Refused (401: it no longer works) or not allowed (403): nothing more to do.
+            Some(401 | 403) => false,
+            Some(status) => status >= 500 || status == 429 || status == 404,
+            None => true,
+        };
+        if !passing || Timestamp::now() > expires {
+            return;
+        }
+        std::thread::sleep(jittered(
+            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        ));
+        wait = (wait * 2).min(RETRY_MAX);
+    }
+}
+
+/// The keys made with the run key (a script holding it can mint keys for the broker), from
+/// the audit log; each is deleted with the run key. Without EventView nothing is found.
+fn revoke_minted(client: &Client, spec: &Spec) {
+    let since = Timestamp::from_second(spec.created - 60).unwrap_or(Timestamp::MIN);
+    if let Ok(minted) =
+        client.keys_created_with(&spec.owner_id, &[&spec.key_id], &spec.marker, since)
+    {
+        for id in minted {
+            let _ = client.delete_api_key(&spec.owner_id, &id);
+        }
+    }
 }
 
 /// The interval ± 20%, so that many guards do not poll in step.

@@ -19,7 +19,13 @@ pub fn broker(connection: &Connection, broker: &Broker, console: &Console) -> Re
             let token = anonymous.exchange_oidc_token(jwt, audience)?;
             Client::new(
                 connection,
-                Credential::new(token, Scheme::Bearer, Role::Broker, Origin::OidcExchange),
+                Credential::new(
+                    token.token,
+                    Scheme::Bearer,
+                    Role::Broker,
+                    Origin::OidcExchange,
+                )
+                .with_expiry(token.expires),
                 *console,
             )
         }

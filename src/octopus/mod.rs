@@ -7,6 +7,7 @@
 //! reads the environment.
 
 pub mod api_keys;
+pub mod authentication;
 pub mod client;
 pub mod connect;
 pub mod connection;

@@ -57,6 +57,15 @@ struct TokenAnswer {
     access_token: Option<Secret>,
     #[serde(default)]
     token_type: Option<String>,
+    /// Seconds the token lives (an hour on Octopus).
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// An access token from the exchange, and when it ends (when the server said).
+pub struct AccessToken {
+    pub token: Secret,
+    pub expires: Option<Timestamp>,
 }
 
 #[derive(Deserialize)]
@@ -70,7 +79,7 @@ struct OAuthError {
 impl Client {
     /// Exchanges the step's JWT for the broker's access token. `self` is an anonymous
     /// client of the server.
-    pub fn exchange_oidc_token(&self, jwt: &Secret, audience: &str) -> Result<Secret> {
+    pub fn exchange_oidc_token(&self, jwt: &Secret, audience: &str) -> Result<AccessToken> {
         let claims = claims(jwt.expose()).unwrap_or_default();
         if let Some(exp) = claims.exp
             && exp <= Timestamp::now().as_second()
@@ -173,7 +182,12 @@ impl Client {
                         .as_deref()
                         .is_none_or(|t| t.eq_ignore_ascii_case("bearer")) =>
             {
-                Ok(token)
+                let expires = answer.expires_in.and_then(|secs| {
+                    Timestamp::now()
+                        .checked_add(jiff::SignedDuration::from_secs(i64::try_from(secs).ok()?))
+                        .ok()
+                });
+                Ok(AccessToken { token, expires })
             }
             _ => bail!("{label}: the answer holds no bearer access_token"),
         }

@@ -45,6 +45,8 @@ pub struct CreatedKey {
     pub purpose: Option<String>,
     pub api_key: Secret,
     #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
     pub expires: Option<String>,
 }
 

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use jiff::{SignedDuration, Timestamp};
 
+use super::minted::MintedBy;
 use super::settle::settle;
 use crate::octopus::{self, Client, Deleted, User};
 use crate::purpose::Marker;
@@ -14,6 +15,8 @@ pub struct RunKey {
     pub id: String,
     pub owner: User,
     pub key: Secret,
+    /// When it was made (the server's `Created`, else this worker's clock at the answer).
+    pub created: Timestamp,
     /// The expiry the server answered with; `None` when it named none.
     pub expires: Option<Timestamp>,
     /// The expiry asked for.
@@ -60,8 +63,23 @@ impl RunKey {
         })
     }
 
+    /// The marker its purpose ends with.
+    pub fn marker(&self) -> String {
+        Marker::parse(&self.purpose).map_or_else(String::new, |m| m.to_string())
+    }
+
+    /// How the keys it minted are found.
+    pub fn minted_by(&self) -> MintedBy<'_> {
+        MintedBy {
+            owner: &self.owner.id,
+            key_ids: vec![&self.id],
+            marker: self.marker(),
+            created: self.created,
+        }
+    }
+
     /// Deletes the key (and any key a lost create attempt left after all) and says what
-    /// happened, in one line for the task log.
+    /// happened, in one line for the task log. The caller says what stays live on failure.
     pub fn revoke(&self, client: &Client) -> Result<String> {
         // A create attempt whose answer was lost may have been finished by a slow server
         // after it was settled: look once more, now that the command has run.
@@ -75,17 +93,10 @@ impl RunKey {
         } else {
             String::new()
         };
-        match client.delete_api_key(&self.owner.id, &self.id) {
-            Ok(Deleted::Now) => Ok(format!("Revoked run key {}.{late}", self.id)),
-            Ok(Deleted::AlreadyGone) => {
-                Ok(format!("Run key {} was already revoked.{late}", self.id))
-            }
-            Err(e) => Err(e.context(format!(
-                "run key {} stays live until {}; delete it in the broker account's API keys, or run 'octopus-runkey revoke --sweep'",
-                self.id,
-                self.expires_text()
-            ))),
-        }
+        Ok(match client.delete_api_key(&self.owner.id, &self.id)? {
+            Deleted::Now => format!("Revoked run key {}.{late}", self.id),
+            Deleted::AlreadyGone => format!("Run key {} was already revoked.{late}", self.id),
+        })
     }
 }
 
@@ -103,6 +114,7 @@ mod tests {
                 is_service: Some(true),
             },
             key: Secret::new("not-a-real-key"),
+            created: Timestamp::now(),
             expires,
             requested: Timestamp::now() + SignedDuration::from_hours(1),
             purpose: String::new(),

@@ -13,7 +13,7 @@ use super::settle::settle;
 use super::starter::find_starter;
 use crate::child::Signals;
 use crate::console::Console;
-use crate::credential::Origin;
+use crate::credential::{Origin, Scheme};
 use crate::duration;
 use crate::exit::Interrupted;
 use crate::octopus::{self, Client, Created, CreatedKey, HttpError, status_of};
@@ -49,12 +49,33 @@ pub fn mint(
     for attempt in 1..=ATTEMPTS {
         let marker = Marker::new(task)?;
         let purpose = purpose::compose(&human, &marker);
-        let expires = Timestamp::now()
-            .checked_add(ttl)
-            .context("the TTL is too long")?;
-        let created = client
-            .create_api_key(&owner.id, &purpose, expires)
-            .map_err(|e| explain_refusal(e, settings.ttl, client))?;
+        let mut expires = within_credential(
+            client,
+            console,
+            Timestamp::now()
+                .checked_add(ttl)
+                .context("the TTL is too long")?,
+        );
+        let created = match client.create_api_key(&owner.id, &purpose, expires) {
+            // A key may not outlive the key that creates it (a broker key that expires
+            // sooner than the TTL): once, with an expiry the server will take.
+            Err(e) if refuses_an_expiry_after_the_creators(&e) => {
+                let Some(limit) = credential_key_expiry(client, &owner.id) else {
+                    return Err(explain_refusal(e, settings.ttl, client));
+                };
+                expires = limit - SignedDuration::from_mins(1);
+                console.warn(&format!(
+                    "the broker's API key ({}) expires at {}, before the run key's TTL ends, and a key may not outlive the key that creates it: the run key expires at {} instead; give the broker a key that lives longer",
+                    client.credential().source(),
+                    octopus::utc(limit),
+                    octopus::utc(expires)
+                ));
+                client
+                    .create_api_key(&owner.id, &purpose, expires)
+                    .map_err(|e| explain_refusal(e, settings.ttl, client))?
+            }
+            other => other.map_err(|e| explain_refusal(e, settings.ttl, client))?,
+        };
         if let Some(signal) = signals.cancelled() {
             return Err(undo(client, &owner.id, created, &marker, expires, signal));
         }
@@ -136,6 +157,11 @@ fn accept(key: CreatedKey, console: &Console, requested: Timestamp, parts: RunKe
         id: key.id,
         owner: parts.owner,
         key: key.api_key,
+        created: key
+            .created
+            .as_deref()
+            .and_then(octopus::parse_timestamp)
+            .unwrap_or_else(Timestamp::now),
         expires: answered,
         requested,
         purpose: key.purpose.unwrap_or(parts.purpose),
@@ -183,7 +209,58 @@ fn interrupted(signal: i32, what: &str) -> anyhow::Error {
     })
 }
 
-/// A refused POST, with the fix for its likely cause.
+/// The expiry to ask for: `wanted`, or a minute before the credential that creates the key
+/// stops working (an access token lives an hour), which a key may not outlive; said in one
+/// line when it is the earlier.
+fn within_credential(client: &Client, console: &Console, wanted: Timestamp) -> Timestamp {
+    let Some(limit) = client.credential().expires() else {
+        return wanted;
+    };
+    let latest = limit - SignedDuration::from_mins(1);
+    if latest >= wanted {
+        return wanted;
+    }
+    console.info(&format!(
+        "The run key expires at {}, before its TTL ends ({}): {} ends at {}, and a key may not outlive the credential that creates it.",
+        octopus::utc(latest),
+        octopus::utc(wanted),
+        client.credential().source(),
+        octopus::utc(limit)
+    ));
+    latest
+}
+
+/// Octopus's refusal of an expiry after that of the key making the request.
+fn refuses_an_expiry_after_the_creators(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<HttpError>().is_some_and(|http| {
+        http.status == 400
+            && http
+                .server_message
+                .as_deref()
+                .is_some_and(|m| m.contains("cannot be after the expiry"))
+    })
+}
+
+/// When the broker's own API key expires, from the owner's keys whose hint is its start
+/// (the earliest, should several share it). `None` for a bearer token, or when the server
+/// shows no hints or no expiry.
+fn credential_key_expiry(client: &Client, owner: &str) -> Option<Timestamp> {
+    if client.credential().scheme() != Scheme::ApiKey {
+        return None;
+    }
+    let key = client.credential().secret().expose();
+    client
+        .list_api_keys(owner, "")
+        .ok()?
+        .iter()
+        .filter(|listed| listed.hint().is_some_and(|hint| key.starts_with(hint)))
+        .filter_map(|listed| listed.expires_at())
+        .filter(|at| *at > Timestamp::now() + SignedDuration::from_mins(2))
+        .min()
+}
+
+/// A refused POST, with the fix for its likely cause: what the server allows
+/// (`GET /api/authentication`) when it refused the expiry.
 fn explain_refusal(error: anyhow::Error, ttl: Duration, client: &Client) -> anyhow::Error {
     let from_oidc = client.credential().origin() == Origin::OidcExchange;
     if from_oidc && matches!(status_of(&error), Some(401 | 403)) {
@@ -191,12 +268,21 @@ fn explain_refusal(error: anyhow::Error, ttl: Duration, client: &Client) -> anyh
             "{error}; the server may not let an OIDC access token create API keys: give the step the broker's API key in OCTOPUS_API_KEY instead"
         );
     }
-    if status_of(&error) == Some(400) {
-        let ttl = duration::display(ttl);
-        anyhow!(
-            "{error}; if the server names the expiry, choose a shorter --ttl or RUNKEY_TTL (now {ttl})"
-        )
-    } else {
-        error
+    if status_of(&error) != Some(400) {
+        return error;
+    }
+    let asked = duration::display(ttl);
+    let allowed = client.authentication().unwrap_or_default();
+    match allowed.api_key_max_expiry_days {
+        Some(days) if ttl.as_secs() > u64::try_from(days).unwrap_or(0) * 86_400 => anyhow!(
+            "{error}; the server lets a key live at most {days} days (its ApiKeyMaxExpiryDays): choose a shorter --ttl or RUNKEY_TTL (now {asked})"
+        ),
+        _ if refuses_an_expiry_after_the_creators(&error) => anyhow!(
+            "{error}; the credential that creates the run key ({}) expires before the TTL ends: give the broker a key that lives longer, or a shorter --ttl or RUNKEY_TTL (now {asked})",
+            client.credential().source()
+        ),
+        _ => anyhow!(
+            "{error}; if the server names the expiry, choose a shorter --ttl or RUNKEY_TTL (now {asked})"
+        ),
     }
 }

@@ -6,11 +6,13 @@
 
 mod key;
 mod mint;
+mod minted;
 mod settle;
 mod starter;
 mod watch;
 
 pub use key::RunKey;
 pub use mint::mint;
+pub use minted::{MintedBy, revoke_minted};
 pub use settle::settle;
 pub use watch::{watch_exec, watch_task};

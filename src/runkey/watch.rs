@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::key::RunKey;
 use crate::console::Console;
-use crate::guard::{Guard, Spec, Watch};
+use crate::guard::{Guard, KeyFacts, Spec, Watch};
 use crate::octopus::{Client, Connection, status_of};
 
 /// What covers a create step's key when no guard watches it.
@@ -45,7 +45,7 @@ pub fn watch_task(
         id: task.to_string(),
         interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
     };
-    match Guard::start(&spec(connection, key, watch)) {
+    match spec(connection, key, watch, false).and_then(|spec| Guard::start(&spec)) {
         Ok(guard) => guard.detach(),
         Err(e) => console.warn(&format!(
             "no guard watches this key: {e:#}; {COVERED} at {}",
@@ -56,8 +56,14 @@ pub fn watch_task(
 
 /// The guard of an `exec` step: it revokes as soon as `exec` is gone without having
 /// revoked (the whole process tree killed). `None`, after a warning, when it cannot start.
-pub fn watch_exec(connection: &Connection, console: &Console, key: &RunKey) -> Option<Guard> {
-    Guard::start(&spec(connection, key, Watch::Exec))
+pub fn watch_exec(
+    connection: &Connection,
+    console: &Console,
+    key: &RunKey,
+    keep_minted: bool,
+) -> Option<Guard> {
+    spec(connection, key, Watch::Exec, keep_minted)
+        .and_then(|spec| Guard::start(&spec))
         .map_err(|e| {
             console.warn(&format!(
                 "no guard watches this key: {e:#}; should this step be killed, the key expires at {}",
@@ -67,13 +73,24 @@ pub fn watch_exec(connection: &Connection, console: &Console, key: &RunKey) -> O
         .ok()
 }
 
-fn spec(connection: &Connection, key: &RunKey, watch: Watch) -> Spec {
+fn spec(
+    connection: &Connection,
+    key: &RunKey,
+    watch: Watch,
+    keep_minted: bool,
+) -> anyhow::Result<Spec> {
+    let marker = key.marker();
     Spec::new(
         connection,
         &key.key,
-        &key.id,
-        &key.owner.id,
-        key.guard_until(),
+        KeyFacts {
+            id: &key.id,
+            owner_id: &key.owner.id,
+            marker: &marker,
+            created: key.created,
+            expires: key.guard_until(),
+        },
         watch,
+        keep_minted,
     )
 }

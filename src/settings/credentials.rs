@@ -16,7 +16,7 @@ pub fn broker_credential(env: &Env) -> Result<Option<Broker>> {
     if let Some(key) = env.get(OCTOPUS_API_KEY) {
         check_key_shape(OCTOPUS_API_KEY, key)?;
         return Ok(Some(Broker::Ready(Credential::new(
-            Secret::new(key),
+            Secret::credential(key),
             Scheme::ApiKey,
             Role::Broker,
             Origin::Variable(OCTOPUS_API_KEY.name),
@@ -24,7 +24,7 @@ pub fn broker_credential(env: &Env) -> Result<Option<Broker>> {
     }
     if let Some(token) = env.get(OCTOPUS_ACCESS_TOKEN) {
         return Ok(Some(Broker::Ready(Credential::new(
-            Secret::new(token),
+            Secret::credential(token),
             Scheme::Bearer,
             Role::Broker,
             Origin::Variable(OCTOPUS_ACCESS_TOKEN.name),
@@ -46,7 +46,7 @@ pub fn broker_credential(env: &Env) -> Result<Option<Broker>> {
         )
     })?;
     Ok(Some(Broker::Oidc {
-        jwt: Secret::new(jwt),
+        jwt: Secret::credential(jwt),
         audience,
     }))
 }
@@ -66,7 +66,7 @@ pub fn run_key(env: &Env) -> Result<Option<Credential>> {
         .map(|key| {
             check_key_shape(RUNKEY_API_KEY, key)?;
             Ok(Credential::new(
-                Secret::new(key),
+                Secret::credential(key),
                 Scheme::ApiKey,
                 Role::RunKey,
                 Origin::Variable(RUNKEY_API_KEY.name),

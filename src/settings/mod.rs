@@ -131,6 +131,8 @@ pub struct Exec {
     pub mint: Mint,
     pub cmd: Vec<OsString>,
     pub space: Option<String>,
+    /// `--keep-minted`: the keys the command minted with the run key are kept.
+    pub keep_minted: bool,
 }
 
 #[derive(Debug)]
@@ -138,11 +140,16 @@ pub struct Revoke {
     pub connection: Connection,
     /// The broker credential when the step has it, else the run key acting as itself.
     pub credential: RevokeWith,
+    /// `RUNKEY_API_KEY` when the step maps it: after a revoke by id, "revoked" is said only
+    /// once this key no longer works.
+    pub run_key: Option<Credential>,
     pub target: RevokeTarget,
     /// `RUNKEY_API_KEY_OWNER_ID`: saves asking the server who owns the key.
     pub owner: Option<String>,
     /// With `--sweep`: the age past which a key counts as stale.
     pub sweep: Option<Duration>,
+    /// `--keep-minted`: the keys the run key minted are kept.
+    pub keep_minted: bool,
 }
 
 /// What revoke authenticates with.
@@ -187,6 +194,7 @@ pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
             mint: mint(connection()?, env, &args.key)?,
             cmd: args.command.cmd.clone(),
             space: space(env),
+            keep_minted: args.keep_minted,
         }),
         Command::Use(args) => Settings::Use(Use {
             connection: connection()?,
@@ -231,7 +239,7 @@ fn revoke(connection: Connection, env: &Env, args: &RevokeArgs) -> Result<Revoke
             )));
         }
     };
-    let credential = match (broker, run_key) {
+    let credential = match (broker, run_key.clone()) {
         (Some(broker), _) => RevokeWith::Broker(broker),
         (None, Some(run_key)) => RevokeWith::RunKey(run_key),
         (None, None) => {
@@ -244,9 +252,11 @@ fn revoke(connection: Connection, env: &Env, args: &RevokeArgs) -> Result<Revoke
     Ok(Revoke {
         connection,
         credential,
+        run_key,
         target,
         owner: env.get_string(RUNKEY_API_KEY_OWNER_ID),
         sweep,
+        keep_minted: args.keep_minted,
     })
 }
 
