@@ -279,10 +279,11 @@ pub fn watch() -> Result<ExitStatus> {
                         }
                         // A 401 may be a proxy's or a passing hiccup: the guard stands down
                         // only when the key itself is refused.
-                        Err(e) if status_of(&e) == Some(401) => {
-                            if key_state(&client) == KeyState::Dead {
-                                return Ok(ExitStatus::Success);
-                            }
+                        Err(e)
+                            if status_of(&e) == Some(401)
+                                && key_state(&client) == KeyState::Dead =>
+                        {
+                            return Ok(ExitStatus::Success);
                         }
                         // Running, or the server is unreachable for now: look again.
                         _ => {}
