@@ -211,3 +211,49 @@ fn runkey_audit_key(f: &Fixture) -> String {
         .unwrap();
     created.related_document_ids[0].clone()
 }
+
+// Issue 22, item 7: keys a run key mints do not outlive the run.
+#[test]
+fn a_key_the_command_minted_with_the_run_key_is_revoked_with_it() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let minted = dir.path().join("minted");
+    let out = runkey(&["exec", "--", "bash", "-c", MINT_WITH_THE_RUN_KEY])
+        .envs(create_env(&f, "ServerTasks-91"))
+        .envs(mint_env(&f, &minted))
+        .run();
+    out.code(0);
+    let minted = std::fs::read_to_string(&minted).unwrap();
+    assert!(minted.starts_with("apikeys-"), "{minted:?}");
+    out.stdout_contains(&format!("Revoked key {minted}, which run key"));
+    assert!(
+        !f.sim.keys(&f.broker_id).iter().any(|k| k.id == minted),
+        "the minted key is gone"
+    );
+    assert!(runkey_keys(&f).is_empty());
+    seeded_keys_survive(&f);
+}
+
+#[test]
+fn keep_minted_keeps_what_the_command_minted_and_says_so() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let minted = dir.path().join("minted");
+    let out = runkey(&[
+        "exec",
+        "--keep-minted",
+        "--",
+        "bash",
+        "-c",
+        MINT_WITH_THE_RUN_KEY,
+    ])
+    .envs(create_env(&f, "ServerTasks-92"))
+    .envs(mint_env(&f, &minted))
+    .run();
+    let minted = std::fs::read_to_string(&minted).unwrap();
+    out.code(0).warns(&[&format!(
+        "({minted}), as --keep-minted asks: they live until their expiry"
+    )]);
+    assert!(f.sim.keys(&f.broker_id).iter().any(|k| k.id == minted));
+    assert!(runkey_keys(&f).is_empty(), "the run key itself is revoked");
+}

@@ -532,3 +532,29 @@ fn a_guard_whose_clock_passed_the_expiry_asks_the_server_before_it_ends() {
     );
     the_guard_revokes_once_the_task_is_cancelled(&f, &task);
 }
+
+// Issue 22, item 7: after a cancel, the guard revokes what the run key minted too.
+#[test]
+fn after_a_cancel_the_guard_revokes_the_keys_the_run_key_minted() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let minted = dir.path().join("minted");
+    let script = format!("{MINT_WITH_THE_RUN_KEY}\ntouch \"$READY\"\nwhile :; do sleep 0.05; done");
+    let mut child = start_until_ready(
+        runkey(&["exec", "--", "bash", "-c", &script])
+            .with_guard()
+            .envs(create_env(&f, "ServerTasks-75"))
+            .envs(mint_env(&f, &minted))
+            .env("READY", &ready),
+        &ready,
+    );
+    let minted = std::fs::read_to_string(&minted).unwrap();
+    assert!(f.sim.keys(&f.broker_id).iter().any(|k| k.id == minted));
+    kill_tree_like_tentacle(child.id());
+    let _ = child.wait();
+    wait_until("the guard's revokes", Duration::from_secs(8), || {
+        runkey_keys(&f).is_empty() && !f.sim.keys(&f.broker_id).iter().any(|k| k.id == minted)
+    });
+    seeded_keys_survive(&f);
+}

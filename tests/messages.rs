@@ -26,6 +26,10 @@ const NOT_MESSAGES: &[(&str, &str)] = &[
     ("failed to lookup address", "matched in ureq's error text"),
     // `unreachable!`: a bug if it ever shows, never a message someone can act on.
     ("the loop returns on its second attempt", "unreachable!"),
+    (
+        "cannot be after the expiry",
+        "matched in the server's refusal, not printed",
+    ),
     // The guard's own errors: its stdout and stderr are the null device, so they are never
     // printed (the contract: the guard prints nothing). What `create` and `exec` print when a
     // guard cannot start is listed.

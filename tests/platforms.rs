@@ -422,6 +422,31 @@ fn windows_exec_passes_a_failing_childs_exit_code_through_and_revokes() {
     assert!(runkey_keys(&f).is_empty());
 }
 
+// Issue 22, item 8: a command that crashed (an NTSTATUS exit) never passes the step.
+#[test]
+fn windows_a_crashed_command_fails_the_step_and_is_named() {
+    let Some(wine) = wine() else { return };
+    let f = Fixture::new();
+    let task = f.sim.add_task(None, TaskState::Executing);
+    let mut env = create_env(&f, &task);
+    no_guard(&mut env);
+    // 0xC0000005, an access violation, as a crashed program ends.
+    let out = wine.run(
+        &["exec", "--", "cmd", "/c", "exit -1073741819"],
+        &env,
+        LIMIT,
+    );
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "the command ended with exit status 0xC0000005 (-1073741819), an access violation: it crashed"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(runkey_keys(&f).is_empty(), "exec revoked the key");
+}
+
 #[test]
 fn windows_create_leaves_a_guard_that_revokes_when_the_task_is_over() {
     let Some(wine) = wine() else { return };

@@ -730,3 +730,35 @@ fn a_run_key_that_still_works_and_matches_no_key_of_this_run_fails_the_step() {
         "not another run's key"
     );
 }
+
+// Issue 22, item 7: the Revoke step finds what the run key minted, by id and by task.
+#[test]
+fn revoke_also_revokes_the_keys_the_run_key_minted() {
+    for by_task in [false, true] {
+        let f = Fixture::new();
+        let dir = tempfile::tempdir().unwrap();
+        let minted = dir.path().join("minted");
+        let created = create(&f, "ServerTasks-1");
+        runkey(&["use", "--", "bash", "-c", MINT_WITH_THE_RUN_KEY])
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("RUNKEY_API_KEY", created.var("ApiKey"))
+            .envs(mint_env(&f, &minted))
+            .run()
+            .code(0);
+        let minted = std::fs::read_to_string(&minted).unwrap();
+        let mut revoke = runkey(&["revoke"])
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("RUNKEY_API_KEY", created.var("ApiKey"));
+        revoke = if by_task {
+            revoke.env("OCTOPUS_TASK_ID", "ServerTasks-1")
+        } else {
+            revoke.env("RUNKEY_API_KEY_ID", created.var("ApiKeyId"))
+        };
+        let out = revoke.run();
+        out.code(0);
+        out.stdout_contains(&format!("Revoked key {minted}, which run key"));
+        assert!(!f.sim.keys(&f.broker_id).iter().any(|k| k.id == minted));
+        assert!(runkey_keys(&f).is_empty());
+        seeded_keys_survive(&f);
+    }
+}

@@ -344,3 +344,27 @@ pub fn marker(purpose: &str) -> Option<(String, String)> {
     let found = marker_pattern().captures(purpose)?;
     Some((found["task"].to_string(), found["nonce"].to_string()))
 }
+
+/// A script (bash) that mints a key for the broker with the run key in `OCTOPUS_API_KEY`,
+/// as any script holding a run key could: a POST to `/api/users/$OWNER/apikeys` made with
+/// bash alone. The key's id goes to `$MINTED`.
+pub const MINT_WITH_THE_RUN_KEY: &str = r#"
+hostport=${OCTOPUS_URL#http://}
+body="{\"Purpose\":\"made by the script\",\"Expires\":\"$EXPIRES\",\"UserId\":\"$OWNER\"}"
+exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
+printf 'POST /api/users/%s/apikeys HTTP/1.1\r\nHost: octopus\r\nX-Octopus-ApiKey: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "$OWNER" "$OCTOPUS_API_KEY" "${#body}" "$body" >&3
+sed -n 's/^ *"Id": *"\([^"]*\)".*/\1/p' <&3 | head -n 1 | tr -d '\n' > "$MINTED"
+"#;
+
+/// The environment [`MINT_WITH_THE_RUN_KEY`] needs, its id written to `minted`.
+pub fn mint_env(f: &Fixture, minted: &std::path::Path) -> Vec<(&'static str, String)> {
+    // Within the run key's own hour: a key may not outlive the key that makes it.
+    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(30))
+        .strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
+        .to_string();
+    vec![
+        ("OWNER", f.broker_id.clone()),
+        ("EXPIRES", expires),
+        ("MINTED", minted.display().to_string()),
+    ]
+}
