@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use crate::http::{Request, Response};
 use crate::model::User;
-use crate::render::unauthorized;
+use crate::render::{http_date, unauthorized};
 use crate::state::State;
 
 /// Who made a request, once authenticated. A key acts with its user's permissions.
@@ -18,11 +18,6 @@ pub(crate) struct Actor {
     pub identity: String,
     /// The expiry of the key used, which caps the expiry of keys it creates.
     pub key_expires: Option<Timestamp>,
-}
-
-/// The date form Octopus uses in `IdentityEstablishedWith`: `Fri, 22 Jul 2022 17:46:35 GMT`.
-fn rfc1123(at: Timestamp) -> String {
-    at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 pub(crate) fn authenticate(
@@ -48,9 +43,13 @@ pub(crate) fn authenticate(
             key_id: Some(key.id.clone()),
             key_hint: Some(key.hint()),
             identity: if state.options.identity_without_purpose {
-                format!("API key {} created {}", key.hint(), rfc1123(key.created))
+                format!("API key {} created {}", key.hint(), http_date(key.created))
             } else {
-                format!("API key '{}' created {}", key.purpose, rfc1123(key.created))
+                format!(
+                    "API key '{}' created {}",
+                    key.purpose,
+                    http_date(key.created)
+                )
             },
             key_expires: key.expires,
         });

@@ -18,6 +18,12 @@ pub fn octopus_date(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%S%.7f+00:00").to_string()
 }
 
+/// The RFC 1123 form HTTP's `Date` header and Octopus's `IdentityEstablishedWith` use:
+/// `Fri, 22 Jul 2022 17:46:35 GMT`.
+pub(crate) fn http_date(at: Timestamp) -> String {
+    at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 /// Where a page lives: its path, the query parameters its `Template` link names besides
 /// `skip` and `take`, and the ones this request used, which every link carries on.
 pub(crate) struct PageOf<'a> {

@@ -1,6 +1,7 @@
 //! The network side: a listener on 127.0.0.1, one thread per connection, optional TLS, and
 //! the loop that reads requests, fires injected faults where a real network would, hands
-//! the rest to the API and logs every request with what was answered.
+//! the rest to the API, stamps every answer with the server's clock (`Date`) and logs every
+//! request with what was answered.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,7 +13,7 @@ use std::time::Duration;
 use crate::faults::{FaultKind, Options};
 use crate::http::{self, Request, Response};
 use crate::model::RequestRecord;
-use crate::render::error;
+use crate::render::{error, http_date};
 use crate::state::State;
 
 /// What the accept loop, the connection threads and the `Simulator` handle share.
@@ -105,6 +106,9 @@ fn serve_stream<S: Read + Write>(
         shared.requests_ever.fetch_add(1, Ordering::SeqCst);
         let fault = shared.state().take_fault(&request);
         let (response, reset) = answer(&shared, &request, fault.as_ref());
+        // Every answer carries the server's clock, which a test may have moved.
+        let date = http_date(shared.state().now());
+        let response = response.map(|r| r.with_header("Date", &date));
         shared.state().requests.push(RequestRecord {
             connection,
             method: request.method.clone(),

@@ -388,6 +388,16 @@ impl Simulator {
         self.state().clock += by;
     }
 
+    /// Sets the server's clock to the real clock plus `offset`, replacing any earlier offset
+    /// or [`Simulator::advance_clock`]. It models a server and a worker whose clocks
+    /// disagree: a negative offset is a server behind the worker (or a worker whose clock
+    /// jumped forward), a positive one a server ahead. Everything the server decides by time
+    /// follows it: key and token expiry, the checks on a new key's `Expires`, `Created` and
+    /// `Occurred`, and the `Date` header of every answer.
+    pub fn set_clock_offset(&self, offset: SignedDuration) {
+        self.state().clock = offset;
+    }
+
     pub fn now(&self) -> Timestamp {
         self.state().now()
     }
