@@ -170,6 +170,14 @@ pub struct Options {
     /// Whether an OIDC access token may create API keys (unconfirmed on real servers). When
     /// `false`, `POST /api/users/{id}/apikeys` with a bearer token answers 403.
     pub access_tokens_create_keys: bool,
+    /// Whether regular users may make API keys (default true). An administrator can switch
+    /// it off since 2023.2; service accounts still get keys. When `false`,
+    /// `GET /api/authentication` says so in `UserApiKeysEnabled`, and a key for a user who
+    /// is not a service account is refused with 400 (the wording is the simulator's own).
+    pub user_api_keys_enabled: bool,
+    /// Whether the server serves `GET /api/authentication` (default true); `false` is an
+    /// older server, which answers 404, so a client cannot learn the expiry limits first.
+    pub authentication_endpoint: bool,
 }
 
 impl Default for Options {
@@ -185,6 +193,8 @@ impl Default for Options {
             events_without_api_key_id: false,
             oidc_discovery: true,
             access_tokens_create_keys: true,
+            user_api_keys_enabled: true,
+            authentication_endpoint: true,
         }
     }
 }

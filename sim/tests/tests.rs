@@ -11,6 +11,8 @@ mod errors;
 mod api_keys;
 // The request log, the audit log and the events API.
 mod audit;
+// What the server says of itself: the authentication settings.
+mod settings;
 // The server's clock: the Date header, a clock behind or ahead of the worker's.
 mod clock;
 // Server tasks and their states.

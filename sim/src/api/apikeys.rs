@@ -106,6 +106,11 @@ fn create(
             "API keys can only be created for your own account or for a service account.",
         );
     }
+    if !owner.is_service && !state.options.user_api_keys_enabled {
+        return refuse(
+            "An administrator has disabled API keys for users; only service accounts can have them.",
+        );
+    }
     let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
         return refuse("The request body is not valid JSON.");
     };

@@ -1,6 +1,6 @@
 //! What the simulator's own tests share: one request to it as any client would send it
-//! (with an API key, a JSON body when there is one), and a key of the broker made over the
-//! API with the expiry a test asks for.
+//! (with an API key, a JSON body when there is one, or with no credential at all), and a
+//! key of the broker made over the API with the expiry a test asks for.
 
 use jiff::SignedDuration;
 use octopus_sim::Fixture;
@@ -31,6 +31,18 @@ pub fn request(
             .send(serde_json::to_vec(&body.unwrap_or(json!({}))).unwrap()),
     };
     let mut response = result.unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// `GET path` without any credential: (status, body as JSON, null when it is not JSON).
+pub fn get_anonymous(f: &Fixture, path: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent.get(&format!("{}{path}", f.sim.url())).call().unwrap();
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
