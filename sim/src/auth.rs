@@ -18,6 +18,9 @@ pub(crate) struct Actor {
     pub identity: String,
     /// The expiry of the key used, which caps the expiry of keys it creates.
     pub key_expires: Option<Timestamp>,
+    /// The expiry of the access token used, which may cap the expiry of keys it creates
+    /// (`Options::token_expiry_rule`).
+    pub token_expires: Option<Timestamp>,
 }
 
 pub(crate) fn authenticate(
@@ -52,13 +55,14 @@ pub(crate) fn authenticate(
                 )
             },
             key_expires: key.expires,
+            token_expires: None,
         });
     }
     if let Some(token) = request
         .header("Authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        let (_, user_id, _) = state
+        let (_, user_id, token_expires) = state
             .tokens
             .iter()
             .find(|(t, _, expires)| t == token.trim() && *expires > now)
@@ -73,6 +77,7 @@ pub(crate) fn authenticate(
             key_hint: None,
             identity: "OpenID Connect access token".to_string(),
             key_expires: None,
+            token_expires: Some(*token_expires),
         });
     }
     Err(unauthorized())

@@ -140,6 +140,26 @@ pub enum ExpiryMode {
     Omitted,
 }
 
+/// What a server does with the `Expires` of a key created with an OIDC access token, when
+/// it is after the token's own expiry. Whether Octopus caps such a key at the token's expiry
+/// (as it refuses a key created with a key from outliving that key) is unconfirmed: a
+/// client must work with each of these, and read back the `Expires` it got.
+///
+/// The default is `Unchecked`, what the simulator always did: with `Refuse` the
+/// octopus-runkey binary of today fails to mint with a token, since it asks for its full
+/// TTL (one hour by default) with a token that lives one hour from a moment earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenExpiryRule {
+    /// Refused with 400, as for a key created with a key ("The expiry date cannot be after
+    /// the expiry of the access token used to create it.").
+    Refuse,
+    /// Silently shortened to the token's expiry.
+    Cap,
+    /// Kept: the key outlives the token that made it.
+    #[default]
+    Unchecked,
+}
+
 /// Server behaviours that differ between Octopus versions or are unconfirmed. The defaults
 /// are the strictest a client can meet, so that nothing the client should do itself is done
 /// for it by the simulator.
@@ -178,6 +198,14 @@ pub struct Options {
     /// Whether the server serves `GET /api/authentication` (default true); `false` is an
     /// older server, which answers 404, so a client cannot learn the expiry limits first.
     pub authentication_endpoint: bool,
+    /// How long an OIDC access token lives, from the token exchange or
+    /// `Simulator::add_access_token` (default one hour, as Octopus documents); the
+    /// exchange's `expires_in` says the same, and a request with an expired token gets 401.
+    pub access_token_lifetime: jiff::SignedDuration,
+    /// What happens to a key created with an access token whose `Expires` is after the
+    /// token's expiry (default: nothing, it is kept; see [`TokenExpiryRule`]). Applies
+    /// while `expiry` is `Honoured`, like the rule for a key created with a key.
+    pub token_expiry_rule: TokenExpiryRule,
 }
 
 impl Default for Options {
@@ -195,6 +223,8 @@ impl Default for Options {
             access_tokens_create_keys: true,
             user_api_keys_enabled: true,
             authentication_endpoint: true,
+            access_token_lifetime: jiff::SignedDuration::from_hours(1),
+            token_expiry_rule: TokenExpiryRule::Unchecked,
         }
     }
 }

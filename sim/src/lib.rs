@@ -31,7 +31,7 @@ mod state;
 pub mod tentacle;
 mod tls;
 
-pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose};
+pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose, TokenExpiryRule};
 pub use fixture::{Fixture, OTHER_RUN_PURPOSE};
 pub use model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,

@@ -158,15 +158,31 @@ impl Simulator {
         state.insert_key(user_id, purpose, created, expires)
     }
 
+    /// Sets the expiry of key `key_id` (None: it never expires), as if it had been made with
+    /// it. Octopus cannot change a key once it is made; this is how a test gives a key it
+    /// did not make itself, such as the broker's own key of the usual cast, a short life: a
+    /// broker key about to expire, which the keys it creates cannot outlive. Panics when no
+    /// key has this id, since a test that changes a key it never made is wrong.
+    pub fn set_key_expiry(&self, key_id: &str, expires: Option<Timestamp>) {
+        let mut state = self.state();
+        let key = state
+            .keys
+            .iter_mut()
+            .find(|k| k.id == key_id)
+            .unwrap_or_else(|| panic!("no key {key_id} in the simulator"));
+        key.expires = expires;
+    }
+
     /// Deletes a key outside the API, leaving no audit event (as a test's setup would).
     pub fn remove_api_key(&self, key_id: &str) {
         self.state().keys.retain(|k| k.id != key_id);
     }
 
-    /// A bearer access token for `user_id`, valid for one hour.
+    /// A bearer access token for `user_id`, valid for `Options::access_token_lifetime` (one
+    /// hour by default) from the server's now, as the token exchange would issue it.
     pub fn add_access_token(&self, user_id: &str) -> String {
         let mut state = self.state();
-        let expires = state.now() + SignedDuration::from_hours(1);
+        let expires = state.now() + state.options.access_token_lifetime;
         state.insert_token(user_id, expires)
     }
 

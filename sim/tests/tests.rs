@@ -9,6 +9,8 @@ mod schemas;
 mod errors;
 // API keys: expiry, paging, partialPurpose, ownership, the shared broker account.
 mod api_keys;
+// OIDC access tokens: their lifetime, and the expiry of keys made with them.
+mod access_tokens;
 // The request log, the audit log and the events API.
 mod audit;
 // What the server says of itself: the authentication settings.

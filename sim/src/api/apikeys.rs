@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
-use crate::faults::{ExpiryMode, PartialPurpose};
+use crate::faults::{ExpiryMode, PartialPurpose, TokenExpiryRule};
 use crate::http::{Request, Response};
 use crate::model::{ApiKey, User};
 use crate::render::{
@@ -196,7 +196,17 @@ fn expiry(
                         .to_string(),
                 );
             }
-            Ok(Some(at))
+            match actor.token_expires {
+                Some(limit) if at > limit => match options.token_expiry_rule {
+                    TokenExpiryRule::Refuse => Err(
+                        "The expiry date cannot be after the expiry of the access token used to create it."
+                            .to_string(),
+                    ),
+                    TokenExpiryRule::Cap => Ok(Some(limit)),
+                    TokenExpiryRule::Unchecked => Ok(Some(at)),
+                },
+                _ => Ok(Some(at)),
+            }
         }
     }
 }
