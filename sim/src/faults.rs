@@ -206,6 +206,13 @@ pub struct Options {
     /// token's expiry (default: nothing, it is kept; see [`TokenExpiryRule`]). Applies
     /// while `expiry` is `Honoured`, like the rule for a key created with a key.
     pub token_expiry_rule: TokenExpiryRule,
+    /// A buggy server or proxy that quotes the credential in its errors (default false;
+    /// real Octopus never does): a 401's `ErrorMessage` names the API key or access token
+    /// presented ("The API key API-... is not valid, or it has expired."), every other
+    /// error message (400, 403, 404, 5xx, injected faults included) has it appended, and a
+    /// refused OIDC token exchange's `error_description` quotes the whole `subject_token`.
+    /// A client must never print what the server sends back without redacting it.
+    pub echo_credentials: bool,
 }
 
 impl Default for Options {
@@ -225,6 +232,7 @@ impl Default for Options {
             authentication_endpoint: true,
             access_token_lifetime: jiff::SignedDuration::from_hours(1),
             token_expiry_rule: TokenExpiryRule::Unchecked,
+            echo_credentials: false,
         }
     }
 }

@@ -16,6 +16,7 @@
 mod api;
 mod auth;
 pub mod calamari;
+mod credential_echo;
 mod faults;
 mod fixture;
 mod http;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::credential_echo;
 use crate::faults::{FaultKind, Options};
 use crate::http::{self, Request, Response};
 use crate::model::RequestRecord;
@@ -106,6 +107,12 @@ fn serve_stream<S: Read + Write>(
         shared.requests_ever.fetch_add(1, Ordering::SeqCst);
         let fault = shared.state().take_fault(&request);
         let (response, reset) = answer(&shared, &request, fault.as_ref());
+        let response = match response {
+            Some(response) if shared.state().options.echo_credentials => {
+                Some(credential_echo::echo(&request, response))
+            }
+            other => other,
+        };
         // Every answer carries the server's clock, which a test may have moved.
         let date = http_date(shared.state().now());
         let response = response.map(|r| r.with_header("Date", &date));

@@ -7,6 +7,8 @@ mod support;
 mod schemas;
 // Error bodies and the rules that choose 400, 401, 403 and 404.
 mod errors;
+// A buggy server that quotes the credential in its errors.
+mod credential_echo;
 // API keys: expiry, paging, partialPurpose, ownership, the shared broker account.
 mod api_keys;
 // OIDC access tokens: their lifetime, and the expiry of keys made with them.

@@ -43,8 +43,35 @@ pub(crate) fn anonymous(state: &mut State, request: &Request, now: Timestamp) ->
     Some(match path {
         DISCOVERY_PATH => Response::json(200, &discovery(&state.url)),
         JWKS_PATH => Response::json(200, &json!({"keys": [state.signing_key.jwk()]})),
-        _ => exchange(state, request, now),
+        _ => {
+            let response = exchange(state, request, now);
+            if state.options.echo_credentials && response.status == 400 {
+                quote_subject_token(request, response)
+            } else {
+                response
+            }
+        }
     })
+}
+
+/// A refusal whose `error_description` quotes the whole `subject_token` sent, as a buggy
+/// server might (`Options::echo_credentials`).
+fn quote_subject_token(request: &Request, mut response: Response) -> Response {
+    let token = fields(request).and_then(|fields| {
+        fields
+            .into_iter()
+            .find(|(k, v)| k == "subject_token" && !v.trim().is_empty())
+            .map(|(_, v)| v)
+    });
+    let (Some(token), Ok(mut body)) = (token, serde_json::from_slice::<Value>(&response.body))
+    else {
+        return response;
+    };
+    let description = body["error_description"].as_str().unwrap_or("").to_string();
+    body["error_description"] =
+        Value::String(format!("{description} The subject_token was: {token}"));
+    response.body = serde_json::to_vec_pretty(&body).expect("JSON values serialise");
+    response
 }
 
 fn discovery(url: &str) -> Value {
