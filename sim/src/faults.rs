@@ -121,6 +121,32 @@ fn like(text: &[char], pattern: &[char]) -> bool {
     }
 }
 
+/// How a server pages its collections. Octopus's pages end: the last one has no
+/// `Links["Page.Next"]`. A server bug, a proxy or cache that drops the query string, or
+/// records added faster than a client reads them can make a listing that never ends or
+/// that repeats itself, and a client that follows `Page.Next` must still stop. Applies to
+/// every collection served as an Octopus page (keys, events, users, machines, spaces,
+/// teams and their grants, accounts, step templates); a service account's OIDC
+/// identities are no such page (no links) and are always listed honestly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Paging {
+    /// Octopus's own paging: `skip` and `take` honoured, `Page.Next` only before the last page.
+    #[default]
+    Honest,
+    /// A listing that never ends: every page is full (of the real items where there are
+    /// any, then of fabricated ones, new ids each time, well-formed for their kind, never
+    /// with the `[runkey ...]` marker, events inside the asked `from`/`to`), `TotalResults`
+    /// grows with `skip`, and `Page.Next` always points at the next `skip`. A page holds at
+    /// most 100 items whatever `take` asks, so thousands of pages cost little.
+    Endless,
+    /// `skip` is ignored: every page is the first page again, `TotalResults` is 1,000,000
+    /// and `Page.Next` points at the next `skip`.
+    SkipIgnored,
+    /// Honest items, but the last page's `Page.Next` points back at the same page (the same
+    /// URL as its `Self`).
+    NextRepeats,
+}
+
 /// What a server does with the `Expires` of a key being created. Servers since 2020.6 honour
 /// it within their rules; a server can also shorten it, ignore it and apply its default, or
 /// (before 2020.6) know no expiry at all. A client must read the `Expires` it gets back.
@@ -213,6 +239,8 @@ pub struct Options {
     /// refused OIDC token exchange's `error_description` quotes the whole `subject_token`.
     /// A client must never print what the server sends back without redacting it.
     pub echo_credentials: bool,
+    /// How every paged collection is paged (default: honestly, as Octopus does).
+    pub paging: Paging,
 }
 
 impl Default for Options {
@@ -233,6 +261,7 @@ impl Default for Options {
             access_token_lifetime: jiff::SignedDuration::from_hours(1),
             token_expiry_rule: TokenExpiryRule::Unchecked,
             echo_credentials: false,
+            paging: Paging::Honest,
         }
     }
 }

@@ -32,13 +32,13 @@ mod state;
 pub mod tentacle;
 mod tls;
 
-pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose, TokenExpiryRule};
+pub use faults::{ExpiryMode, Fault, FaultKind, Options, Paging, PartialPurpose, TokenExpiryRule};
 pub use fixture::{Fixture, OTHER_RUN_PURPOSE};
 pub use model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
 pub use oidc::JwtVariant;
 pub use prepared::{Package, ScopedUserRole, Space, Team, UserRole};
-pub use render::{DEFAULT_TAKE, octopus_date};
+pub use render::{DEFAULT_TAKE, ENDLESS_PAGE_MAX, SKIP_IGNORED_TOTAL, octopus_date};
 pub use simulator::Simulator;
 pub use tls::TestCa;

@@ -13,6 +13,8 @@ mod credential_echo;
 mod api_keys;
 // OIDC access tokens: their lifetime, and the expiry of keys made with them.
 mod access_tokens;
+// Listings that never end or repeat, for every paged collection.
+mod paging;
 // The request log, the audit log and the events API.
 mod audit;
 // What the server says of itself: the authentication settings.

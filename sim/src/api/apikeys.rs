@@ -10,6 +10,7 @@ use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::faults::{ExpiryMode, PartialPurpose, TokenExpiryRule};
 use crate::http::{Request, Response};
+use crate::ids;
 use crate::model::{ApiKey, User};
 use crate::render::{
     PageOf, error, forbidden, invalid, listed_key_json, method_not_allowed, not_found, not_owned,
@@ -69,16 +70,31 @@ fn list(state: &State, request: &Request, owner: &User) -> Response {
         .filter(|_| mode != PartialPurpose::Ignored)
         .map(|p| ("partialPurpose", p.clone()))
         .collect();
+    // A listing that never ends pads its pages with live keys of the same user, none with
+    // the marker: what a client must page past without taking them for its own.
+    let now = state.now();
+    let fabricate = || {
+        let n = state.fabricated_number();
+        listed_key_json(&ApiKey {
+            id: ids::api_key_id(),
+            user_id: owner.id.clone(),
+            purpose: format!("fabricated key {n}"),
+            secret: ids::api_key_secret(),
+            created: now - SignedDuration::from_hours(24 * 30),
+            expires: Some(now + SignedDuration::from_hours(24 * 30)),
+        })
+    };
     paged(
         request,
+        &state.options,
         "ApiKey",
         keys,
         listed_key_json,
-        state.options.max_take,
         PageOf {
             base: &format!("/api/users/{}/apikeys", owner.id),
             filters: &["partialPurpose"],
             extra: &extra,
+            fabricate: &fabricate,
         },
     )
 }
