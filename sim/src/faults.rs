@@ -1,6 +1,7 @@
 //! What a test can make the server do differently: faults injected into the next matching
-//! requests (error statuses, resets, stalls, a proxy's HTML page), and the switches for
-//! behaviour that differs between Octopus versions or that no public source settles.
+//! requests (error statuses, resets, stalls, a proxy's HTML page), outages of the whole
+//! server, and the switches for behaviour that differs between Octopus versions or that no
+//! public source settles.
 
 use std::time::Duration;
 
@@ -65,6 +66,26 @@ impl Fault {
             && self.method.eq_ignore_ascii_case(&request.method)
             && request.path().contains(&self.path_contains)
     }
+}
+
+/// An outage of the whole server, for every request until it ends (`Simulator::set_outage`,
+/// `Simulator::outage_for`): a server restart, a load balancer failing over, a port nobody
+/// listens on at the wrong second. No request reaches the API during one, and no injected
+/// fault is used up; every request read is still logged, and counted apart
+/// (`Simulator::requests_during_outage`), so a test can see that a client kept trying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// A server that is up but not ready, as while it restarts: every request is answered
+    /// 503 with an Octopus error body ("The server is restarting ...") and does no work.
+    Unavailable,
+    /// A load balancer whose backend is gone: every connection is accepted, its request
+    /// read, and the connection reset without an answer.
+    Reset,
+    /// Nothing listens on the port: connections are refused, and connections opened before
+    /// are reset at their next request. The port is closed for real and listened on again
+    /// (the same port) when the outage ends. Refused attempts never reach the simulator,
+    /// so they are neither logged nor counted.
+    Refused,
 }
 
 /// How a server treats `partialPurpose` on a key listing. Octopus documents it only as an

@@ -23,6 +23,7 @@ mod http;
 mod ids;
 mod model;
 mod oidc;
+mod outage;
 mod prepared;
 mod render;
 mod server;
@@ -32,7 +33,9 @@ mod state;
 pub mod tentacle;
 mod tls;
 
-pub use faults::{ExpiryMode, Fault, FaultKind, Options, Paging, PartialPurpose, TokenExpiryRule};
+pub use faults::{
+    ExpiryMode, Fault, FaultKind, Options, Outage, Paging, PartialPurpose, TokenExpiryRule,
+};
 pub use fixture::{Fixture, OTHER_RUN_PURPOSE};
 pub use model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,

@@ -1,7 +1,7 @@
 //! The handle a test holds: starting the server (plain or over TLS), seeding it with users
 //! and their permissions, keys, tokens, OIDC identities and JWTs, runbook runs and tasks,
 //! deployment targets, and what `setup` prepares (spaces, step templates), injecting faults
-//! and changing options while it runs, and reading back what it holds and what it was
+//! and outages, moving its clock and changing options while it runs, and reading back what it holds and what it was
 //! asked. The server stops when it is dropped, and a simulator that was never asked anything
 //! fails the test then, unless the test said it expects no request: a test whose server was
 //! never called tests nothing about it.
@@ -10,11 +10,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use crate::faults::{Fault, Options};
+use crate::faults::{Fault, Options, Outage};
 use crate::model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
@@ -385,10 +386,45 @@ impl Simulator {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
-    /// Forgets the request log and the connection count (for per-operation figures).
+    /// Forgets the request log, the connection count and the count of requests during
+    /// outages (for per-operation figures).
     pub fn reset_counters(&self) {
         self.state().requests.clear();
         self.shared.connections.store(0, Ordering::SeqCst);
+        self.shared.outages.during.store(0, Ordering::SeqCst);
+    }
+
+    /// Puts `outage` in force for every request until [`Simulator::end_outage`]: a server
+    /// restart (`Unavailable`: 503), a load balancer failing over (`Reset`), nothing
+    /// listening on the port (`Refused`). It returns once the outage is in force (for
+    /// `Refused`, once the port is closed); it replaces any outage in force. Requests read
+    /// during it are logged as usual (status 503 or none, `fault` naming the outage) and
+    /// counted by [`Simulator::requests_during_outage`]; refused connections are not seen.
+    pub fn set_outage(&self, outage: Outage) {
+        server::begin_outage(&self.shared, self.addr, outage, None);
+    }
+
+    /// [`Simulator::set_outage`] for `duration`, after which the server serves again by
+    /// itself (for `Refused`, listening on the same port again): a restart that takes this
+    /// long, while the client keeps trying.
+    pub fn outage_for(&self, outage: Outage, duration: Duration) {
+        server::begin_outage(
+            &self.shared,
+            self.addr,
+            outage,
+            Some(Instant::now() + duration),
+        );
+    }
+
+    /// Ends the outage in force, if any, and returns once the port listens again.
+    pub fn end_outage(&self) {
+        server::end_outage(&self.shared, self.addr);
+    }
+
+    /// Requests read while an outage was in force, since the start or the last
+    /// [`Simulator::reset_counters`]: whether (and how often) a client kept trying.
+    pub fn requests_during_outage(&self) -> usize {
+        self.shared.outages.during.load(Ordering::SeqCst)
     }
 
     pub fn inject(&self, fault: Fault) {

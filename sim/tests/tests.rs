@@ -19,6 +19,8 @@ mod paging;
 mod audit;
 // What the server says of itself: the authentication settings.
 mod settings;
+// Outages of the whole server: 503s, resets, a refused port, and their end.
+mod outages;
 // The server's clock: the Date header, a clock behind or ahead of the worker's.
 mod clock;
 // Server tasks and their states.
