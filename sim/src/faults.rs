@@ -209,7 +209,9 @@ pub enum TokenExpiryRule {
 
 /// Server behaviours that differ between Octopus versions or are unconfirmed. The defaults
 /// are the strictest a client can meet, so that nothing the client should do itself is done
-/// for it by the simulator.
+/// for it by the simulator; the one exception is `token_expiry_rule` (see
+/// [`TokenExpiryRule`]). The switches for a server that misbehaves (`paging`,
+/// `echo_credentials`) are off by default.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The most items one page holds, whatever `take` asks (None: `take` is honoured).
