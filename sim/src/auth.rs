@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use crate::http::{Request, Response};
 use crate::model::User;
-use crate::render::unauthorized;
+use crate::render::{http_date, unauthorized};
 use crate::state::State;
 
 /// Who made a request, once authenticated. A key acts with its user's permissions.
@@ -18,11 +18,9 @@ pub(crate) struct Actor {
     pub identity: String,
     /// The expiry of the key used, which caps the expiry of keys it creates.
     pub key_expires: Option<Timestamp>,
-}
-
-/// The date form Octopus uses in `IdentityEstablishedWith`: `Fri, 22 Jul 2022 17:46:35 GMT`.
-fn rfc1123(at: Timestamp) -> String {
-    at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    /// The expiry of the access token used, which may cap the expiry of keys it creates
+    /// (`Options::token_expiry_rule`).
+    pub token_expires: Option<Timestamp>,
 }
 
 pub(crate) fn authenticate(
@@ -48,18 +46,23 @@ pub(crate) fn authenticate(
             key_id: Some(key.id.clone()),
             key_hint: Some(key.hint()),
             identity: if state.options.identity_without_purpose {
-                format!("API key {} created {}", key.hint(), rfc1123(key.created))
+                format!("API key {} created {}", key.hint(), http_date(key.created))
             } else {
-                format!("API key '{}' created {}", key.purpose, rfc1123(key.created))
+                format!(
+                    "API key '{}' created {}",
+                    key.purpose,
+                    http_date(key.created)
+                )
             },
             key_expires: key.expires,
+            token_expires: None,
         });
     }
     if let Some(token) = request
         .header("Authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        let (_, user_id, _) = state
+        let (_, user_id, token_expires) = state
             .tokens
             .iter()
             .find(|(t, _, expires)| t == token.trim() && *expires > now)
@@ -74,6 +77,7 @@ pub(crate) fn authenticate(
             key_hint: None,
             identity: "OpenID Connect access token".to_string(),
             key_expires: None,
+            token_expires: Some(*token_expires),
         });
     }
     Err(unauthorized())

@@ -1,6 +1,7 @@
 //! What a test can make the server do differently: faults injected into the next matching
-//! requests (error statuses, resets, stalls, a proxy's HTML page), and the switches for
-//! behaviour that differs between Octopus versions or that no public source settles.
+//! requests (error statuses, resets, stalls, a proxy's HTML page), outages of the whole
+//! server, and the switches for behaviour that differs between Octopus versions or that no
+//! public source settles.
 
 use std::time::Duration;
 
@@ -67,6 +68,26 @@ impl Fault {
     }
 }
 
+/// An outage of the whole server, for every request until it ends (`Simulator::set_outage`,
+/// `Simulator::outage_for`): a server restart, a load balancer failing over, a port nobody
+/// listens on at the wrong second. No request reaches the API during one, and no injected
+/// fault is used up; every request read is still logged, and counted apart
+/// (`Simulator::requests_during_outage`), so a test can see that a client kept trying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// A server that is up but not ready, as while it restarts: every request is answered
+    /// 503 with an Octopus error body ("The server is restarting ...") and does no work.
+    Unavailable,
+    /// A load balancer whose backend is gone: every connection is accepted, its request
+    /// read, and the connection reset without an answer.
+    Reset,
+    /// Nothing listens on the port: connections are refused, and connections opened before
+    /// are reset at their next request. The port is closed for real and listened on again
+    /// (the same port) when the outage ends. Refused attempts never reach the simulator,
+    /// so they are neither logged nor counted.
+    Refused,
+}
+
 /// How a server treats `partialPurpose` on a key listing. Octopus documents it only as an
 /// "optional case-insensitive filter on the API key purpose", without saying whether it
 /// matches a substring or a prefix, and older servers ignore it: a client must filter by
@@ -121,6 +142,32 @@ fn like(text: &[char], pattern: &[char]) -> bool {
     }
 }
 
+/// How a server pages its collections. Octopus's pages end: the last one has no
+/// `Links["Page.Next"]`. A server bug, a proxy or cache that drops the query string, or
+/// records added faster than a client reads them can make a listing that never ends or
+/// that repeats itself, and a client that follows `Page.Next` must still stop. Applies to
+/// every collection served as an Octopus page (keys, events, users, machines, spaces,
+/// teams and their grants, accounts, step templates); a service account's OIDC
+/// identities are no such page (no links) and are always listed honestly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Paging {
+    /// Octopus's own paging: `skip` and `take` honoured, `Page.Next` only before the last page.
+    #[default]
+    Honest,
+    /// A listing that never ends: every page is full (of the real items where there are
+    /// any, then of fabricated ones, new ids each time, well-formed for their kind, never
+    /// with the `[runkey ...]` marker, events inside the asked `from`/`to`), `TotalResults`
+    /// grows with `skip`, and `Page.Next` always points at the next `skip`. A page holds at
+    /// most 100 items whatever `take` asks, so thousands of pages cost little.
+    Endless,
+    /// `skip` is ignored: every page is the first page again, `TotalResults` is 1,000,000
+    /// and `Page.Next` points at the next `skip`.
+    SkipIgnored,
+    /// Honest items, but the last page's `Page.Next` points back at the same page (the same
+    /// URL as its `Self`).
+    NextRepeats,
+}
+
 /// What a server does with the `Expires` of a key being created. Servers since 2020.6 honour
 /// it within their rules; a server can also shorten it, ignore it and apply its default, or
 /// (before 2020.6) know no expiry at all. A client must read the `Expires` it gets back.
@@ -140,9 +187,31 @@ pub enum ExpiryMode {
     Omitted,
 }
 
+/// What a server does with the `Expires` of a key created with an OIDC access token, when
+/// it is after the token's own expiry. Whether Octopus caps such a key at the token's expiry
+/// (as it refuses a key created with a key from outliving that key) is unconfirmed: a
+/// client must work with each of these, and read back the `Expires` it got.
+///
+/// The default is `Unchecked`, what the simulator always did: with `Refuse` the
+/// octopus-runkey binary of today fails to mint with a token, since it asks for its full
+/// TTL (one hour by default) with a token that lives one hour from a moment earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenExpiryRule {
+    /// Refused with 400, as for a key created with a key ("The expiry date cannot be after
+    /// the expiry of the access token used to create it.").
+    Refuse,
+    /// Silently shortened to the token's expiry.
+    Cap,
+    /// Kept: the key outlives the token that made it.
+    #[default]
+    Unchecked,
+}
+
 /// Server behaviours that differ between Octopus versions or are unconfirmed. The defaults
 /// are the strictest a client can meet, so that nothing the client should do itself is done
-/// for it by the simulator.
+/// for it by the simulator; the one exception is `token_expiry_rule` (see
+/// [`TokenExpiryRule`]). The switches for a server that misbehaves (`paging`,
+/// `echo_credentials`) are off by default.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The most items one page holds, whatever `take` asks (None: `take` is honoured).
@@ -170,6 +239,31 @@ pub struct Options {
     /// Whether an OIDC access token may create API keys (unconfirmed on real servers). When
     /// `false`, `POST /api/users/{id}/apikeys` with a bearer token answers 403.
     pub access_tokens_create_keys: bool,
+    /// Whether regular users may make API keys (default true). An administrator can switch
+    /// it off since 2023.2; service accounts still get keys. When `false`,
+    /// `GET /api/authentication` says so in `UserApiKeysEnabled`, and a key for a user who
+    /// is not a service account is refused with 400 (the wording is the simulator's own).
+    pub user_api_keys_enabled: bool,
+    /// Whether the server serves `GET /api/authentication` (default true); `false` is an
+    /// older server, which answers 404, so a client cannot learn the expiry limits first.
+    pub authentication_endpoint: bool,
+    /// How long an OIDC access token lives, from the token exchange or
+    /// `Simulator::add_access_token` (default one hour, as Octopus documents); the
+    /// exchange's `expires_in` says the same, and a request with an expired token gets 401.
+    pub access_token_lifetime: jiff::SignedDuration,
+    /// What happens to a key created with an access token whose `Expires` is after the
+    /// token's expiry (default: nothing, it is kept; see [`TokenExpiryRule`]). Applies
+    /// while `expiry` is `Honoured`, like the rule for a key created with a key.
+    pub token_expiry_rule: TokenExpiryRule,
+    /// A buggy server or proxy that quotes the credential in its errors (default false;
+    /// real Octopus never does): a 401's `ErrorMessage` names the API key or access token
+    /// presented ("The API key API-... is not valid, or it has expired."), every other
+    /// error message (400, 403, 404, 5xx, injected faults included) has it appended, and a
+    /// refused OIDC token exchange's `error_description` quotes the whole `subject_token`.
+    /// A client must never print what the server sends back without redacting it.
+    pub echo_credentials: bool,
+    /// How every paged collection is paged (default: honestly, as Octopus does).
+    pub paging: Paging,
 }
 
 impl Default for Options {
@@ -185,6 +279,12 @@ impl Default for Options {
             events_without_api_key_id: false,
             oidc_discovery: true,
             access_tokens_create_keys: true,
+            user_api_keys_enabled: true,
+            authentication_endpoint: true,
+            access_token_lifetime: jiff::SignedDuration::from_hours(1),
+            token_expiry_rule: TokenExpiryRule::Unchecked,
+            echo_credentials: false,
+            paging: Paging::Honest,
         }
     }
 }

@@ -1,13 +1,17 @@
 //! A stateful simulator of the parts of the Octopus Deploy REST API that octopus-runkey
 //! touches, served over real HTTP (or HTTPS) on 127.0.0.1 at a random port. It keeps the
 //! real server's rules: users and service accounts, API keys with ownership rules and expiry
-//! (an expired key gets 401), paging with `Links["Page.Next"]` and a settable page size,
-//! runbook runs and their server tasks, Octopus's error bodies, an audit log of changes with
-//! `IdentityEstablishedWith`, deployment targets a script can disable, the server's own OIDC
-//! issuer (discovery, JWKS, token exchange for service accounts' OIDC identities), a request
-//! log with bodies, a connection counter, and injected faults. Its defaults hide nothing a
-//! client must do itself: `partialPurpose` is ignored, and the usual cast shares the broker
-//! account with other runs' keys and keys of people.
+//! (an expired key gets 401), access tokens with their own lifetime, paging with
+//! `Links["Page.Next"]` and a settable page size, runbook runs and their server tasks,
+//! Octopus's error bodies, an audit log of changes with `IdentityEstablishedWith`,
+//! deployment targets a script can disable, the server's own OIDC issuer (discovery, JWKS,
+//! token exchange for service accounts' OIDC identities), the anonymous authentication
+//! settings, a clock of its own (in every answer's `Date`, settable behind or ahead of the
+//! worker's), a request log with bodies, a connection counter, injected faults, outages of
+//! the whole server (503s, resets, a refused port), and switches for what a server might do
+//! wrong (listings that never end or repeat, errors that quote the credential). Its defaults
+//! hide nothing a client must do itself: `partialPurpose` is ignored, and the usual cast
+//! shares the broker account with other runs' keys and keys of people.
 //! Tests seed it, run the real binary against it, and read its state afterwards. Beside the
 //! server, what a step sees of the rest of Octopus: Calamari's reading of service messages
 //! (`calamari`) and Tentacle's view of the step's processes (`tentacle`), shared by the
@@ -16,12 +20,14 @@
 mod api;
 mod auth;
 pub mod calamari;
+mod credential_echo;
 mod faults;
 mod fixture;
 mod http;
 mod ids;
 mod model;
 mod oidc;
+mod outage;
 mod prepared;
 mod render;
 mod server;
@@ -31,13 +37,15 @@ mod state;
 pub mod tentacle;
 mod tls;
 
-pub use faults::{ExpiryMode, Fault, FaultKind, Options, PartialPurpose};
+pub use faults::{
+    ExpiryMode, Fault, FaultKind, Options, Outage, Paging, PartialPurpose, TokenExpiryRule,
+};
 pub use fixture::{Fixture, OTHER_RUN_PURPOSE};
 pub use model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
 pub use oidc::JwtVariant;
 pub use prepared::{Package, ScopedUserRole, Space, Team, UserRole};
-pub use render::{DEFAULT_TAKE, octopus_date};
+pub use render::{DEFAULT_TAKE, ENDLESS_PAGE_MAX, SKIP_IGNORED_TOTAL, octopus_date};
 pub use simulator::Simulator;
 pub use tls::TestCa;

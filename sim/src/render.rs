@@ -1,11 +1,13 @@
 //! How the server writes its answers: resources in Octopus's PascalCase shapes, its date
-//! format, paged collections with their `Links`, and its error bodies.
+//! formats, paged collections with their `Links` (honest, or as the `Paging` switch makes
+//! them misbehave), and its error bodies.
 
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use crate::faults::{Options, Paging};
 use crate::http::{Request, Response};
 use crate::model::{ApiKey, AuditEvent, RunbookRun, Task, User};
 use crate::state::State;
@@ -18,27 +20,45 @@ pub fn octopus_date(at: Timestamp) -> String {
     at.strftime("%Y-%m-%dT%H:%M:%S%.7f+00:00").to_string()
 }
 
+/// The RFC 1123 form HTTP's `Date` header and Octopus's `IdentityEstablishedWith` use:
+/// `Fri, 22 Jul 2022 17:46:35 GMT`.
+pub(crate) fn http_date(at: Timestamp) -> String {
+    at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// The most items a page of an endless listing holds, whatever `take` asks: every page is
+/// made on request, so a client asking for thousands of them gets each one fast.
+pub const ENDLESS_PAGE_MAX: usize = 100;
+
+/// What `TotalResults` says when the server ignores `skip` (`Paging::SkipIgnored`).
+pub const SKIP_IGNORED_TOTAL: usize = 1_000_000;
+
 /// Where a page lives: its path, the query parameters its `Template` link names besides
-/// `skip` and `take`, and the ones this request used, which every link carries on.
+/// `skip` and `take`, and the ones this request used, which every link carries on; and how
+/// to make one more item of its kind, never seen before, for a listing that never ends.
 pub(crate) struct PageOf<'a> {
     pub base: &'a str,
     pub filters: &'a [&'a str],
     pub extra: &'a [(&'a str, String)],
+    pub fabricate: &'a dyn Fn() -> Value,
 }
 
-/// One page of `items`, rendered with `render` (only the page's items are rendered).
+/// One page of `items`, rendered with `render` (only the page's items are rendered), as
+/// `options.paging` says a server pages: honestly, or never ending, or ignoring `skip`, or
+/// pointing its last page back at itself.
 pub(crate) fn paged<T>(
     request: &Request,
+    options: &Options,
     item_type: &str,
     items: Vec<T>,
     render: impl Fn(T) -> Value,
-    max_take: Option<usize>,
     at: PageOf<'_>,
 ) -> Response {
     let PageOf {
         base,
         filters,
         extra,
+        fabricate,
     } = at;
     let skip: usize = request
         .query("skip")
@@ -48,15 +68,41 @@ pub(crate) fn paged<T>(
         .query("take")
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_TAKE);
-    let take = max_take.map_or(asked, |max| asked.min(max)).max(1);
-    let total = items.len();
+    let mut take = options.max_take.map_or(asked, |max| asked.min(max)).max(1);
+    let real = items.len();
+    let (total, page, next): (usize, Vec<Value>, Option<usize>) = match options.paging {
+        Paging::Honest | Paging::NextRepeats => {
+            let page = items
+                .into_iter()
+                .skip(skip)
+                .take(take)
+                .map(render)
+                .collect();
+            let next = skip.checked_add(take).filter(|next| *next < real);
+            (real, page, next)
+        }
+        Paging::SkipIgnored => {
+            let page = items.into_iter().take(take).map(render).collect();
+            let total = real.max(SKIP_IGNORED_TOTAL);
+            let next = skip.checked_add(take).filter(|next| *next < total);
+            (total, page, next)
+        }
+        Paging::Endless => {
+            take = take.min(ENDLESS_PAGE_MAX);
+            let mut page: Vec<Value> = items
+                .into_iter()
+                .skip(skip)
+                .take(take)
+                .map(render)
+                .collect();
+            while page.len() < take {
+                page.push(fabricate());
+            }
+            let next = skip.saturating_add(take);
+            (real.max(next.saturating_add(take)), page, Some(next))
+        }
+    };
     let pages = total.div_ceil(take).max(1);
-    let page: Vec<Value> = items
-        .into_iter()
-        .skip(skip)
-        .take(take)
-        .map(render)
-        .collect();
     let query = |skip: usize| {
         let mut q = format!("{base}?skip={skip}&take={take}");
         for (name, value) in extra {
@@ -74,8 +120,15 @@ pub(crate) fn paged<T>(
     links.insert("Page.All", format!("{base}?skip=0&take=2147483647"));
     links.insert("Page.Current", query(skip));
     links.insert("Page.Last", query((pages - 1) * take));
-    if skip + take < total {
-        links.insert("Page.Next", query(skip + take));
+    match (next, options.paging) {
+        (Some(next), _) => {
+            links.insert("Page.Next", query(next));
+        }
+        // The last page points back at itself.
+        (None, Paging::NextRepeats) => {
+            links.insert("Page.Next", query(skip));
+        }
+        (None, _) => {}
     }
     Response::json(
         200,

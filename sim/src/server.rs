@@ -1,18 +1,22 @@
 //! The network side: a listener on 127.0.0.1, one thread per connection, optional TLS, and
-//! the loop that reads requests, fires injected faults where a real network would, hands
-//! the rest to the API and logs every request with what was answered.
+//! the loop that reads requests, answers them as an outage would or fires injected faults
+//! where a real network would, hands the rest to the API, stamps every answer with the
+//! server's clock (`Date`) and logs every request with what was answered. A `Refused`
+//! outage closes the listener and listens on the same port again when it ends.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::faults::{FaultKind, Options};
+use crate::credential_echo;
+use crate::faults::{FaultKind, Options, Outage};
 use crate::http::{self, Request, Response};
 use crate::model::RequestRecord;
-use crate::render::error;
+use crate::outage::Outages;
+use crate::render::{error, http_date};
 use crate::state::State;
 
 /// What the accept loop, the connection threads and the `Simulator` handle share.
@@ -23,6 +27,8 @@ pub(crate) struct Shared {
     /// Requests read since the start, never reset: whether the simulator was used at all.
     pub requests_ever: AtomicUsize,
     pub stop: AtomicBool,
+    /// The outage in force, if any, and whether the port listens.
+    pub outages: Outages,
 }
 
 impl Shared {
@@ -45,27 +51,93 @@ pub(crate) fn listen(
         connections: AtomicUsize::new(0),
         requests_ever: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
+        outages: Outages::new(),
     });
     let accept_shared = Arc::clone(&shared);
-    let accept = std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            if accept_shared.stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let Ok(stream) = stream else { continue };
-            let id = accept_shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
-            let shared = Arc::clone(&accept_shared);
-            std::thread::spawn(move || serve(shared, stream, id));
-        }
-    });
+    let accept = std::thread::spawn(move || accept_loop(accept_shared, listener, addr));
     (shared, addr, accept)
 }
 
-/// Stops the accept loop: sets `stop`, then wakes the listener with one last connection.
+/// Accepts connections, one thread each, until `stop` is set. During a `Refused` outage
+/// the listener is closed, and the same port listened on again when the outage ends.
+fn accept_loop(shared: Arc<Shared>, mut listener: TcpListener, addr: SocketAddr) {
+    loop {
+        for stream in listener.incoming() {
+            if shared.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if shared.outages.current() == Some(Outage::Refused) {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let id = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || serve(shared, stream, id));
+        }
+        drop(listener);
+        shared.outages.set_listening(false, None);
+        shared.outages.wait_while_refused(&shared.stop);
+        // Listening on the same port again works at once on Linux and macOS (std sets
+        // SO_REUSEADDR, so connections of the old listener in TIME_WAIT do not stand in the
+        // way); a port taken meanwhile by another socket is tried again until it is free.
+        listener = loop {
+            if shared.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            match TcpListener::bind(addr) {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    shared.outages.set_listening(false, Some(e.to_string()));
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        shared.outages.set_listening(true, None);
+        // A stop that came while the port was closed found no listener to wake.
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+/// Stops the accept loop: sets `stop`, then wakes the listener with one last connection
+/// (or, during a `Refused` outage, the loop waiting for it to end).
 pub(crate) fn stop(shared: &Shared, addr: SocketAddr, accept: JoinHandle<()>) {
     shared.stop.store(true, Ordering::SeqCst);
+    shared.outages.wake();
     let _ = TcpStream::connect(addr);
     let _ = accept.join();
+}
+
+/// How long the handle waits for the port to close or listen again.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Puts `outage` in force until `until` (or until [`end_outage`]), and returns once the
+/// port is as it wants: closed for `Refused`, listening otherwise.
+pub(crate) fn begin_outage(
+    shared: &Shared,
+    addr: SocketAddr,
+    outage: Outage,
+    until: Option<Instant>,
+) {
+    shared.outages.start(outage, until);
+    if outage == Outage::Refused {
+        // The accept loop sees the outage when a connection wakes it.
+        let _ = TcpStream::connect(addr);
+    }
+    settle(shared, addr);
+}
+
+/// Ends the outage in force, if any, and returns once the port listens.
+pub(crate) fn end_outage(shared: &Shared, addr: SocketAddr) {
+    shared.outages.end();
+    settle(shared, addr);
+}
+
+fn settle(shared: &Shared, addr: SocketAddr) {
+    if let Err(why) = shared.outages.settle(SETTLE) {
+        panic!("the simulator at {addr} could not close or reopen its port for an outage: {why}");
+    }
 }
 
 fn serve(shared: Arc<Shared>, stream: TcpStream, connection: usize) {
@@ -103,14 +175,34 @@ fn serve_stream<S: Read + Write>(
             _ => return,
         };
         shared.requests_ever.fetch_add(1, Ordering::SeqCst);
-        let fault = shared.state().take_fault(&request);
-        let (response, reset) = answer(&shared, &request, fault.as_ref());
+        let (response, reset, fault) = match shared.outages.current() {
+            Some(outage) => {
+                shared.outages.during.fetch_add(1, Ordering::SeqCst);
+                let response = (outage == Outage::Unavailable).then(restarting);
+                let reset = response.is_none();
+                (response, reset, Some(format!("Outage({outage:?})")))
+            }
+            None => {
+                let fault = shared.state().take_fault(&request);
+                let (response, reset) = answer(&shared, &request, fault.as_ref());
+                (response, reset, fault.map(|f| format!("{f:?}")))
+            }
+        };
+        let response = match response {
+            Some(response) if shared.state().options.echo_credentials => {
+                Some(credential_echo::echo(&request, response))
+            }
+            other => other,
+        };
+        // Every answer carries the server's clock, which a test may have moved.
+        let date = http_date(shared.state().now());
+        let response = response.map(|r| r.with_header("Date", &date));
         shared.state().requests.push(RequestRecord {
             connection,
             method: request.method.clone(),
             target: request.target.clone(),
             status: response.as_ref().map(|r| r.status),
-            fault: fault.as_ref().map(|f| format!("{f:?}")),
+            fault,
             headers: request.headers.clone(),
             body: String::from_utf8_lossy(&request.body).into_owned(),
         });
@@ -126,6 +218,15 @@ fn serve_stream<S: Read + Write>(
             }
         }
     }
+}
+
+/// The answer of a server that is restarting (`Outage::Unavailable`).
+fn restarting() -> Response {
+    error(
+        503,
+        "The server is restarting. Please try again in a few moments.",
+        &[],
+    )
 }
 
 /// The answer to send (None: none) and whether to reset the connection instead.

@@ -1,7 +1,7 @@
 //! The handle a test holds: starting the server (plain or over TLS), seeding it with users
 //! and their permissions, keys, tokens, OIDC identities and JWTs, runbook runs and tasks,
 //! deployment targets, and what `setup` prepares (spaces, step templates), injecting faults
-//! and changing options while it runs, and reading back what it holds and what it was
+//! and outages, moving its clock and changing options while it runs, and reading back what it holds and what it was
 //! asked. The server stops when it is dropped, and a simulator that was never asked anything
 //! fails the test then, unless the test said it expects no request: a test whose server was
 //! never called tests nothing about it.
@@ -10,11 +10,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use crate::faults::{Fault, Options};
+use crate::faults::{Fault, Options, Outage};
 use crate::model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
@@ -158,15 +159,31 @@ impl Simulator {
         state.insert_key(user_id, purpose, created, expires)
     }
 
+    /// Sets the expiry of key `key_id` (None: it never expires), as if it had been made with
+    /// it. Octopus cannot change a key once it is made; this is how a test gives a key it
+    /// did not make itself, such as the broker's own key of the usual cast, a short life: a
+    /// broker key about to expire, which the keys it creates cannot outlive. Panics when no
+    /// key has this id, since a test that changes a key it never made is wrong.
+    pub fn set_key_expiry(&self, key_id: &str, expires: Option<Timestamp>) {
+        let mut state = self.state();
+        let key = state
+            .keys
+            .iter_mut()
+            .find(|k| k.id == key_id)
+            .unwrap_or_else(|| panic!("no key {key_id} in the simulator"));
+        key.expires = expires;
+    }
+
     /// Deletes a key outside the API, leaving no audit event (as a test's setup would).
     pub fn remove_api_key(&self, key_id: &str) {
         self.state().keys.retain(|k| k.id != key_id);
     }
 
-    /// A bearer access token for `user_id`, valid for one hour.
+    /// A bearer access token for `user_id`, valid for `Options::access_token_lifetime` (one
+    /// hour by default) from the server's now, as the token exchange would issue it.
     pub fn add_access_token(&self, user_id: &str) -> String {
         let mut state = self.state();
-        let expires = state.now() + SignedDuration::from_hours(1);
+        let expires = state.now() + state.options.access_token_lifetime;
         state.insert_token(user_id, expires)
     }
 
@@ -369,10 +386,45 @@ impl Simulator {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
-    /// Forgets the request log and the connection count (for per-operation figures).
+    /// Forgets the request log, the connection count and the count of requests during
+    /// outages (for per-operation figures).
     pub fn reset_counters(&self) {
         self.state().requests.clear();
         self.shared.connections.store(0, Ordering::SeqCst);
+        self.shared.outages.during.store(0, Ordering::SeqCst);
+    }
+
+    /// Puts `outage` in force for every request until [`Simulator::end_outage`]: a server
+    /// restart (`Unavailable`: 503), a load balancer failing over (`Reset`), nothing
+    /// listening on the port (`Refused`). It returns once the outage is in force (for
+    /// `Refused`, once the port is closed); it replaces any outage in force. Requests read
+    /// during it are logged as usual (status 503 or none, `fault` naming the outage) and
+    /// counted by [`Simulator::requests_during_outage`]; refused connections are not seen.
+    pub fn set_outage(&self, outage: Outage) {
+        server::begin_outage(&self.shared, self.addr, outage, None);
+    }
+
+    /// [`Simulator::set_outage`] for `duration`, after which the server serves again by
+    /// itself (for `Refused`, listening on the same port again): a restart that takes this
+    /// long, while the client keeps trying.
+    pub fn outage_for(&self, outage: Outage, duration: Duration) {
+        server::begin_outage(
+            &self.shared,
+            self.addr,
+            outage,
+            Some(Instant::now() + duration),
+        );
+    }
+
+    /// Ends the outage in force, if any, and returns once the port listens again.
+    pub fn end_outage(&self) {
+        server::end_outage(&self.shared, self.addr);
+    }
+
+    /// Requests read while an outage was in force, since the start or the last
+    /// [`Simulator::reset_counters`]: whether (and how often) a client kept trying.
+    pub fn requests_during_outage(&self) -> usize {
+        self.shared.outages.during.load(Ordering::SeqCst)
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -386,6 +438,16 @@ impl Simulator {
     /// Moves the server's clock (expiry checks, `Created` of new keys) forward.
     pub fn advance_clock(&self, by: SignedDuration) {
         self.state().clock += by;
+    }
+
+    /// Sets the server's clock to the real clock plus `offset`, replacing any earlier offset
+    /// or [`Simulator::advance_clock`]. It models a server and a worker whose clocks
+    /// disagree: a negative offset is a server behind the worker (or a worker whose clock
+    /// jumped forward), a positive one a server ahead. Everything the server decides by time
+    /// follows it: key and token expiry, the checks on a new key's `Expires`, `Created` and
+    /// `Occurred`, and the `Date` header of every answer.
+    pub fn set_clock_offset(&self, offset: SignedDuration) {
+        self.state().clock = offset;
     }
 
     pub fn now(&self) -> Timestamp {

@@ -2,6 +2,8 @@
 //! fire, its options and its clock (which tests can move forward), and the changes several
 //! handlers and the test's handle make alike (a key or token stored, a task put in a state).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use jiff::{SignedDuration, Timestamp};
 
 use crate::faults::{Fault, FaultKind, Options};
@@ -12,6 +14,9 @@ use crate::model::{
 };
 use crate::oidc::SigningKey;
 use crate::prepared::Prepared;
+
+/// The first number of a fabricated item's id.
+const FABRICATED_FROM: u64 = 1_000_000_001;
 
 pub(crate) struct State {
     pub users: Vec<User>,
@@ -36,6 +41,8 @@ pub(crate) struct State {
     pub machines: Vec<Machine>,
     /// What `setup` prepares: spaces, packages, step templates, teams, roles, accounts.
     pub prepared: Prepared,
+    /// Fabricated items made so far, for listings that never end (`Paging::Endless`).
+    pub fabricated: AtomicU64,
 }
 
 impl State {
@@ -58,12 +65,19 @@ impl State {
             oidc_identities: Vec::new(),
             machines: Vec::new(),
             prepared: Prepared::new(),
+            fabricated: AtomicU64::new(0),
         }
     }
 
     /// The server's time: the real clock moved by whatever the test advanced it.
     pub fn now(&self) -> Timestamp {
         Timestamp::now() + self.clock
+    }
+
+    /// A number for the id of a fabricated item (`Paging::Endless`): never given before,
+    /// and far above the numbers real records get, so it names nothing real.
+    pub fn fabricated_number(&self) -> u64 {
+        FABRICATED_FROM + self.fabricated.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The next number for an id of the form `Kind-N`.

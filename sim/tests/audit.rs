@@ -250,3 +250,69 @@ fn reading_events_needs_event_view_and_is_not_an_event() {
         "OpenID Connect access token"
     );
 }
+
+/// `POST /api/users/{broker}/apikeys` with `key` for `purpose`, expiring in `minutes`.
+fn mint(f: &Fixture, key: &str, purpose: &str, minutes: i64) -> Value {
+    let expires = octopus_sim::octopus_date(f.sim.now() + SignedDuration::from_mins(minutes));
+    let (status, created) = request(
+        f,
+        "POST",
+        &format!("/api/users/{}/apikeys", f.broker_id),
+        key,
+        Some(json!({"Purpose": purpose, "Expires": expires, "UserId": f.broker_id})),
+    );
+    assert_eq!(status, 200, "{created}");
+    created
+}
+
+#[test]
+fn a_key_a_run_key_mints_and_deletes_names_the_run_key_in_both_events() {
+    for without_purpose in [false, true] {
+        let f = Fixture::new();
+        f.sim
+            .set_options(|o| o.identity_without_purpose = without_purpose);
+        let purpose = "Jane Doe (jane.doe) ran 'Deploy' [runkey ServerTasks-1/abcdef12]";
+        let run = mint(&f, &f.broker_key, purpose, 60);
+        let run_key = run["ApiKey"].as_str().unwrap();
+        let run_key_id = run["Id"].as_str().unwrap();
+        // The run key mints a key for its own user, without the marker, then deletes it.
+        let minted = mint(&f, run_key, "no marker here", 30);
+        let minted_id = minted["Id"].as_str().unwrap();
+        let path = format!("/api/users/{}/apikeys/{minted_id}", f.broker_id);
+        assert_eq!(request(&f, "DELETE", &path, run_key, None).0, 200);
+
+        let created_at: Timestamp = run["Created"].as_str().unwrap().parse().unwrap();
+        let date = created_at.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let identity = if without_purpose {
+            format!("API key {} created {date}", &run_key[..8])
+        } else {
+            format!("API key '{purpose}' created {date}")
+        };
+        let audit = f.sim.audit();
+        let categories: Vec<&str> = audit.iter().map(|e| e.category.as_str()).collect();
+        assert_eq!(categories, ["Created", "Created", "Deleted"]);
+        for event in &audit[1..] {
+            assert_eq!(event.identity_established_with, identity, "{event:?}");
+            assert_eq!(event.api_key_id.as_deref(), Some(run_key_id));
+            assert_eq!(event.api_key_hint.as_deref(), Some(&run_key[..8]));
+            assert_eq!(event.user_id, f.broker_id);
+            assert_eq!(
+                event.related_document_ids,
+                [minted_id, f.broker_id.as_str()],
+                "{event:?}"
+            );
+        }
+        // And so the events API serves them, found by the minted key's id.
+        let (_, items) = events(&f, &format!("?regarding={minted_id}"));
+        assert_eq!(items.len(), 2);
+        for item in &items {
+            assert_eq!(item["IdentityEstablishedWith"], identity.as_str());
+            assert_eq!(item["ApiKeyId"], run_key_id);
+            assert_eq!(item["RelatedDocumentIds"][0], minted_id);
+        }
+        assert_eq!(
+            (items[0]["Category"].as_str(), items[1]["Category"].as_str()),
+            (Some("Deleted"), Some("Created"))
+        );
+    }
+}

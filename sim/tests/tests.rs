@@ -7,10 +7,22 @@ mod support;
 mod schemas;
 // Error bodies and the rules that choose 400, 401, 403 and 404.
 mod errors;
+// A buggy server that quotes the credential in its errors.
+mod credential_echo;
 // API keys: expiry, paging, partialPurpose, ownership, the shared broker account.
 mod api_keys;
+// OIDC access tokens: their lifetime, and the expiry of keys made with them.
+mod access_tokens;
+// Listings that never end or repeat, for every paged collection.
+mod paging;
 // The request log, the audit log and the events API.
 mod audit;
+// What the server says of itself: the authentication settings.
+mod settings;
+// Outages of the whole server: 503s, resets, a refused port, and their end.
+mod outages;
+// The server's clock: the Date header, a clock behind or ahead of the worker's.
+mod clock;
 // Server tasks and their states.
 mod tasks;
 // The Calamari emulation's service-message parser against Calamari's own answers.

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
-use crate::faults::{ExpiryMode, PartialPurpose};
+use crate::faults::{ExpiryMode, PartialPurpose, TokenExpiryRule};
 use crate::http::{Request, Response};
+use crate::ids;
 use crate::model::{ApiKey, User};
 use crate::render::{
     PageOf, error, forbidden, invalid, listed_key_json, method_not_allowed, not_found, not_owned,
@@ -69,16 +70,31 @@ fn list(state: &State, request: &Request, owner: &User) -> Response {
         .filter(|_| mode != PartialPurpose::Ignored)
         .map(|p| ("partialPurpose", p.clone()))
         .collect();
+    // A listing that never ends pads its pages with live keys of the same user, none with
+    // the marker: what a client must page past without taking them for its own.
+    let now = state.now();
+    let fabricate = || {
+        let n = state.fabricated_number();
+        listed_key_json(&ApiKey {
+            id: ids::api_key_id(),
+            user_id: owner.id.clone(),
+            purpose: format!("fabricated key {n}"),
+            secret: ids::api_key_secret(),
+            created: now - SignedDuration::from_hours(24 * 30),
+            expires: Some(now + SignedDuration::from_hours(24 * 30)),
+        })
+    };
     paged(
         request,
+        &state.options,
         "ApiKey",
         keys,
         listed_key_json,
-        state.options.max_take,
         PageOf {
             base: &format!("/api/users/{}/apikeys", owner.id),
             filters: &["partialPurpose"],
             extra: &extra,
+            fabricate: &fabricate,
         },
     )
 }
@@ -104,6 +120,11 @@ fn create(
     if owner.id != actor.user.id && !owner.is_service {
         return refuse(
             "API keys can only be created for your own account or for a service account.",
+        );
+    }
+    if !owner.is_service && !state.options.user_api_keys_enabled {
+        return refuse(
+            "An administrator has disabled API keys for users; only service accounts can have them.",
         );
     }
     let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
@@ -191,7 +212,17 @@ fn expiry(
                         .to_string(),
                 );
             }
-            Ok(Some(at))
+            match actor.token_expires {
+                Some(limit) if at > limit => match options.token_expiry_rule {
+                    TokenExpiryRule::Refuse => Err(
+                        "The expiry date cannot be after the expiry of the access token used to create it."
+                            .to_string(),
+                    ),
+                    TokenExpiryRule::Cap => Ok(Some(limit)),
+                    TokenExpiryRule::Unchecked => Ok(Some(at)),
+                },
+                _ => Ok(Some(at)),
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! both inclusive) and by a document it is about (`regarding=`). It cannot be filtered by
 //! API key or purpose, as on the real server. Needs `EventView`.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::auth::Actor;
 use crate::http::{Request, Response};
@@ -41,6 +41,42 @@ pub(crate) fn list(state: &State, actor: &Actor, request: &Request) -> Response 
         })
         .collect();
     events.reverse();
+    // A listing that never ends pads its pages with changes that pass the filters asked:
+    // by one of the users asked for, inside `from`..`to` (the last 90 days when open),
+    // about the document asked for.
+    let now = state.now();
+    let earliest = from.unwrap_or(now - SignedDuration::from_hours(24 * 90));
+    let latest = to.unwrap_or(now).max(earliest);
+    let window = latest.duration_since(earliest);
+    let fabricate = || {
+        let n = state.fabricated_number();
+        let user_id = users
+            .as_ref()
+            .and_then(|ids| ids.first().cloned())
+            .unwrap_or_else(|| format!("Users-{n}"));
+        let user = state.user(&user_id);
+        let project = format!("Projects-{n}");
+        let event = AuditEvent {
+            id: format!("Events-{n}"),
+            category: "Modified".to_string(),
+            occurred: earliest + window / 100 * ((n % 99) as i32 + 1),
+            username: user.map_or_else(|| format!("fabricated-{n}"), |u| u.username.clone()),
+            is_service: user.is_some_and(|u| u.is_service),
+            user_id,
+            user_agent: "Mozilla/5.0 (fabricated)".to_string(),
+            action: format!("PUT /api/Spaces-1/projects/{project}"),
+            status: 200,
+            identity_established_with: "Session cookie".to_string(),
+            api_key_id: None,
+            api_key_hint: None,
+            message: format!("Project fabricated-{n} was modified"),
+            related_document_ids: [Some(project), regarding.clone()]
+                .into_iter()
+                .flatten()
+                .collect(),
+        };
+        event_json(state, &event)
+    };
     let extra: Vec<(&str, String)> = ["users", "from", "to", "regarding"]
         .into_iter()
         .filter_map(|name| {
@@ -52,10 +88,10 @@ pub(crate) fn list(state: &State, actor: &Actor, request: &Request) -> Response 
         .collect();
     paged(
         request,
+        &state.options,
         "Event",
         events,
         |event| event_json(state, event),
-        state.options.max_take,
         PageOf {
             base: "/api/events",
             filters: &[
@@ -71,6 +107,7 @@ pub(crate) fn list(state: &State, actor: &Actor, request: &Request) -> Response 
                 "asCsv",
             ],
             extra: &extra,
+            fabricate: &fabricate,
         },
     )
 }

@@ -50,16 +50,26 @@ pub(crate) fn route(
                 .iter()
                 .filter(|m| m.space_id == space)
                 .collect();
+            let fabricate = || {
+                let n = state.fabricated_number();
+                machine_json(&Machine {
+                    id: format!("Machines-{n}"),
+                    space_id: space.to_string(),
+                    name: format!("fabricated-{n}"),
+                    is_disabled: false,
+                })
+            };
             done(paged(
                 request,
+                &state.options,
                 "Machine",
                 machines,
                 machine_json,
-                state.options.max_take,
                 PageOf {
                     base: &format!("/api/{space}/machines"),
                     filters: &["name", "ids", "isDisabled"],
                     extra: &[],
+                    fabricate: &fabricate,
                 },
             ))
         }

@@ -28,6 +28,11 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
     if request.method == "GET" && (request.path() == "/api" || request.path() == "/api/") {
         return Response::json(200, &root_document());
     }
+    // The authentication settings drive the login page, so they are served to anyone,
+    // whatever credential (or none) the request carries.
+    if request.method == "GET" && request.path().trim_end_matches('/') == "/api/authentication" {
+        return system::authentication(state);
+    }
     // OIDC discovery, the JWKS and the token exchange are anonymous, and change nothing.
     if let Some(response) = oidc::anonymous(state, request, now) {
         return response;
@@ -53,7 +58,6 @@ fn route(state: &mut State, actor: &Actor, request: &Request, now: Timestamp) ->
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["api", "users", "me"]) => done(users::me(actor)),
         ("GET", ["api", "users"]) => done(users::list(state, actor, request)),
-        ("GET", ["api", "authentication"]) => done(system::authentication(state)),
         ("GET", ["api", "users", id]) => done(users::one(state, actor, id)),
         (method, ["api", "users", id, "apikeys", rest @ ..]) => {
             apikeys::route(state, actor, request, now, method, id, rest)

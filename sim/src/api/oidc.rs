@@ -2,12 +2,13 @@
 //! (`/.well-known/openid-configuration`), the JWKS (`/.well-known/jwks`) and the token
 //! endpoint (`POST /api/token/v1`, RFC 8693 token exchange), which checks the JWT's
 //! signature, issuer, expiry, audience and subject against the service accounts' OIDC
-//! identities and issues a one-hour bearer access token. A token exchange changes nothing,
+//! identities and issues a bearer access token that lives `Options::access_token_lifetime`
+//! (one hour by default, as Octopus documents). A token exchange changes nothing,
 //! so it leaves no audit event. Authenticated: a service account's OIDC identities, listed
 //! (`GET /api/serviceaccounts/{id}/oidcidentities/v1`) and created
 //! (`POST .../oidcidentities/create/v1`).
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::api::answer::{Answer, Change, done};
@@ -24,8 +25,6 @@ pub(crate) const TOKEN_PATH: &str = "/api/token/v1";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-/// Access tokens live one hour.
-const TOKEN_LIFETIME_SECS: i64 = 3600;
 
 /// The answer to one of the anonymous OIDC requests, or `None` when `request` is not one.
 pub(crate) fn anonymous(state: &mut State, request: &Request, now: Timestamp) -> Option<Response> {
@@ -44,8 +43,35 @@ pub(crate) fn anonymous(state: &mut State, request: &Request, now: Timestamp) ->
     Some(match path {
         DISCOVERY_PATH => Response::json(200, &discovery(&state.url)),
         JWKS_PATH => Response::json(200, &json!({"keys": [state.signing_key.jwk()]})),
-        _ => exchange(state, request, now),
+        _ => {
+            let response = exchange(state, request, now);
+            if state.options.echo_credentials && response.status == 400 {
+                quote_subject_token(request, response)
+            } else {
+                response
+            }
+        }
     })
+}
+
+/// A refusal whose `error_description` quotes the whole `subject_token` sent, as a buggy
+/// server might (`Options::echo_credentials`).
+fn quote_subject_token(request: &Request, mut response: Response) -> Response {
+    let token = fields(request).and_then(|fields| {
+        fields
+            .into_iter()
+            .find(|(k, v)| k == "subject_token" && !v.trim().is_empty())
+            .map(|(_, v)| v)
+    });
+    let (Some(token), Ok(mut body)) = (token, serde_json::from_slice::<Value>(&response.body))
+    else {
+        return response;
+    };
+    let description = body["error_description"].as_str().unwrap_or("").to_string();
+    body["error_description"] =
+        Value::String(format!("{description} The subject_token was: {token}"));
+    response.body = serde_json::to_vec_pretty(&body).expect("JSON values serialise");
+    response
 }
 
 fn discovery(url: &str) -> Value {
@@ -192,7 +218,8 @@ fn exchange(state: &mut State, request: &Request, now: Timestamp) -> Response {
     if !active {
         return refuse("The service account is disabled.");
     }
-    let expires = now + SignedDuration::from_secs(TOKEN_LIFETIME_SECS);
+    let lifetime = state.options.access_token_lifetime;
+    let expires = now + lifetime;
     let access_token = state.insert_token(&identity.service_account_id, expires);
     Response::json(
         200,
@@ -200,7 +227,7 @@ fn exchange(state: &mut State, request: &Request, now: Timestamp) -> Response {
             "access_token": access_token,
             "token_type": "Bearer",
             "issued_token_type": ACCESS_TOKEN_TYPE,
-            "expires_in": TOKEN_LIFETIME_SECS,
+            "expires_in": lifetime.as_secs(),
         }),
     )
 }

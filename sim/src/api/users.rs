@@ -16,16 +16,29 @@ pub(crate) fn list(state: &State, actor: &Actor, request: &Request) -> Response 
         return forbidden("UserView");
     }
     let users: Vec<&User> = state.users.iter().collect();
+    let fabricate = || {
+        let n = state.fabricated_number();
+        user_json(&User {
+            id: format!("Users-{n}"),
+            username: format!("fabricated-{n}"),
+            display_name: format!("Fabricated User {n}"),
+            email: format!("fabricated-{n}@example.com"),
+            is_service: false,
+            is_active: true,
+            permissions: Vec::new(),
+        })
+    };
     paged(
         request,
+        &state.options,
         "User",
         users,
         user_json,
-        state.options.max_take,
         PageOf {
             base: "/api/users",
             filters: &["filter"],
             extra: &[],
+            fabricate: &fabricate,
         },
     )
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::input::{contains, json_body, require, string_list, text};
+use super::input::{contains, fabricated_name, json_body, require, string_list, text};
 use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::http::{Request, Response};
@@ -54,16 +54,33 @@ pub(super) fn list(state: &State, actor: &Actor, request: &Request, space: &Spac
         .collect();
     found.sort_by_key(|a| name_of(a).to_lowercase());
     let extra: Vec<(&str, String)> = partial.iter().map(|p| ("partialName", p.clone())).collect();
+    let fabricate = || {
+        let n = state.fabricated_number();
+        let id = format!("Accounts-{n}");
+        json!({
+            "Id": id,
+            "Name": fabricated_name(partial.as_deref(), n),
+            "AccountType": kind.as_deref().unwrap_or("UsernamePassword"),
+            "SpaceId": space.id,
+            "Description": "",
+            "EnvironmentIds": [],
+            "TenantIds": [],
+            "TenantTags": [],
+            "TenantedDeploymentParticipation": "Untenanted",
+            "Links": {"Self": format!("/api/{}/accounts/{id}", space.id)},
+        })
+    };
     paged(
         request,
+        &state.options,
         "Account",
         found,
         Value::clone,
-        state.options.max_take,
         PageOf {
             base: &format!("/api/{}/accounts", space.id),
             filters: &["partialName", "accountType"],
             extra: &extra,
+            fabricate: &fabricate,
         },
     )
 }

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::input::{contains, json_body, require, text};
+use super::input::{contains, fabricated_name, json_body, require, text};
 use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::http::{Request, Response};
@@ -36,16 +36,34 @@ pub(super) fn list(state: &State, actor: &Actor, request: &Request, space: &Spac
         .collect();
     found.sort_by_key(|t| name_of(t).to_lowercase());
     let extra: Vec<(&str, String)> = partial.iter().map(|p| ("partialName", p.clone())).collect();
+    let fabricate = || {
+        let n = state.fabricated_number();
+        let id = format!("ActionTemplates-{n}");
+        json!({
+            "Id": id,
+            "Name": fabricated_name(partial.as_deref(), n),
+            "Description": "",
+            "ActionType": "Octopus.Script",
+            "Version": 0,
+            "CommunityActionTemplateId": null,
+            "SpaceId": space.id,
+            "Packages": [],
+            "Parameters": [],
+            "Properties": {"Octopus.Action.Script.ScriptSource": "Inline", "Octopus.Action.Script.Syntax": "Bash", "Octopus.Action.Script.ScriptBody": "true"},
+            "Links": {"Self": format!("/api/{}/actiontemplates/{id}", space.id)},
+        })
+    };
     paged(
         request,
+        &state.options,
         "ActionTemplate",
         found,
         Value::clone,
-        state.options.max_take,
         PageOf {
             base: &format!("/api/{}/actiontemplates", space.id),
             filters: &["partialName"],
             extra: &extra,
+            fabricate: &fabricate,
         },
     )
 }

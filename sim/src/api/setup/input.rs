@@ -1,6 +1,7 @@
 //! What the setup endpoints take from a request, each the way Octopus answers when it is
 //! wrong: the caller's permission (403 naming it), the body as a JSON object (400 otherwise)
-//! and its text and list fields, and the `partialName` filter of a listing.
+//! and its text and list fields, and the `partialName` filter of a listing (which the names
+//! of fabricated items honour too).
 
 use serde_json::Value;
 
@@ -44,6 +45,16 @@ pub(super) fn string_list(body: &serde_json::Map<String, Value>, name: &str) -> 
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The name of a fabricated item `n` of a listing that never ends (`Paging::Endless`):
+/// it holds the `partialName` asked for, as every item of a filtered listing does, but is
+/// never that name itself.
+pub(super) fn fabricated_name(partial: Option<&str>, n: u64) -> String {
+    match partial {
+        Some(partial) => format!("{partial} (fabricated {n})"),
+        None => format!("Fabricated {n}"),
+    }
 }
 
 /// Whether `name` contains `partial`, ignoring case (Octopus's `partialName`).

@@ -22,16 +22,26 @@ pub(super) fn space_json(space: &Space) -> Value {
 }
 
 pub(super) fn list(state: &State, request: &Request) -> Response {
+    let fabricate = || {
+        let n = state.fabricated_number();
+        space_json(&Space {
+            id: format!("Spaces-{n}"),
+            name: format!("Fabricated {n}"),
+            slug: format!("fabricated-{n}"),
+            is_default: false,
+        })
+    };
     paged(
         request,
+        &state.options,
         "Space",
         state.prepared.spaces.iter().collect(),
         space_json,
-        state.options.max_take,
         PageOf {
             base: "/api/spaces",
             filters: &["partialName"],
             extra: &[],
+            fabricate: &fabricate,
         },
     )
 }

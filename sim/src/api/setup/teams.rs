@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::input::{contains, json_body, require, string_list, text};
+use super::input::{contains, fabricated_name, json_body, require, string_list, text};
 use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::http::{Request, Response};
@@ -62,16 +62,28 @@ pub(super) fn list(state: &State, actor: &Actor, request: &Request, space: &Spac
         .collect();
     teams.sort_by_key(|t| t.name.to_lowercase());
     let extra: Vec<(&str, String)> = partial.iter().map(|p| ("partialName", p.clone())).collect();
+    let fabricate = || {
+        let n = state.fabricated_number();
+        team_json(&Team {
+            id: format!("Teams-{n}"),
+            name: fabricated_name(partial.as_deref(), n),
+            space_id: Some(space.id.clone()),
+            description: String::new(),
+            member_user_ids: Vec::new(),
+            external_security_groups: Vec::new(),
+        })
+    };
     paged(
         request,
+        &state.options,
         "Team",
         teams,
         team_json,
-        state.options.max_take,
         PageOf {
             base: &format!("/api/{}/teams", space.id),
             filters: &["partialName"],
             extra: &extra,
+            fabricate: &fabricate,
         },
     )
 }
@@ -222,16 +234,30 @@ pub(super) fn grants(state: &State, actor: &Actor, request: &Request, team_id: &
         .iter()
         .filter(|g| g.team_id == team_id)
         .collect();
+    let fabricate = || {
+        let n = state.fabricated_number();
+        grant_json(&ScopedUserRole {
+            id: format!("ScopedUserRoles-{n}"),
+            team_id: team_id.to_string(),
+            user_role_id: format!("userroles-fabricated-{n}"),
+            space_id: Some("Spaces-1".to_string()),
+            project_ids: Vec::new(),
+            environment_ids: Vec::new(),
+            project_group_ids: Vec::new(),
+            tenant_ids: Vec::new(),
+        })
+    };
     paged(
         request,
+        &state.options,
         "ScopedUserRole",
         grants,
         grant_json,
-        state.options.max_take,
         PageOf {
             base: &format!("/api/teams/{team_id}/scopeduserroles"),
             filters: &[],
             extra: &[],
+            fabricate: &fabricate,
         },
     )
 }
