@@ -369,8 +369,10 @@ fn a_ttl_beyond_what_the_server_allows_is_an_error_that_says_so() {
     let out = runkey(&["create", "--ttl", "400d"])
         .envs(create_env(&f, "ServerTasks-7"))
         .run();
-    out.code(1)
-        .one_error_line(&["more than 366 days", "shorter --ttl"]);
+    out.code(1).one_error_line(&[
+        "more than 366 days",
+        "the server lets a key live at most 366 days (its ApiKeyMaxExpiryDays): choose a shorter --ttl or RUNKEY_TTL (now 400d)",
+    ]);
     assert!(out.result_message().unwrap().contains("more than 366 days"));
     assert!(runkey_keys(&f).is_empty());
 }
@@ -591,4 +593,24 @@ case "$status" in *" 200 "*) exit 0 ;; *) echo "key failed: $status"; exit 1 ;; 
     }
     assert_eq!(ids.len(), 20);
     assert!(runkey_keys(&f).is_empty(), "zero keys remain");
+}
+
+// Issue 22, item 9: a refusal that GET /api/authentication explains.
+#[test]
+fn a_person_as_broker_on_a_server_without_user_keys_is_told_to_use_a_service_account() {
+    let f = Fixture::new();
+    f.sim.set_options(|o| o.user_api_keys_enabled = false);
+    let person = f
+        .sim
+        .add_user("ops.person", "Ops Person", false, &["TaskView"]);
+    let (_, key) = f.sim.add_api_key(&person, "made by hand", None);
+    let out = runkey(&["create"])
+        .envs(create_env(&f, "ServerTasks-9"))
+        .env("OCTOPUS_API_KEY", &key)
+        .run();
+    out.code(1).one_error_line(&[
+        "the server lets only service accounts have API keys (UserApiKeysEnabled is off), and the broker Ops Person (ops.person",
+        "make the broker a service account",
+    ]);
+    assert!(runkey_keys(&f).is_empty());
 }

@@ -558,3 +558,74 @@ fn after_a_cancel_the_guard_revokes_the_keys_the_run_key_minted() {
     });
     seeded_keys_survive(&f);
 }
+
+// Issue 22, item 1: a server blip at the end of a run does not leave the key live.
+#[test]
+fn a_guard_keeps_revoking_through_a_restart_until_the_key_is_gone() {
+    for fault in [FaultKind::status(503), FaultKind::ResetBeforeResponse] {
+        let f = Fixture::new();
+        let task = f.sim.add_task(None, TaskState::Executing);
+        create_with_guard(&f, &task).run().code(0);
+        // Three rounds of the transport's three attempts fail: a restart of a few seconds.
+        f.sim
+            .inject(Fault::new("DELETE", "/apikeys/", fault.clone()).times(9));
+        f.sim.set_task_state(&task, TaskState::Success);
+        wait_until("the guard's revoke", Duration::from_secs(20), || {
+            runkey_keys(&f).is_empty()
+        });
+        let deletes = f
+            .sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "DELETE")
+            .count();
+        assert_eq!(deletes, 10, "{fault:?}: nine failed, the tenth did it");
+        seeded_keys_survive(&f);
+    }
+}
+
+#[test]
+fn an_exec_that_meets_an_outage_leaves_the_key_to_its_guard_and_says_so() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let ready = dir.path().join("ready");
+    let mut child = runkey(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "touch \"$READY\"; while [ ! -e \"$GO\" ]; do sleep 0.05; done",
+    ])
+    .with_guard()
+    .envs(create_env(&f, "ServerTasks-76"))
+    .env("READY", &ready)
+    .env("GO", &go);
+    let child_process = child
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the command", Duration::from_secs(10), || ready.exists());
+    // The server stops listening as the command ends.
+    f.sim.set_outage(Outage::Refused);
+    std::fs::write(&go, "").unwrap();
+    let output = child_process.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the command succeeded but revoking the run key failed: revoking run key")
+            && stderr.contains(
+                "its guard keeps trying, with growing waits, until Octopus confirms the key gone"
+            ),
+        "{stderr}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(runkey_keys(&f).len(), 1, "still live during the outage");
+    f.sim.end_outage();
+    wait_until("the guard's revoke", Duration::from_secs(20), || {
+        runkey_keys(&f).is_empty()
+    });
+    seeded_keys_survive(&f);
+}

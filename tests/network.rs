@@ -768,3 +768,44 @@ impl OtherServer {
         count
     }
 }
+
+// Issue 22, item 5: pages end.
+#[test]
+fn a_listing_that_never_ends_or_repeats_itself_stops_with_one_line() {
+    for (paging, says) in [
+        (Paging::Endless, "the listing did not end after 1000 pages"),
+        (
+            Paging::SkipIgnored,
+            "the server answered a page of items it had listed already",
+        ),
+        (
+            Paging::NextRepeats,
+            "the server's Page.Next link repeats a page",
+        ),
+    ] {
+        let f = Fixture::new();
+        let task = f.sim.add_task(None, TaskState::Success);
+        create(&f, &task);
+        f.sim.set_options(|o| {
+            o.paging = paging;
+            o.max_take = Some(3);
+        });
+        let listing = format!("GET /api/users/{}/apikeys", f.broker_id);
+        for (what, run) in [
+            ("list", as_broker(&f, &["list"])),
+            (
+                "revoke by task",
+                as_broker(&f, &["revoke"]).env("OCTOPUS_TASK_ID", &task),
+            ),
+            ("sweep", as_broker(&f, &["revoke", "--sweep"])),
+        ] {
+            let out = run.run();
+            out.code(1).one_error_line(&[&listing, says]);
+            assert!(out.result_message().unwrap().contains(says), "{what}");
+        }
+        let out = as_broker(&f, &["audit"]).run();
+        out.code(1).one_error_line(&["GET /api/events"]);
+        // Nothing was deleted on the strength of a listing that never ended.
+        assert_eq!(runkey_keys(&f).len(), 1, "{paging:?}");
+    }
+}

@@ -685,3 +685,28 @@ fn oidc_identities_are_listed_with_the_external_id_and_created_by_user_editors()
         .run();
     out.code(0);
 }
+
+// Issue 22, item 9: a run key never outlives the access token that makes it.
+#[test]
+fn a_run_key_made_with_an_access_token_ends_before_the_token() {
+    let f = Fixture::new();
+    f.sim.set_options(|o| {
+        o.access_token_lifetime = minutes(20);
+        o.token_expiry_rule = octopus_sim::TokenExpiryRule::Refuse;
+    });
+    let (audience, jwt) = trust(&f);
+    let out = runkey(&["create", "--ttl", "1h"])
+        .envs(oidc_env(&f, "ServerTasks-320", &jwt, &audience))
+        .run();
+    out.code(0)
+        .stdout_contains("before its TTL ends")
+        .stdout_contains("the access token from RUNKEY_OIDC_JWT ends at");
+    let expires = jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%SZ", out.var("ApiKeyExpires"))
+        .or_else(|_| out.var("ApiKeyExpires").parse())
+        .unwrap();
+    let left = expires.duration_since(jiff::Timestamp::now());
+    assert!(
+        left > minutes(17) && left < minutes(20),
+        "ends within the token's 20 minutes: {left:?}"
+    );
+}

@@ -116,3 +116,62 @@ fn the_run_key_is_on_stdout_only_inside_mask_and_the_sensitive_variable() {
     );
     out.never_shows(&key);
 }
+
+// Issue 22, item 6: secrets the server echoes are never printed.
+#[test]
+fn a_credential_an_error_quotes_is_not_printed() {
+    let f = Fixture::new();
+    f.sim.set_options(|o| o.echo_credentials = true);
+    // A key the server does not know: its 401 quotes it.
+    let unknown = NOT_A_REAL_KEY;
+    let out = runkey(&["list"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("OCTOPUS_API_KEY", unknown)
+        .run();
+    out.code(1)
+        .never_shows(unknown)
+        .stderr_contains("refused (401)");
+    // The broker's key, appended to a server error's text.
+    f.sim
+        .inject(Fault::new("GET", "/api/users/me", FaultKind::status(500)).times(3));
+    let out = as_broker(&f, &["list"]).run();
+    out.code(1)
+        .never_shows(&f.broker_key)
+        .stderr_contains("(redacted)");
+    // And the run key, appended to a 403 that the run key met (the line names the
+    // permission, not the server's text).
+    let created = create(&f, "ServerTasks-3");
+    f.sim.revoke_permission(&f.broker_id, "EventView");
+    let out = runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", created.var("ApiKey"))
+        .env("RUNKEY_API_KEY_ID", created.var("ApiKeyId"))
+        .run();
+    out.code(0)
+        .never_shows(&created.var("ApiKey"))
+        .warns(&["cannot tell which keys run key"]);
+}
+
+#[test]
+fn a_jwt_the_token_exchange_quotes_is_not_printed() {
+    let f = Fixture::new();
+    f.sim.set_options(|o| o.echo_credentials = true);
+    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:other:*");
+    let jwt = f.sim.oidc_jwt(
+        "space:default:project:ops",
+        &audience,
+        jiff::SignedDuration::from_mins(10),
+    );
+    let out = runkey(&["list"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_OIDC_JWT", &jwt)
+        .env("RUNKEY_OIDC_AUDIENCE", &audience)
+        .run();
+    out.code(1)
+        .never_shows(&jwt)
+        .stderr_contains("The subject_token was: (redacted)");
+    // Nor any long part of it: its payload and signature.
+    for part in jwt.split('.').skip(1) {
+        out.never_shows(&part[..part.len().min(20)]);
+    }
+}

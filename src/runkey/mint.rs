@@ -61,7 +61,7 @@ pub fn mint(
             // sooner than the TTL): once, with an expiry the server will take.
             Err(e) if refuses_an_expiry_after_the_creators(&e) => {
                 let Some(limit) = credential_key_expiry(client, &owner.id) else {
-                    return Err(explain_refusal(e, settings.ttl, client));
+                    return Err(explain_refusal(e, settings.ttl, client, &owner));
                 };
                 expires = limit - SignedDuration::from_mins(1);
                 console.warn(&format!(
@@ -72,9 +72,9 @@ pub fn mint(
                 ));
                 client
                     .create_api_key(&owner.id, &purpose, expires)
-                    .map_err(|e| explain_refusal(e, settings.ttl, client))?
+                    .map_err(|e| explain_refusal(e, settings.ttl, client, &owner))?
             }
-            other => other.map_err(|e| explain_refusal(e, settings.ttl, client))?,
+            other => other.map_err(|e| explain_refusal(e, settings.ttl, client, &owner))?,
         };
         if let Some(signal) = signals.cancelled() {
             return Err(undo(client, &owner.id, created, &marker, expires, signal));
@@ -261,7 +261,12 @@ fn credential_key_expiry(client: &Client, owner: &str) -> Option<Timestamp> {
 
 /// A refused POST, with the fix for its likely cause: what the server allows
 /// (`GET /api/authentication`) when it refused the expiry.
-fn explain_refusal(error: anyhow::Error, ttl: Duration, client: &Client) -> anyhow::Error {
+fn explain_refusal(
+    error: anyhow::Error,
+    ttl: Duration,
+    client: &Client,
+    owner: &octopus::User,
+) -> anyhow::Error {
     let from_oidc = client.credential().origin() == Origin::OidcExchange;
     if from_oidc && matches!(status_of(&error), Some(401 | 403)) {
         return anyhow!(
@@ -273,6 +278,12 @@ fn explain_refusal(error: anyhow::Error, ttl: Duration, client: &Client) -> anyh
     }
     let asked = duration::display(ttl);
     let allowed = client.authentication().unwrap_or_default();
+    if allowed.user_api_keys_enabled == Some(false) && owner.is_service != Some(true) {
+        return anyhow!(
+            "{error}; the server lets only service accounts have API keys (UserApiKeysEnabled is off), and the broker {} is not a service account: make the broker a service account (octopus-runkey setup --broker creates one)",
+            owner.describe()
+        );
+    }
     match allowed.api_key_max_expiry_days {
         Some(days) if ttl.as_secs() > u64::try_from(days).unwrap_or(0) * 86_400 => anyhow!(
             "{error}; the server lets a key live at most {days} days (its ApiKeyMaxExpiryDays): choose a shorter --ttl or RUNKEY_TTL (now {asked})"
