@@ -972,4 +972,15 @@ mod tests {
             Some("Jane (jane) ran 'Rotate API key 'x' [runkey a/b]")
         );
     }
+
+    #[test]
+    fn a_separator_made_of_the_shapes_own_spaces_loses_one_that_no_separator_needs() {
+        // " in " (the shape's), "for" (a name), " y" (the shape's words): the " for " they
+        // make starts with the last space of the real " in ", which must stay.
+        let mut text = Text::default();
+        text.separator(IN);
+        text.name("for");
+        text.ours(" y");
+        assert_eq!(text.finish(), " in for\u{a0}y");
+    }
 }
