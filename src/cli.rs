@@ -74,22 +74,43 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// How far back to look: 90s, 45m, 2h, 7d
-    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    /// A broker service account to report on, by username (repeatable; default: the caller
+    /// when it is a service account, else every account whose run keys made changes)
+    #[arg(long = "broker", value_name = "USERNAME")]
+    pub brokers: Vec<String>,
+    /// The start of the window: how long ago (90s, 2h, 7d, 2w, 1h30m) or a date or time
+    /// (2026-07-01, 2026-07-01T09:00:00Z)
+    #[arg(long, value_name = "WHEN", default_value = "7d")]
     pub since: String,
-    /// The end of the window, as an ISO 8601 time (default: now)
-    #[arg(long, value_name = "TIME")]
+    /// The end of the window, as --since takes it (default: now)
+    #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
-    /// Only changes of this operator (part of the name, any case; `trigger` for trigger runs)
+    /// Only changes of this operator (part of the name or username, any case; `trigger`
+    /// for trigger runs)
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
+    /// Only changes of runs of this runbook (part of its name, any case)
+    #[arg(long, value_name = "NAME")]
+    pub runbook: Option<String>,
+    /// Only changes of runs in this project (part of its name, any case)
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// Only changes of runs in this environment (part of its name, any case)
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Only changes of runs for this tenant (part of its name, any case)
+    #[arg(long, value_name = "NAME")]
+    pub tenant: Option<String>,
     /// Only changes of this task (ServerTasks-N)
     #[arg(long, value_name = "ID")]
     pub task: Option<String>,
-    /// Print a JSON array of {Occurred, Operator, Task, Purpose, Category, Message, EventId}
+    /// Leave out the run keys' own creation and deletion
+    #[arg(long)]
+    pub changes_only: bool,
+    /// Print a JSON array of objects, one per change (see docs/audit.md for the fields)
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
-    /// Print CSV with the same columns
+    /// Print CSV with the same fields
     #[arg(long)]
     pub csv: bool,
 }

@@ -8,6 +8,7 @@
 //! every line has the credentials this process holds taken out (`secret::redact`): a server
 //! or proxy that quotes a key or a JWT in its error cannot have it printed.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use crate::secret::redact;
@@ -55,13 +56,14 @@ impl Console {
         self.line(&neutralise(text, "## octopus"))
     }
 
-    /// Best effort: an informational line whose loss harms nothing.
+    /// Best effort: an informational line whose loss harms nothing. One line: any control
+    /// character in it is shown escaped.
     pub fn info(&self, text: &str) {
-        let _ = self.text(text);
+        let _ = self.text(&shown(text));
     }
 
     pub fn warn(&self, text: &str) {
-        let text = neutralise(text, "## octopus");
+        let text = neutralise(&shown(text), "## octopus");
         if self.under_octopus {
             let _ = self.line(&format!(
                 "{}\n{text}\n{}",
@@ -77,7 +79,7 @@ impl Console {
     pub fn error(&self, text: &str) {
         eprintln!(
             "octopus-runkey: error: {}",
-            redact(&neutralise(text, "## octopus"))
+            redact(&neutralise(&shown(text), "## octopus"))
         );
         self.summary(text);
     }
@@ -99,10 +101,34 @@ impl Console {
         if self.verbose {
             eprintln!(
                 "octopus-runkey: {}",
-                redact(&neutralise(text, "## octopus"))
+                redact(&neutralise(&shown(text), "## octopus"))
             );
         }
     }
+}
+
+/// People's and servers' text as a line may show it: control characters (C0, DEL, C1),
+/// Unicode line and paragraph separators and format characters (bidi overrides,
+/// zero-width characters) written as escapes (`\n`, `\u{1b}`), so that no name or message
+/// can start a line, forge a row, move the cursor or hide what follows.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || crate::purpose::is_format_char(c)
+    };
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// `text` with every `##octopus` (in any case) replaced by `with`.
@@ -129,6 +155,17 @@ pub fn neutralise_json(json: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_and_format_characters_are_shown_escaped() {
+        assert_eq!(shown("plain ünïcode"), "plain ünïcode");
+        assert_eq!(shown("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(shown("hide\u{1b}[1Athis"), "hide\\u{1b}[1Athis");
+        assert_eq!(
+            shown("\u{7f}\u{85}\u{2028}\u{2029}\u{202e}"),
+            "\\u{7f}\\u{85}\\u{2028}\\u{2029}\\u{202e}"
+        );
+    }
 
     #[test]
     fn service_message_marks_in_text_are_broken_in_any_case() {

@@ -1,32 +1,56 @@
-//! Durations as runbook authors type them: `90s`, `45m`, `2h`, `1d` (one number, one unit).
+//! Durations as runbook authors type them: `90s`, `45m`, `2h`, `1d`, `2w`, and combinations
+//! such as `1h30m` (each unit at most once, largest first).
 
 use std::time::Duration;
 
-/// Parses `<positive integer><s|m|h|d>`. The error text says what is accepted.
+/// Parses one or more `<whole number><w|d|h|m|s>`, largest unit first, each at most once
+/// (`2w`, `1h30m`, `1d12h`). The error text says what is accepted.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let bad = || {
         format!(
-            "'{text}' is not a duration: use a whole number and a unit, like 90s, 45m, 2h or 1d"
+            "'{text}' is not a duration: use whole numbers with units, like 90s, 45m, 2h, 1d, 2w or 1h30m"
         )
     };
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let count: u64 = number.parse().map_err(|_| bad())?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    if count == 0 {
+    const UNITS: [(char, u64); 5] = [
+        ('w', 7 * 86_400),
+        ('d', 86_400),
+        ('h', 3600),
+        ('m', 60),
+        ('s', 1),
+    ];
+    let mut rest = text;
+    let mut total: u64 = 0;
+    let mut last_unit = None;
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let (number, after) = rest.split_at(split);
+        let mut chars = after.chars();
+        let unit = chars.next().ok_or_else(bad)?;
+        let place = UNITS.iter().position(|(u, _)| *u == unit).ok_or_else(bad)?;
+        // Largest first, each once: "30m1h" and "1h1h" are typing mistakes.
+        if number.is_empty() || last_unit.is_some_and(|last| place <= last) {
+            return Err(bad());
+        }
+        last_unit = Some(place);
+        let count: u64 = number
+            .parse()
+            .map_err(|_| format!("'{text}' is too long"))?;
+        total = count
+            .checked_mul(UNITS[place].1)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(|| format!("'{text}' is too long"))?;
+        rest = chars.as_str();
+    }
+    if last_unit.is_none() {
+        return Err(bad());
+    }
+    if total == 0 {
         return Err(format!(
             "'{text}' is zero: a duration must be longer than that"
         ));
     }
-    count
-        .checked_mul(unit_secs)
+    Some(total)
         .filter(|secs| *secs <= 100 * 365 * 86_400)
         .map(Duration::from_secs)
         .ok_or_else(|| format!("'{text}' is too long"))
@@ -64,13 +88,26 @@ mod tests {
             "1.5h",
             "-1h",
             "2 h",
-            "1w",
-            "1h30m",
+            "1x",
+            "30m1h",
+            "1h1h",
+            "1h30",
+            "h30m",
             "0m",
+            "0h0m",
             "99999999999999d",
         ] {
             assert!(parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn accepts_weeks_and_combinations() {
+        assert_eq!(parse("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("1d12h"), Ok(Duration::from_secs(129_600)));
+        assert_eq!(parse("1w2d3h4m5s"), Ok(Duration::from_secs(788_645)));
+        assert_eq!(parse("0h30m"), Ok(Duration::from_secs(1800)));
     }
 
     #[test]

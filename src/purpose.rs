@@ -44,15 +44,36 @@ impl Operator {
     }
 
     fn write(&self, text: &mut Text) {
-        if self.display_name.is_empty() || self.display_name == self.username {
-            text.name(&self.username);
-        } else {
-            text.name(&self.display_name);
-            text.separator(USERNAME);
-            text.name(&self.username);
-            text.ours(")");
+        let mut display = clean(&self.display_name);
+        let username = clean(&self.username);
+        if display.is_empty() || display == username {
+            // A name that reads like another kind of starter is written in full, so that
+            // reading it back finds a person.
+            if !reads_as_another_starter(&username) {
+                text.name(&username);
+                return;
+            }
+            display = username.clone();
         }
+        text.name(&display);
+        if display.starts_with("service account") {
+            // Its first space a no-break space in the purpose: no "service account " prefix
+            // for a reader to take it by.
+            text.soften_first_space_of_last_name();
+        }
+        text.separator(USERNAME);
+        text.name(&username);
+        text.ours(")");
     }
+}
+
+/// Whether a person's name alone would read as a trigger, an unattributed run or a
+/// service account.
+fn reads_as_another_starter(name: &str) -> bool {
+    name == "trigger"
+        || name == UNATTRIBUTED
+        || name.starts_with("trigger '")
+        || name.starts_with("service account")
 }
 
 /// Who or what started the run.
@@ -293,6 +314,8 @@ struct Text {
     out: String,
     names: Vec<std::ops::Range<usize>>,
     separators: Vec<(usize, &'static str)>,
+    /// Spaces written as no-break spaces whatever follows them.
+    soft: Vec<usize>,
 }
 
 impl Text {
@@ -309,6 +332,14 @@ impl Text {
         let start = self.out.len();
         self.out.push_str(&clean(name));
         self.names.push(start..self.out.len());
+    }
+
+    fn soften_first_space_of_last_name(&mut self) {
+        if let Some(name) = self.names.last()
+            && let Some(at) = self.out[name.clone()].find(' ')
+        {
+            self.soft.push(name.start + at);
+        }
     }
 
     /// The text as messages print it: names as people typed them (cleaned).
@@ -328,6 +359,9 @@ impl Text {
                 .any(|(start, separator)| (*start..start + separator.len()).contains(at))
         };
         let mut soft = vec![false; self.out.len()];
+        for at in &self.soft {
+            soft[*at] = true;
+        }
         for separator in SEPARATORS {
             // Overlapping ones too: in "a for for (b)" the second " for " starts inside the
             // first.
@@ -390,12 +424,28 @@ pub fn compose(human: &str, marker: &Marker) -> String {
     format!("{human} {marker}")
 }
 
+/// Who started a run, as a purpose says it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StarterKind {
+    #[default]
+    Person,
+    ServiceAccount,
+    Trigger,
+    Unattributed,
+}
+
 /// What a purpose says, read back by its shape (see the module's documentation).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reading {
     /// Who started the run, as [`Starter::describe`] wrote it (`Jane Doe (jane.doe)`,
     /// `trigger 'Nightly'`, `service account CI (svc-ci)`), or `unattributed run`.
     pub starter: String,
+    /// What kind of starter that is.
+    pub kind: StarterKind,
+    /// A person's or service account's display name and username (the username alone when
+    /// the purpose names no display name).
+    pub display_name: Option<String>,
+    pub username: Option<String>,
     pub runbook: Option<String>,
     pub environment: Option<String>,
     pub tenant: Option<String>,
@@ -422,7 +472,36 @@ pub fn read(purpose: &str) -> Reading {
         ..Reading::default()
     };
     let mut at = first_of(human, 0, &AFTER_STARTER).map_or(human.len(), |(at, _)| at);
-    reading.starter = plain(&human[..at]);
+    let starter = &human[..at];
+    reading.starter = plain(starter);
+    let person = if starter == UNATTRIBUTED {
+        reading.kind = StarterKind::Unattributed;
+        None
+    } else if starter == "trigger" || starter.starts_with("trigger '") && starter.ends_with('\'') {
+        reading.kind = StarterKind::Trigger;
+        None
+    } else if let Some(account) = starter
+        .strip_prefix("service account ")
+        .or_else(|| starter.strip_prefix("service account\u{a0}"))
+    {
+        reading.kind = StarterKind::ServiceAccount;
+        Some(account)
+    } else {
+        Some(starter)
+    };
+    if let Some(person) = person {
+        // `Display (username)`: a display name's own " (" is written with a no-break space.
+        match person.split_once(USERNAME) {
+            Some((display, username)) if username.ends_with(')') => {
+                reading.display_name = Some(plain(display));
+                reading.username = Some(plain(&username[..username.len() - 1]));
+            }
+            _ => {
+                reading.display_name = Some(plain(person));
+                reading.username = Some(plain(person));
+            }
+        }
+    }
     for (separator, ends) in [
         (RAN, &AFTER_RUNBOOK[..]),
         (OF, &AFTER_RUNBOOK[..]),
@@ -845,6 +924,9 @@ mod tests {
             read(&text),
             Reading {
                 starter: "Jane Doe (jane.doe)".into(),
+                kind: StarterKind::Person,
+                display_name: Some("Jane Doe".into()),
+                username: Some("jane.doe".into()),
                 runbook: Some("Restart web".into()),
                 environment: Some("Production".into()),
                 tenant: Some("Acme".into()),
@@ -856,14 +938,44 @@ mod tests {
         let short = read("jd (space Default) [runkey a/b]");
         assert_eq!(short.starter, "jd");
         assert_eq!(
+            (short.display_name.as_deref(), short.username.as_deref()),
+            (Some("jd"), Some("jd"))
+        );
+        assert_eq!(
             (short.project, short.space.as_deref()),
             (None, Some("Default"))
         );
         let unattributed = read("unattributed run of 'X' [runkey a/b]");
         assert_eq!(unattributed.starter, "unattributed run");
+        assert_eq!(unattributed.kind, StarterKind::Unattributed);
+        assert_eq!(unattributed.username, None);
         assert_eq!(unattributed.runbook.as_deref(), Some("X"));
         assert_eq!(read("Session cookie").starter, "Session cookie");
         assert_eq!(read("Session cookie").marker, None);
+    }
+
+    #[test]
+    fn the_starter_is_the_human_part_up_to_the_run() {
+        // Moved from audit.rs's operator_of, which this reading replaced.
+        let starter = |p: &str| read(p).starter;
+        assert_eq!(
+            starter(
+                "Jane Doe (jane.doe) ran 'Restart web' in Production [runkey ServerTasks-1/abc]"
+            ),
+            "Jane Doe (jane.doe)"
+        );
+        assert_eq!(
+            starter("trigger 'Nightly clean-up' ran 'Clean up' [runkey ServerTasks-2/abc]"),
+            "trigger 'Nightly clean-up'"
+        );
+        assert_eq!(
+            starter("unattributed run of 'X' [runkey a/b]"),
+            "unattributed run"
+        );
+        assert_eq!(
+            starter("Jane Doe (jane.doe) [runkey a/b]"),
+            "Jane Doe (jane.doe)"
+        );
     }
 
     #[test]
@@ -884,6 +996,11 @@ mod tests {
         let text = compose(&human_part(Some(&op), &run), &marker);
         let reading = read(&text);
         assert_eq!(reading.starter, "Jane in Ops (for now) (jane (project x)");
+        assert_eq!(
+            reading.display_name.as_deref(),
+            Some("Jane in Ops (for now)")
+        );
+        assert_eq!(reading.username.as_deref(), Some("jane (project x"));
         assert_eq!(
             reading.runbook.as_deref(),
             Some("Rotate API key for billing' in x")
@@ -926,6 +1043,14 @@ mod tests {
         ] {
             let reading = read(&compose(&human_part_of(Some(&starter), &run), &marker));
             assert_eq!(reading.starter, starter.describe());
+            let (kind, username) = match &starter {
+                Starter::ServiceAccount(_) => (StarterKind::ServiceAccount, Some("svc-ci")),
+                _ => (StarterKind::Trigger, None),
+            };
+            assert_eq!(
+                (reading.kind, reading.username.as_deref()),
+                (kind, username)
+            );
             assert_eq!(reading.runbook.as_deref(), Some("Clean up"));
             assert_eq!(reading.environment.as_deref(), Some("Production"));
         }
@@ -982,5 +1107,35 @@ mod tests {
         text.name("for");
         text.ours(" y");
         assert_eq!(text.finish(), " in for\u{a0}y");
+    }
+
+    #[test]
+    fn a_person_named_like_another_starter_reads_back_as_a_person() {
+        let marker = Marker::new("ServerTasks-4").unwrap();
+        for (display, username, described) in [
+            ("trigger", "trigger", "trigger (trigger)"),
+            (
+                "unattributed run",
+                "unattributed run",
+                "unattributed run (unattributed run)",
+            ),
+            ("trigger 'x'", "jd", "trigger 'x' (jd)"),
+            ("service account CI", "jd", "service account CI (jd)"),
+            ("", "service account", "service account (service account)"),
+        ] {
+            let op = Operator {
+                username: username.into(),
+                display_name: display.into(),
+                id: None,
+            };
+            assert_eq!(op.describe(), described);
+            let reading = read(&compose(
+                &human_part(Some(&op), &RunContext::default()),
+                &marker,
+            ));
+            assert_eq!(reading.starter, described);
+            assert_eq!(reading.kind, StarterKind::Person, "{described}");
+            assert_eq!(reading.username.as_deref(), Some(username), "{described}");
+        }
     }
 }

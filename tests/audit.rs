@@ -33,10 +33,16 @@ fn the_table_names_each_operator_and_counts_their_changes() {
     assert!(table.contains("Jane Doe (jane.doe)"), "{table}");
     assert!(table.contains("Bob Stone (bob)"), "{table}");
     assert!(table.contains("ServerTasks-82"), "{table}");
-    // Each run: the broker's create (its own), the run key's delete (the operator's).
-    assert!(table.contains("      2  Jane Doe (jane.doe)"), "{table}");
-    assert!(table.contains("      1  Bob Stone (bob)"), "{table}");
-    assert!(table.contains("      3  svc-runbooks (broker)"), "{table}");
+    // Each run: the broker's create of its run key and the run key's delete, both the
+    // run's bookkeeping, so both the operator's (issue 24, item 5).
+    assert!(table.contains("      4  Jane Doe (jane.doe)"), "{table}");
+    assert!(table.contains("      2  Bob Stone (bob)"), "{table}");
+    assert!(!table.contains("(broker)"), "{table}");
+    assert!(table.contains("[a run key created]") && table.contains("[a run key deleted]"));
+    // Without the bookkeeping there is nothing else.
+    let out = as_broker(&f, &["audit", "--changes-only"]).run();
+    out.code(0)
+        .stdout_contains("No audited changes by the broker Runbook Broker");
 }
 
 #[test]
@@ -47,22 +53,38 @@ fn json_and_csv_carry_the_same_rows_and_filters_apply() {
     let out = as_broker(&f, &["audit", "--json", "--operator", "JANE"]).run();
     out.code(0);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(rows.len(), 1, "{}", out.stdout);
-    assert_eq!(rows[0]["Operator"], "Jane Doe (jane.doe)");
-    assert_eq!(rows[0]["Task"], "ServerTasks-84");
-    assert_eq!(rows[0]["Category"], "Deleted");
-    for field in ["Occurred", "Purpose", "Message", "EventId"] {
-        assert!(rows[0][field].is_string(), "{field}: {}", out.stdout);
+    // The run key's creation and its deletion, both Jane's run's.
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    let categories: Vec<&str> = rows
+        .iter()
+        .map(|r| r["Category"].as_str().unwrap())
+        .collect();
+    assert_eq!(categories, ["Deleted", "Created"], "newest first");
+    for row in &rows {
+        assert_eq!(row["Operator"], "Jane Doe (jane.doe)");
+        assert_eq!(row["OperatorDisplayName"], "Jane Doe");
+        assert_eq!(row["OperatorUsername"], "jane.doe");
+        assert_eq!(row["Runbook"], "Restart web");
+        assert_eq!(row["Environment"], "Production");
+        assert_eq!(row["Task"], "ServerTasks-84");
+        assert_eq!(row["Bookkeeping"], true);
+        for field in ["Occurred", "Purpose", "Message", "EventId", "Note"] {
+            assert!(row[field].is_string(), "{field}: {}", out.stdout);
+        }
     }
     let out = as_broker(&f, &["audit", "--csv", "--task", "ServerTasks-85"]).run();
     out.code(0);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "Occurred,Operator,Task,Purpose,Category,Message,EventId"
+        "Occurred,Operator,OperatorDisplayName,OperatorUsername,Runbook,Project,Environment,Tenant,Space,Task,KeyId,Purpose,Note,Bookkeeping,Category,Message,EventId"
     );
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
-    assert!(lines[1].contains("Bob Stone (bob)"), "{}", lines[1]);
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(
+        lines[1].contains("Bob Stone (bob),Bob Stone,bob,Restart web"),
+        "{}",
+        lines[1]
+    );
 }
 
 #[test]
@@ -83,8 +105,20 @@ fn events_carrying_only_an_api_key_id_are_attributed_through_that_key() {
     let out = as_broker(&f, &["audit", "--json", "--task", task]).run();
     out.code(0);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(rows.len(), 1, "{}", out.stdout);
-    assert_eq!(rows[0]["Operator"], "Jane Doe (jane.doe)");
+    assert_eq!(
+        rows.len(),
+        2,
+        "its creation and its deletion: {}",
+        out.stdout
+    );
+    for row in &rows {
+        assert_eq!(row["Operator"], "Jane Doe (jane.doe)");
+    }
+    assert_eq!(
+        rows[0]["KeyId"],
+        key_id.as_str(),
+        "the deletion names the key"
+    );
 }
 
 #[test]
@@ -252,8 +286,9 @@ fn the_operators_changes_through_run_keys_over_pages_in_every_format() {
     expected.sort();
     assert_eq!(target_changes(&rows), expected, "{}", out.stdout);
     assert!(
-        rows.iter()
-            .all(|r| !r["Operator"].as_str().unwrap().contains("Carol")),
+        target_changes(&rows)
+            .iter()
+            .all(|(operator, _, _)| !operator.contains("Carol")),
         "Carol's change cannot be told from the broker's: {}",
         out.stdout
     );
@@ -261,10 +296,7 @@ fn the_operators_changes_through_run_keys_over_pages_in_every_format() {
     let out = as_broker(&f, &["audit", "--csv"]).run();
     out.code(0);
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(
-        lines[0],
-        "Occurred,Operator,Task,Purpose,Category,Message,EventId"
-    );
+    assert!(lines[0].starts_with("Occurred,Operator,"), "{}", lines[0]);
     assert_eq!(lines.len(), broker_events + 1, "{}", out.stdout);
     let jane_disabled = lines
         .iter()
@@ -294,8 +326,13 @@ fn the_operators_changes_through_run_keys_over_pages_in_every_format() {
         .iter()
         .filter(|r| r["Operator"] == "Bob Stone (bob)")
         .count();
+    let carol = rows
+        .iter()
+        .filter(|r| r["Operator"] == "Carol King (carol)")
+        .count();
     let own = rows.iter().filter(|r| r["Operator"] == broker).count();
-    assert_eq!(jane + bob + own, rows.len(), "{}", out.stdout);
+    assert_eq!(jane + bob + carol + own, rows.len(), "{}", out.stdout);
+    assert_eq!(carol, 2, "Carol's run key's creation and deletion only");
     assert!(
         table.contains(&format!("{jane:>7}  Jane Doe (jane.doe)")),
         "{table}"

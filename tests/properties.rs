@@ -120,6 +120,7 @@ proptest! {
         // A username is never empty: the settings refuse a run without one.
         let username = named(Some(username)).unwrap_or_else(|| "jd".to_string());
         let operator = Operator { username, display_name: display, id: None };
+        let person = (operator.display_name.clone(), operator.username.clone());
         let starter = match kind {
             0 => Some(Starter::Person(operator)),
             1 => Some(Starter::ServiceAccount(operator)),
@@ -146,6 +147,12 @@ proptest! {
         if !text.contains(&format!("… {made}")) {
             let starter_text = starter.as_ref().map_or("unattributed run".to_string(), Starter::describe);
             prop_assert_eq!(&reading.starter, &starter_text, "{:?}", text);
+            if kind < 2 {
+                let display = purpose::clean(&person.0);
+                let shown = if display.is_empty() || display == person.1 { person.1.clone() } else { display };
+                prop_assert_eq!(reading.username.as_deref(), Some(person.1.as_str()), "{:?}", text);
+                prop_assert_eq!(reading.display_name.as_deref(), Some(shown.as_str()), "{:?}", text);
+            }
             prop_assert_eq!(&reading.runbook, &run.runbook, "{:?}", text);
             prop_assert_eq!(&reading.environment, &run.environment, "{:?}", text);
             prop_assert_eq!(&reading.tenant, &run.tenant, "{:?}", text);

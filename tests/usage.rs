@@ -130,10 +130,10 @@ fn bad_durations_and_task_ids_are_usage_errors() {
     let out = runkey(&["create", "--ttl", "soon"])
         .envs(create_env(&f, "ServerTasks-1"))
         .run();
-    assert_usage_error(&out, "--ttl", "like 90s, 45m, 2h or 1d");
+    assert_usage_error(&out, "--ttl", "like 90s, 45m, 2h, 1d, 2w or 1h30m");
     let out = runkey(&["create"])
         .envs(create_env(&f, "ServerTasks-1"))
-        .env("RUNKEY_TTL", "1w")
+        .env("RUNKEY_TTL", "30m1h")
         .run();
     assert_usage_error(&out, "RUNKEY_TTL", "like 90s");
     let out = runkey(&["create"])

@@ -47,11 +47,21 @@ const EVENTS_PAGE: u32 = 100;
 impl Client {
     /// Every event of `user_id` between `from` and `to`, newest first.
     pub fn events(&self, user_id: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        self.events_of(Some(user_id), from, to)
+    }
+
+    /// Every event between `from` and `to`, of `user_id` or of everyone, newest first.
+    pub fn events_of(
+        &self,
+        user_id: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Event>> {
         let (from, to) = (format_expires(from), format_expires(to));
+        let users = user_id.map_or_else(String::new, |id| format!("users={}&", encode(id)));
         self.all_pages("GET /api/events", |skip| {
             format!(
-                "/api/events?users={}&from={}&to={}&skip={skip}&take={EVENTS_PAGE}",
-                encode(user_id),
+                "/api/events?{users}from={}&to={}&skip={skip}&take={EVENTS_PAGE}",
                 encode(&from),
                 encode(&to)
             )

@@ -67,12 +67,28 @@ pub const DEFAULT_BROKER_ROLE: &str = "Runbook consumer";
 #[derive(Debug)]
 pub struct Audit {
     pub connection: Connection,
-    pub broker: Broker,
+    /// Any credential that may read events: the broker's, an auditor's, an administrator's.
+    pub credential: Broker,
+    /// The brokers to report on, by username; empty: the caller when it is a service
+    /// account, else every account whose run keys made changes in the window.
+    pub brokers: Vec<String>,
     pub from: jiff::Timestamp,
     pub to: jiff::Timestamp,
-    pub operator: Option<String>,
-    pub task: Option<String>,
+    pub filter: AuditFilter,
+    /// Leave out the run keys' own creation and deletion.
+    pub changes_only: bool,
     pub format: Format,
+}
+
+/// What the auditor narrows the changes to (each part of a name, any case).
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub operator: Option<String>,
+    pub runbook: Option<String>,
+    pub project: Option<String>,
+    pub environment: Option<String>,
+    pub tenant: Option<String>,
+    pub task: Option<String>,
 }
 
 /// How a listing prints.
@@ -261,26 +277,34 @@ fn revoke(connection: Connection, env: &Env, args: &RevokeArgs) -> Result<Revoke
 }
 
 fn audit(connection: Connection, env: &Env, args: &AuditArgs) -> Result<Audit> {
+    let now = jiff::Timestamp::now();
     let to = match &args.until {
-        Some(text) => crate::octopus::parse_timestamp(text).ok_or_else(|| {
-            usage(format!(
-                "--until '{text}' is not a time: give it as ISO 8601, like 2026-11-22T10:00:00Z"
-            ))
-        })?,
-        None => jiff::Timestamp::now(),
+        Some(text) => when(text, now).map_err(|e| usage(format!("--until: {e}")))?,
+        None => now,
     };
-    let since = duration::parse(&args.since).map_err(|e| usage(format!("--since: {e}")))?;
-    let from = jiff::SignedDuration::try_from(since)
-        .ok()
-        .and_then(|d| to.checked_sub(d).ok())
-        .unwrap_or(jiff::Timestamp::MIN);
+    let from = when(&args.since, now).map_err(|e| usage(format!("--since: {e}")))?;
+    if from >= to {
+        return Err(usage(format!(
+            "--since ({}) is not before --until ({}): give a window that starts before it ends",
+            crate::octopus::utc(from),
+            crate::octopus::utc(to)
+        )));
+    }
     Ok(Audit {
         connection,
-        broker: require_broker_credential(env)?,
+        credential: require_broker_credential(env)?,
+        brokers: args.brokers.clone(),
         from,
         to,
-        operator: args.operator.clone(),
-        task: args.task.clone(),
+        filter: AuditFilter {
+            operator: args.operator.clone(),
+            runbook: args.runbook.clone(),
+            project: args.project.clone(),
+            environment: args.environment.clone(),
+            tenant: args.tenant.clone(),
+            task: args.task.clone(),
+        },
+        changes_only: args.changes_only,
         format: if args.json {
             Format::Json
         } else if args.csv {
@@ -289,6 +313,30 @@ fn audit(connection: Connection, env: &Env, args: &AuditArgs) -> Result<Audit> {
             Format::Table
         },
     })
+}
+
+/// A moment as the auditor types it: how long ago (`7d`, `1h30m`), a date (`2026-07-01`,
+/// midnight UTC) or a time (RFC 3339, `2026-07-01T09:00:00Z`).
+fn when(text: &str, now: jiff::Timestamp) -> std::result::Result<jiff::Timestamp, String> {
+    let text = text.trim();
+    if let Ok(ago) = duration::parse(text) {
+        return Ok(jiff::SignedDuration::try_from(ago)
+            .ok()
+            .and_then(|d| now.checked_sub(d).ok())
+            .unwrap_or(jiff::Timestamp::MIN));
+    }
+    if let Some(at) = crate::octopus::parse_timestamp(text) {
+        return Ok(at);
+    }
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return date
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|zoned| zoned.timestamp())
+            .map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "'{text}' is neither a duration (7d, 2w, 1h30m) nor a date (2026-07-01) or time (2026-07-01T09:00:00Z)"
+    ))
 }
 
 /// `connection` is resolved only after the package is checked: a missing file is named
