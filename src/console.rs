@@ -30,6 +30,11 @@ impl Console {
         }
     }
 
+    /// Whether the tool runs as an Octopus step (Tentacle's or Calamari's variables are set).
+    pub fn under_octopus(&self) -> bool {
+        self.under_octopus
+    }
+
     pub fn with_verbose(self, verbose: bool) -> Console {
         Console { verbose, ..self }
     }
@@ -131,6 +136,22 @@ pub fn shown(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// RFC 4180: quoted when it holds a comma or quote; control characters shown escaped (a
+/// line break would forge a row); a leading `=`, `+`, `-`, `@`, tab or carriage return is
+/// prefixed with `'` so that a spreadsheet does not run it as a formula.
+pub fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{}", shown(text))
+    } else {
+        shown(text).into_owned()
+    };
+    if text.contains([',', '"']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
 /// `text` with every `##octopus` (in any case) replaced by `with`.
 pub fn neutralise(text: &str, with: &str) -> String {
     const MARK: &str = "##octopus";
@@ -146,15 +167,29 @@ pub fn neutralise(text: &str, with: &str) -> String {
     out
 }
 
-/// JSON text with `##octopus` inside its strings written as `\u0023#octopus`: the same
-/// string to a JSON reader, nothing to Calamari.
+/// JSON text with `##octopus` inside its strings written as `\u0023#octopus`, and the
+/// Unicode line and paragraph separators (which JSON allows raw) as `\u2028`/`\u2029`: the
+/// same strings to a JSON reader, nothing to Calamari or a terminal.
 pub fn neutralise_json(json: &str) -> String {
     neutralise(json, "\\u0023#octopus")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_field("\t=SUM(A1)"), "'\\t=SUM(A1)");
+        assert_eq!(csv_field("\r-2"), "'\\r-2");
+        assert_eq!(csv_field("two\nrows"), "two\\nrows");
+    }
 
     #[test]
     fn control_and_format_characters_are_shown_escaped() {

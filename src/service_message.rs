@@ -42,6 +42,18 @@ pub fn result_message(text: &str) -> String {
     message("resultMessage", &[("message", text)])
 }
 
+/// `createArtifact`: attaches the file at `path` to the task, shown as `name`.
+pub fn create_artifact(path: &str, name: &str, length: u64) -> String {
+    message(
+        "createArtifact",
+        &[
+            ("path", path),
+            ("name", name),
+            ("length", &length.to_string()),
+        ],
+    )
+}
+
 /// A log-level switch such as `stdout-warning` or `stdout-default`.
 pub fn level(name: &str) -> String {
     message(name, &[])

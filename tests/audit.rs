@@ -433,3 +433,336 @@ fn a_failed_csv_or_json_audit_outside_octopus_leaves_stdout_to_the_data() {
         assert!(out.result_message().is_some(), "{args:?}");
     }
 }
+
+/// A script that changes the fixture's deployment target with the key in
+/// `$OCTOPUS_API_KEY` (curl, as a runbook script would).
+fn disable_target_script(f: &Fixture, disabled: bool) -> String {
+    format!(
+        "curl -sf -X PUT -H \"X-Octopus-ApiKey: $OCTOPUS_API_KEY\" -H 'Content-Type: application/json' \
+         -d '{{\"Id\":\"{id}\",\"IsDisabled\":{disabled}}}' \"$OCTOPUS_URL/api/Spaces-1/machines/{id}\" > /dev/null",
+        id = f.machine_id
+    )
+}
+
+// Issue 24, item 1: a later event can never rewrite who did an earlier one.
+#[test]
+fn a_key_minted_to_forge_an_earlier_runs_purpose_changes_nothing_and_is_flagged() {
+    let f = Fixture::new();
+    // Jane's run disables the target.
+    exec_setting_disabled(&f, "jane.doe", "Jane Doe", "ServerTasks-501", true);
+    let janes_purpose = f
+        .sim
+        .audit()
+        .into_iter()
+        .find(|e| e.message.contains("was disabled"))
+        .unwrap()
+        .identity_established_with;
+    let marker = &janes_purpose
+        [janes_purpose.find("[runkey ").unwrap()..janes_purpose.find(']').unwrap() + 1];
+    // Bob's run mints a key whose purpose names Mallory with Jane's marker, and enables the
+    // target with it.
+    let forged = format!("Mallory (mallory) ran 'Restart web' {marker}");
+    let dir = tempfile::tempdir().unwrap();
+    let minted = dir.path().join("minted");
+    let script = format!(
+        "{MINT_WITH_THE_RUN_KEY}\nexport OCTOPUS_API_KEY; OCTOPUS_API_KEY=$(cat \"$MINTED.key\")\n{}",
+        disable_target_script(&f, false)
+    );
+    runkey(&["exec", "--keep-minted", "--", "bash", "-c", &script])
+        .envs(create_env(&f, "ServerTasks-502"))
+        .env("OCTOPUS_DEPLOYMENT_CREATEDBY_USERNAME", "bob")
+        .env("OCTOPUS_DEPLOYMENT_CREATEDBY_DISPLAYNAME", "Bob Stone")
+        .envs(mint_env(&f, &minted))
+        .env("PURPOSE", &forged)
+        .run()
+        .code(0)
+        .warns(&["as --keep-minted asks"]);
+    assert!(
+        !f.sim.machine(&f.machine_id).unwrap().is_disabled,
+        "the minted key acted"
+    );
+    let minted = std::fs::read_to_string(&minted).unwrap();
+
+    let out = as_broker(&f, &["audit", "--json"]).run();
+    out.code(0);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let changes = target_changes(&rows);
+    assert!(
+        changes.contains(&(
+            "Jane Doe (jane.doe)".to_string(),
+            Some("ServerTasks-501".to_string()),
+            "Deployment target web-01 was disabled".to_string()
+        )),
+        "Jane's change is still Jane's: {}",
+        out.stdout
+    );
+    assert!(
+        changes.contains(&(
+            "Bob Stone (bob)".to_string(),
+            Some("ServerTasks-502".to_string()),
+            "Deployment target web-01 was enabled".to_string()
+        )),
+        "the minted key's change is Bob's run's, not Mallory's: {}",
+        out.stdout
+    );
+    assert!(
+        rows.iter()
+            .all(|r| !r["Operator"].as_str().unwrap().contains("Mallory"))
+    );
+    let enabled = rows
+        .iter()
+        .find(|r| r["Message"].as_str().unwrap().contains("was enabled"))
+        .unwrap();
+    assert_eq!(
+        enabled["Note"],
+        "made with a key minted by the run key of ServerTasks-502, Bob Stone (bob)",
+        "{}",
+        out.stdout
+    );
+    let creation = rows
+        .iter()
+        .find(|r| r["Category"] == "Created" && r["Message"].as_str().unwrap().contains("Mallory"))
+        .unwrap();
+    assert_eq!(
+        creation["Note"],
+        format!("key {minted} minted by the run key of ServerTasks-502, Bob Stone (bob)").as_str()
+    );
+    assert_eq!(creation["Operator"], "Bob Stone (bob)");
+}
+
+// Issue 24, item 2: names cannot move the cut.
+#[test]
+fn a_runbook_named_like_octopuss_own_words_keeps_the_operator() {
+    let f = Fixture::new();
+    runkey(&["exec", "--", "sh", "-c", &disable_target_script(&f, true)])
+        .envs(create_env(&f, "ServerTasks-503"))
+        .env(
+            "OCTOPUS_RUNBOOK_NAME",
+            "Rotate API key for billing' created in prod",
+        )
+        .run()
+        .code(0);
+    let out = as_broker(
+        &f,
+        &["audit", "--json", "--operator", "jane", "--changes-only"],
+    )
+    .run();
+    out.code(0);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 1, "{}", out.stdout);
+    assert_eq!(rows[0]["Operator"], "Jane Doe (jane.doe)");
+    assert_eq!(
+        rows[0]["Runbook"],
+        "Rotate API key for billing' created in prod"
+    );
+    assert_eq!(rows[0]["Environment"], "Production");
+    let out = as_broker(&f, &["audit", "--csv", "--runbook", "api key FOR billing"]).run();
+    out.code(0);
+    assert_eq!(
+        out.stdout.lines().count(),
+        4,
+        "the key's creation, the change, the deletion"
+    );
+}
+
+// Issue 24, item 3: what people typed cannot draw on the auditor's terminal.
+#[test]
+fn escape_sequences_and_line_breaks_are_shown_escaped_in_every_output() {
+    let f = Fixture::new();
+    let hostile = "web\u{1b}[1A\r\nforged row\u{2028}";
+    let machine = f.sim.add_machine("Spaces-1", hostile);
+    let script = format!(
+        "curl -sf -X PUT -H \"X-Octopus-ApiKey: $OCTOPUS_API_KEY\" -H 'Content-Type: application/json' \
+         -d '{{\"Id\":\"{machine}\",\"IsDisabled\":true}}' \"$OCTOPUS_URL/api/Spaces-1/machines/{machine}\" > /dev/null"
+    );
+    runkey(&["exec", "--", "sh", "-c", &script])
+        .envs(create_env(&f, "ServerTasks-504"))
+        .run()
+        .code(0);
+    // A key of this tool's shape whose purpose someone else wrote.
+    f.sim.add_api_key(
+        &f.broker_id,
+        "x\u{1b}[2Kgone\n [runkey ServerTasks-9/abcdef]",
+        None,
+    );
+    let escaped = "web\\u{1b}[1A\\r\\nforged row\\u{2028}";
+    for format in ["--csv", "--json", "table"] {
+        let args: Vec<&str> = if format == "table" {
+            vec!["audit"]
+        } else {
+            vec!["audit", format]
+        };
+        let out = as_broker(&f, &args).run();
+        out.code(0);
+        assert!(
+            !out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{2028}'),
+            "{format}: {:?}",
+            out.stdout
+        );
+        if format == "--json" {
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+            assert!(
+                rows.iter()
+                    .any(|r| r["Message"].as_str().unwrap().contains(hostile)),
+                "JSON keeps the text, encoded"
+            );
+        } else {
+            assert!(out.stdout.contains(escaped), "{format}: {}", out.stdout);
+            assert!(
+                !out.stdout.lines().any(|l| l.starts_with("forged row")),
+                "{format}: a forged line"
+            );
+        }
+    }
+    let out = as_broker(&f, &["list"]).run();
+    out.code(0)
+        .stdout_contains("x\\u{1b}[2Kgone\\n [runkey ServerTasks-9/abcdef]");
+    assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+}
+
+// Issue 24, item 4: any auditor's credential.
+#[test]
+fn an_administrator_or_auditor_sees_the_brokers_changes_by_operator() {
+    let f = Fixture::new();
+    exec_setting_disabled(&f, "jane.doe", "Jane Doe", "ServerTasks-505", true);
+    let auditor = f
+        .sim
+        .add_user("auditor", "Ann Auditor", false, &["EventView"]);
+    let (_, key) = f.sim.add_api_key(&auditor, "auditing", None);
+    let audit = |args: &[&str]| {
+        let mut all = vec!["audit", "--json", "--changes-only"];
+        all.extend_from_slice(args);
+        runkey(&all)
+            .env("OCTOPUS_URL", f.sim.url())
+            .env("OCTOPUS_API_KEY", &key)
+            .run()
+    };
+    for args in [&[][..], &["--broker", "svc-runbooks"][..]] {
+        let out = audit(args);
+        out.code(0);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(rows.len(), 1, "{args:?}: {}", out.stdout);
+        assert_eq!(rows[0]["Operator"], "Jane Doe (jane.doe)");
+        assert_eq!(rows[0]["OperatorUsername"], "jane.doe");
+    }
+    // An auditor that may read users too is told when a broker's name is wrong.
+    f.sim.grant_permission(&auditor, "UserView");
+    let out = audit(&["--broker", "nobody"]);
+    out.code(2)
+        .one_error_line(&["--broker 'nobody': no user of that username"]);
+}
+
+// Issue 24, item 5: the questions auditors ask.
+#[test]
+fn windows_by_date_or_duration_and_filters_by_where_the_run_was() {
+    let f = Fixture::new();
+    for (task, environment, tenant) in [
+        ("ServerTasks-511", "Production", "Acme"),
+        ("ServerTasks-512", "Staging", "Globex"),
+    ] {
+        runkey(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            &disable_target_script(&f, task.ends_with('1')),
+        ])
+        .envs(create_env(&f, task))
+        .env("OCTOPUS_ENVIRONMENT_NAME", environment)
+        .env("OCTOPUS_TENANT_NAME", tenant)
+        .env("OCTOPUS_PROJECT_NAME", "Web")
+        .run()
+        .code(0);
+    }
+    let count = |args: &[&str]| {
+        let mut all = vec!["audit", "--json", "--changes-only"];
+        all.extend_from_slice(args);
+        let out = as_broker(&f, &all).run();
+        out.code(0);
+        serde_json::from_str::<Vec<serde_json::Value>>(&out.stdout)
+            .unwrap()
+            .len()
+    };
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24))
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let in_an_hour = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    assert_eq!(count(&[]), 2);
+    assert_eq!(count(&["--since", "1h30m"]), 2);
+    assert_eq!(count(&["--since", "2w"]), 2);
+    assert_eq!(count(&["--since", &yesterday, "--until", &in_an_hour]), 2);
+    assert_eq!(
+        count(&["--since", "30d", "--until", &today]),
+        0,
+        "before today"
+    );
+    assert_eq!(count(&["--environment", "prod"]), 1);
+    assert_eq!(count(&["--tenant", "GLOBEX"]), 1);
+    assert_eq!(count(&["--project", "web"]), 2);
+    assert_eq!(count(&["--runbook", "restart"]), 2);
+    assert_eq!(count(&["--runbook", "deploy"]), 0);
+    let out = as_broker(&f, &["audit", "--since", "tomorrow"]).run();
+    out.code(2)
+        .one_error_line(&["--since: 'tomorrow' is neither a duration"]);
+}
+
+// Issue 24, item 6: each run's answer on its task page.
+#[test]
+fn the_end_of_a_run_says_what_its_key_changed_and_attaches_it() {
+    let f = Fixture::new();
+    f.sim.set_options(|o| o.last_used_timestamps = true);
+    let work = tempfile::tempdir().unwrap();
+    let mut run = runkey(&["exec", "--", "sh", "-c", &disable_target_script(&f, true)])
+        .envs(create_env(&f, "ServerTasks-521"))
+        // As a step under Octopus: Tentacle's variables are set.
+        .env("TentacleHome", work.path());
+    run.command().current_dir(work.path());
+    let out = run.run();
+    out.code(0);
+    let key_id = f
+        .sim
+        .audit()
+        .into_iter()
+        .find(|e| e.category == "Created")
+        .unwrap()
+        .related_document_ids[0]
+        .clone();
+    out.stdout_contains(&format!(
+        "Run key {key_id} made 1 audited change(s) in this run: It was last used at"
+    ))
+    .stdout_contains("Modified  Deployment target web-01 was disabled");
+    let artifact = out
+        .messages()
+        .into_iter()
+        .find(|m| m.name == "createArtifact")
+        .expect("an artifact");
+    let name = format!("runkey-changes-{key_id}.csv");
+    assert_eq!(artifact.get("name"), Some(name.as_str()));
+    let path = artifact.get("path").unwrap();
+    assert_eq!(std::path::Path::new(path), work.path().join(&name));
+    let csv = std::fs::read_to_string(path).unwrap();
+    assert_eq!(artifact.get("length"), Some(csv.len().to_string().as_str()));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "Occurred,Category,Message,EventId");
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].contains(",Modified,Deployment target web-01 was disabled,Events-"),
+        "{csv}"
+    );
+
+    // A run whose key changed nothing says so; without EventView one warning says why not.
+    let out = runkey(&["exec", "--", "true"])
+        .envs(create_env(&f, "ServerTasks-522"))
+        .run();
+    out.code(0).stdout_contains("made no audited change in this run (Octopus audits changes, not reads). It was never used.");
+    f.sim.revoke_permission(&f.broker_id, "EventView");
+    let out = runkey(&["exec", "--", "true"])
+        .envs(create_env(&f, "ServerTasks-523"))
+        .run();
+    out.code(0)
+        .warns(&["changed in this run, and any key a script minted with it, cannot be read"]);
+    assert!(runkey_keys(&f).is_empty());
+}

@@ -37,7 +37,8 @@ fn runs_the_command_with_a_working_key_then_revokes_it() {
     assert!(out.stdout.contains("Revoked run key"), "{}", out.stdout);
     assert!(runkey_keys(&f).is_empty(), "nothing left on the server");
     seeded_keys_survive(&f);
-    // Who the broker is, the key, the keys the command minted with it (none), the revoke.
+    // Who the broker is, the key, whether it was used, what it changed and minted (none),
+    // the revoke.
     let requests: Vec<String> = f
         .sim
         .requests()
@@ -50,6 +51,7 @@ fn runs_the_command_with_a_working_key_then_revokes_it() {
         [
             "GET /api/users/me".to_string(),
             format!("POST /api/users/{owner}/apikeys"),
+            format!("GET /api/users/{owner}/apikeys/{}", runkey_audit_key(&f)),
             "GET /api/events".to_string(),
             format!("DELETE /api/users/{owner}/apikeys/{}", runkey_audit_key(&f)),
         ]

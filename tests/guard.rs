@@ -87,6 +87,8 @@ fn the_guard_holds_no_broker_credential_no_key_on_its_command_line_and_no_step_p
     let f = Fixture::new();
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
+    // The guards of other tests come and go: this one's is told by its tag.
+    let tag = tempfile::tempdir().unwrap();
     let mut child = start_until_ready(
         runkey(&[
             "exec",
@@ -97,13 +99,19 @@ fn the_guard_holds_no_broker_credential_no_key_on_its_command_line_and_no_step_p
         ])
         .with_guard()
         .envs(create_env(&f, "ServerTasks-73"))
+        .env("SSL_CERT_DIR", tag.path())
         .env("READY", &ready),
         &ready,
     );
     let key = runkey_keys(&f)[0].secret.clone();
+    let tagged = format!("SSL_CERT_DIR={}", tag.path().display());
     let ours: Vec<_> = guards()
         .into_iter()
-        .filter(|(pid, _, _)| !descendants(child.id()).contains(pid))
+        .filter(|(pid, cmdline, environ)| {
+            cmdline.contains("__guard watch")
+                && environ.contains(&tagged)
+                && !descendants(child.id()).contains(pid)
+        })
         .collect();
     assert!(!ours.is_empty(), "no guard runs");
     for (pid, cmdline, environ) in &ours {
@@ -202,7 +210,7 @@ fn the_guard_revokes_once_the_task_is_cancelled(f: &Fixture, task: &str) {
         "the guard waits while the task runs"
     );
     f.sim.set_task_state(task, TaskState::Canceled);
-    wait_until("the guard's revoke", Duration::from_secs(5), || {
+    wait_until("the guard's revoke", Duration::from_secs(10), || {
         runkey_keys(f).is_empty()
     });
     seeded_keys_survive(f);

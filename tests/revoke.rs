@@ -46,7 +46,7 @@ fn by_id_takes_three_requests_when_the_owner_is_known() {
         .env("RUNKEY_API_KEY_OWNER_ID", created.var("ApiKeyOwnerId"))
         .run()
         .code(0);
-    // The key, the keys it minted (none), the delete.
+    // The key, what it changed and minted (none), the delete.
     let requests: Vec<String> = f
         .sim
         .requests()

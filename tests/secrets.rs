@@ -149,7 +149,7 @@ fn a_credential_an_error_quotes_is_not_printed() {
         .run();
     out.code(0)
         .never_shows(&created.var("ApiKey"))
-        .warns(&["cannot tell which keys run key"]);
+        .warns(&["changed in this run, and any key a script minted with it, cannot be read"]);
 }
 
 #[test]

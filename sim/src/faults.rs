@@ -236,6 +236,9 @@ pub struct Options {
     /// Whether the server serves OpenID Connect discovery, its JWKS and the token endpoint
     /// (2025.1+); `false` is an older server, where all three answer 404.
     pub oidc_discovery: bool,
+    /// Whether keys show `LastUsedTimeStamp` and `IsLastUsedTimestampKnown`, as servers
+    /// since 2026 do (default: not, as older servers).
+    pub last_used_timestamps: bool,
     /// Whether an OIDC access token may create API keys (unconfirmed on real servers). When
     /// `false`, `POST /api/users/{id}/apikeys` with a bearer token answers 403.
     pub access_tokens_create_keys: bool,
@@ -279,6 +282,7 @@ impl Default for Options {
             events_without_api_key_id: false,
             oidc_discovery: true,
             access_tokens_create_keys: true,
+            last_used_timestamps: false,
             user_api_keys_enabled: true,
             authentication_endpoint: true,
             access_token_lifetime: jiff::SignedDuration::from_hours(1),

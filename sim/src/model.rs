@@ -31,6 +31,8 @@ pub struct ApiKey {
     pub secret: String,
     pub created: Timestamp,
     pub expires: Option<Timestamp>,
+    /// When a request last authenticated with it (newer servers show it).
+    pub last_used: Option<Timestamp>,
 }
 
 impl ApiKey {

@@ -185,7 +185,9 @@ pub(crate) fn user_json(user: &User) -> Value {
     })
 }
 
-pub(crate) fn listed_key_json(key: &ApiKey) -> Value {
+/// A key as listings and reads show it; with `last_used`, as newer servers do, when it was
+/// last used (null: never).
+pub(crate) fn listed_key_json(key: &ApiKey, last_used: bool) -> Value {
     let mut value = json!({
         "Id": key.id,
         "Purpose": key.purpose,
@@ -196,6 +198,12 @@ pub(crate) fn listed_key_json(key: &ApiKey) -> Value {
     });
     if let Some(expires) = key.expires {
         value["Expires"] = Value::String(octopus_date(expires));
+    }
+    if last_used {
+        value["LastUsedTimeStamp"] = key
+            .last_used
+            .map_or(Value::Null, |at| Value::String(octopus_date(at)));
+        value["IsLastUsedTimestampKnown"] = Value::Bool(true);
     }
     value
 }

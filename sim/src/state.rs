@@ -155,6 +155,7 @@ impl State {
             secret: ids::api_key_secret(),
             created,
             expires,
+            last_used: None,
         };
         let result = (key.id.clone(), key.secret.clone());
         self.keys.push(key);

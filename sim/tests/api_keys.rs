@@ -211,3 +211,20 @@ fn the_broker_shares_its_account_with_other_runs_and_people() {
         assert!(listed.contains(&id), "{id} not listed: {listed:?}");
     }
 }
+
+#[test]
+fn newer_servers_say_when_a_key_was_last_used() {
+    let f = Fixture::new();
+    let (id, key) = f.sim.add_api_key(&f.broker_id, "used later", None);
+    let path = format!("/api/users/{}/apikeys/{id}", f.broker_id);
+    // By default (older servers) the fields are absent.
+    let (_, shown) = request(&f, "GET", &path, &f.broker_key, None);
+    assert!(shown.get("LastUsedTimeStamp").is_none(), "{shown}");
+    f.sim.set_options(|o| o.last_used_timestamps = true);
+    let (_, shown) = request(&f, "GET", &path, &f.broker_key, None);
+    assert_eq!(shown["LastUsedTimeStamp"], Value::Null, "never used yet");
+    assert_eq!(shown["IsLastUsedTimestampKnown"], true);
+    assert_eq!(call_me(&f, &key).0, 200);
+    let (_, shown) = request(&f, "GET", &path, &f.broker_key, None);
+    assert!(shown["LastUsedTimeStamp"].is_string(), "{shown}");
+}

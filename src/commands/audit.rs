@@ -16,10 +16,10 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::console::{Console, neutralise_json, shown};
+use crate::console::{Console, csv_field, neutralise_json, shown};
 use crate::exit::{ExitStatus, usage};
 use crate::octopus::events::Event;
-use crate::octopus::{self, Client, User, connect};
+use crate::octopus::{self, Client, User, connect, status_of};
 use crate::purpose::{self, Marker, Reading};
 use crate::settings::{Audit, AuditFilter, Format};
 
@@ -68,21 +68,33 @@ fn brokers_and_events(settings: &Audit, client: &Client) -> Result<(Vec<User>, V
     let (from, to) = (settings.from, settings.to);
     let mut brokers = Vec::new();
     for username in &settings.brokers {
-        let found = client
-            .users(username)
-            .with_context(|| format!("looking for the broker '{username}' (GET /api/users)"))?
+        let users = match client.users(username) {
+            Ok(users) => users,
+            // An auditor may read events and not users: the events name their users.
+            Err(e) if status_of(&e) == Some(403) => {
+                return brokers_from_events(client, from, to, |event| {
+                    settings.brokers.iter().any(|wanted| {
+                        event
+                            .username
+                            .as_deref()
+                            .is_some_and(|u| u.eq_ignore_ascii_case(wanted))
+                    })
+                });
+            }
+            Err(e) => {
+                return Err(e.context(format!(
+                    "looking for the broker '{username}' (GET /api/users)"
+                )));
+            }
+        };
+        let found = users
             .into_iter()
             .find(|user| {
                 user.username
                     .as_deref()
                     .is_some_and(|u| u.eq_ignore_ascii_case(username))
             })
-            .ok_or_else(|| {
-                usage(format!(
-                    "--broker '{username}': no user of that username on {}; give a broker service account's exact username",
-                    client.server().base()
-                ))
-            })?;
+            .ok_or_else(|| no_such_broker(client, username))?;
         brokers.push(found);
     }
     if brokers.is_empty() {
@@ -93,29 +105,14 @@ fn brokers_and_events(settings: &Audit, client: &Client) -> Result<(Vec<User>, V
             brokers.push(me);
         } else {
             // Everyone's events, kept for the accounts whose run keys made any.
-            let all = client.events_of(None, from, to)?;
-            let mut found: BTreeMap<String, User> = BTreeMap::new();
-            for event in &all {
-                let by_run_key = event
+            return brokers_from_events(client, from, to, |event| {
+                event
                     .identity_established_with
                     .as_deref()
                     .and_then(purpose::quoted_in)
                     .and_then(Marker::parse)
-                    .is_some();
-                if let (true, Some(id)) = (by_run_key, &event.user_id) {
-                    found.entry(id.clone()).or_insert_with(|| User {
-                        id: id.clone(),
-                        username: event.username.clone(),
-                        display_name: None,
-                        is_service: Some(true),
-                    });
-                }
-            }
-            let events = all
-                .into_iter()
-                .filter(|e| e.user_id.as_ref().is_some_and(|id| found.contains_key(id)))
-                .collect();
-            return Ok((found.into_values().collect(), events));
+                    .is_some()
+            });
         }
     }
     let mut events = Vec::new();
@@ -125,6 +122,40 @@ fn brokers_and_events(settings: &Audit, client: &Client) -> Result<(Vec<User>, V
     // Newest first, as the server sends each broker's.
     events.sort_by_key(|e| std::cmp::Reverse(e.occurred_at()));
     Ok((brokers, events))
+}
+
+/// Everyone's events in the window, kept for the users of the events `names_a_broker`
+/// picks: the brokers, as the events name them.
+fn brokers_from_events(
+    client: &Client,
+    from: Timestamp,
+    to: Timestamp,
+    names_a_broker: impl Fn(&Event) -> bool,
+) -> Result<(Vec<User>, Vec<Event>)> {
+    let all = client.events_of(None, from, to)?;
+    let mut found: BTreeMap<String, User> = BTreeMap::new();
+    for event in all.iter().filter(|e| names_a_broker(e)) {
+        if let Some(id) = &event.user_id {
+            found.entry(id.clone()).or_insert_with(|| User {
+                id: id.clone(),
+                username: event.username.clone(),
+                display_name: None,
+                is_service: Some(true),
+            });
+        }
+    }
+    let events = all
+        .into_iter()
+        .filter(|e| e.user_id.as_ref().is_some_and(|id| found.contains_key(id)))
+        .collect();
+    Ok((found.into_values().collect(), events))
+}
+
+fn no_such_broker(client: &Client, username: &str) -> anyhow::Error {
+    usage(format!(
+        "--broker '{username}': no user of that username on {}; give a broker service account's exact username",
+        client.server().base()
+    ))
 }
 
 /// Where each API key in the window came from: its purpose, and whether a run key made it.
@@ -456,22 +487,6 @@ fn fields_header() -> Vec<&'static str> {
     fields(&empty).iter().map(|(name, _)| *name).collect()
 }
 
-/// RFC 4180: quoted when it holds a comma or quote; control characters shown escaped (a
-/// line break would forge a row); a leading `=`, `+`, `-`, `@`, tab or carriage return is
-/// prefixed with `'` so that a spreadsheet does not run it as a formula.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{}", shown(text))
-    } else {
-        shown(text).into_owned()
-    };
-    if text.contains([',', '"']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
 fn print_table(console: &Console, rows: &[Row], settings: &Audit, brokers: &[User]) -> Result<()> {
     let window = format!(
         "from {} to {}",
@@ -523,20 +538,4 @@ fn print_table(console: &Console, rows: &[Row], settings: &Audit, brokers: &[Use
     }
     console.text(table.trim_end())?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(csv_field("\t=SUM(A1)"), "'\\t=SUM(A1)");
-        assert_eq!(csv_field("\r-2"), "'\\r-2");
-        assert_eq!(csv_field("two\nrows"), "two\\nrows");
-    }
 }

@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use crate::child::{self, ChildEnv, Signals};
 use crate::console::Console;
 use crate::exit::ExitStatus;
-use crate::octopus::connect;
+use crate::octopus::{LastUsed, connect};
 use crate::runkey;
 use crate::service_message::mask;
 use crate::settings::Exec;
@@ -38,8 +38,19 @@ pub fn run(settings: &Exec, console: &Console) -> Result<ExitStatus> {
             "writing the mask for the run key failed ({e}); the command was not run"
         )),
     };
-    let revoked = runkey::revoke_minted(&client, console, &key.minted_by(), settings.keep_minted)
-        .and_then(|()| key.revoke(&client));
+    // Whether the key was used, where the server says, then what it changed and minted.
+    let last_used = client
+        .api_key(&key.owner.id, &key.id)
+        .ok()
+        .flatten()
+        .map_or(LastUsed::Unknown, |info| info.last_used());
+    let revoked = runkey::end_of_run(
+        &client,
+        console,
+        &key.at_the_end(last_used),
+        settings.keep_minted,
+    )
+    .and_then(|()| key.revoke(&client));
     let revoked = match (revoked, guard) {
         (Ok(message), guard) => {
             console.info(&message);

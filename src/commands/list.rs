@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::console::{Console, neutralise_json};
+use crate::console::{Console, neutralise_json, shown};
 use crate::exit::ExitStatus;
 use crate::octopus::{self, ApiKeyInfo, connect};
 use crate::purpose::Marker;
@@ -58,7 +58,7 @@ pub fn run(settings: &List, console: &Console) -> Result<ExitStatus> {
             show(key.created_at()).unwrap_or_else(dash),
             show(key.expires_at()).unwrap_or_else(dash),
             if expired(key) { "expired" } else { "live" },
-            key.purpose()
+            shown(key.purpose())
         ));
     }
     console.text(table.trim_end())?;

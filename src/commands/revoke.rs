@@ -12,9 +12,9 @@ use crate::console::Console;
 use crate::credential::{Credential, Role};
 use crate::duration;
 use crate::exit::ExitStatus;
-use crate::octopus::{self, ApiKeyInfo, Client, Deleted, connect, status_of};
+use crate::octopus::{self, ApiKeyInfo, Client, Deleted, LastUsed, connect, status_of};
 use crate::purpose::{Marker, NO_TASK};
-use crate::runkey::{self, MintedBy};
+use crate::runkey::{self, RunKeys};
 use crate::settings::{Revoke, RevokeTarget, RevokeWith};
 
 pub fn run(settings: &Revoke, console: &Console) -> Result<ExitStatus> {
@@ -115,7 +115,7 @@ fn revoke_minted_by(
     if keys.is_empty() {
         return Ok(());
     }
-    let minted_by = MintedBy {
+    let run = RunKeys {
         owner,
         key_ids: keys.iter().map(|key| key.id.as_str()).collect(),
         marker,
@@ -124,8 +124,12 @@ fn revoke_minted_by(
             .filter_map(|key| key.created_at())
             .min()
             .unwrap_or_else(Timestamp::now),
+        last_used: match keys {
+            [one] => one.last_used(),
+            _ => LastUsed::Unknown,
+        },
     };
-    runkey::revoke_minted(client, console, &minted_by, settings.keep_minted)
+    runkey::end_of_run(client, console, &run, settings.keep_minted)
 }
 
 fn revoke_by_id(

@@ -68,12 +68,8 @@ impl Client {
         })
     }
 
-    /// The API keys made since `since` with one of the keys `key_ids`: key-creation events
-    /// whose identity is such a key (its `ApiKeyId` where the server records it, else its
-    /// purpose inside `IdentityEstablishedWith`, which holds `marker`: a whole marker, or the
-    /// start every marker of a task shares), by the ids in their `RelatedDocumentIds`. A run
-    /// key can mint keys for the broker; they carry no marker, so only the audit log shows
-    /// where they came from. Needs EventView.
+    /// The API keys made since `since` with one of the keys `key_ids` (see [`minted_in`]).
+    /// Needs EventView.
     pub fn keys_created_with(
         &self,
         owner: &str,
@@ -82,28 +78,41 @@ impl Client {
         since: Timestamp,
     ) -> Result<Vec<String>> {
         let events = self.events(owner, since, Timestamp::now())?;
-        let mut minted: Vec<String> = Vec::new();
-        for event in events.iter().rev() {
-            let made_with_one = event
-                .api_key_id
-                .as_deref()
-                .is_some_and(|id| key_ids.contains(&id))
-                || event
-                    .identity_established_with
-                    .as_deref()
-                    .is_some_and(|identity| identity.contains(marker));
-            if event.category.as_deref() != Some("Created") || !made_with_one {
-                continue;
-            }
-            for id in &event.related_document_ids {
-                if id.to_ascii_lowercase().starts_with("apikeys-")
-                    && !key_ids.contains(&id.as_str())
-                    && !minted.contains(id)
-                {
-                    minted.push(id.clone());
-                }
+        Ok(minted_in(&events, key_ids, marker))
+    }
+}
+
+/// Whether `event` was made with one of the keys `key_ids`: its `ApiKeyId` where the server
+/// records it, else the key's purpose inside `IdentityEstablishedWith`, which holds `marker`
+/// (a whole marker, or the start every marker of a task shares).
+pub fn made_with(event: &Event, key_ids: &[&str], marker: &str) -> bool {
+    event
+        .api_key_id
+        .as_deref()
+        .is_some_and(|id| key_ids.contains(&id))
+        || event
+            .identity_established_with
+            .as_deref()
+            .is_some_and(|identity| identity.contains(marker))
+}
+
+/// The API keys that one of the keys `key_ids` created, by the ids in the `RelatedDocumentIds`
+/// of their creation events, oldest first. A run key can mint keys for the broker; they
+/// carry no marker, so only the audit log shows where they came from.
+pub fn minted_in(events: &[Event], key_ids: &[&str], marker: &str) -> Vec<String> {
+    let mut minted: Vec<String> = Vec::new();
+    for event in events.iter().rev() {
+        if event.category.as_deref() != Some("Created") || !made_with(event, key_ids, marker) {
+            continue;
+        }
+        for id in &event.related_document_ids {
+            if id.to_ascii_lowercase().starts_with("apikeys-")
+                && !key_ids.contains(&id.as_str())
+                && !minted.contains(id)
+            {
+                minted.push(id.clone());
             }
         }
-        Ok(minted)
     }
+    minted
 }

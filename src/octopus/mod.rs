@@ -26,4 +26,6 @@ pub use client::Client;
 pub use connection::{Connection, MAX_RETRY_AFTER, ProxySetting};
 pub use errors::{HttpError, Sent, TransportError, status_of};
 pub use url::{ServerUrl, UrlProblem};
-pub use wire::{ApiKeyInfo, CreatedKey, RunbookRun, User, format_expires, parse_timestamp, utc};
+pub use wire::{
+    ApiKeyInfo, CreatedKey, LastUsed, RunbookRun, User, format_expires, parse_timestamp, utc,
+};

@@ -65,9 +65,37 @@ pub struct ApiKeyInfo {
     pub expires: Option<String>,
     #[serde(default)]
     api_key: Option<serde_json::Value>,
+    /// When the key was last used (2026+ servers), null when never.
+    #[serde(default)]
+    last_used_time_stamp: Option<String>,
+    /// Whether a null `LastUsedTimeStamp` means the key was never used.
+    #[serde(default)]
+    is_last_used_timestamp_known: Option<bool>,
+}
+
+/// Whether a key was ever used, as far as the server says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastUsed {
+    /// The server does not say (before 2026, or it does not know).
+    Unknown,
+    Never,
+    At(Timestamp),
 }
 
 impl ApiKeyInfo {
+    pub fn last_used(&self) -> LastUsed {
+        match (
+            self.last_used_time_stamp
+                .as_deref()
+                .and_then(parse_timestamp),
+            self.is_last_used_timestamp_known,
+        ) {
+            (Some(at), _) => LastUsed::At(at),
+            (None, Some(true)) => LastUsed::Never,
+            (None, _) => LastUsed::Unknown,
+        }
+    }
+
     /// The first characters of the key, when the server shows them (`API-ABCD`).
     pub fn hint(&self) -> Option<&str> {
         let hint = match self.api_key.as_ref()? {

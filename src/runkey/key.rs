@@ -4,9 +4,9 @@
 use anyhow::Result;
 use jiff::{SignedDuration, Timestamp};
 
-use super::minted::MintedBy;
+use super::ending::RunKeys;
 use super::settle::settle;
-use crate::octopus::{self, Client, Deleted, User};
+use crate::octopus::{self, Client, Deleted, LastUsed, User};
 use crate::purpose::Marker;
 use crate::secret::Secret;
 
@@ -68,13 +68,14 @@ impl RunKey {
         Marker::parse(&self.purpose).map_or_else(String::new, |m| m.to_string())
     }
 
-    /// How the keys it minted are found.
-    pub fn minted_by(&self) -> MintedBy<'_> {
-        MintedBy {
+    /// It, for the end of the run; `last_used` as the server says.
+    pub fn at_the_end(&self, last_used: LastUsed) -> RunKeys<'_> {
+        RunKeys {
             owner: &self.owner.id,
             key_ids: vec![&self.id],
             marker: self.marker(),
             created: self.created,
+            last_used,
         }
     }
 

@@ -4,15 +4,15 @@
 //! by the command that made it (`exec`) or by a later step. The commands `create` and
 //! `exec` are thin layers over this module.
 
+mod ending;
 mod key;
 mod mint;
-mod minted;
 mod settle;
 mod starter;
 mod watch;
 
+pub use ending::{RunKeys, end_of_run};
 pub use key::RunKey;
 pub use mint::mint;
-pub use minted::{MintedBy, revoke_minted};
 pub use settle::settle;
 pub use watch::{watch_exec, watch_task};

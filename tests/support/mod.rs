@@ -365,13 +365,16 @@ pub fn marker(purpose: &str) -> Option<(String, String)> {
 
 /// A script (bash) that mints a key for the broker with the run key in `OCTOPUS_API_KEY`,
 /// as any script holding a run key could: a POST to `/api/users/$OWNER/apikeys` made with
-/// bash alone. The key's id goes to `$MINTED`.
+/// bash alone, with the purpose `$PURPOSE` (default "made by the script"). The key's id goes
+/// to `$MINTED`, the key itself to `$MINTED.key`.
 pub const MINT_WITH_THE_RUN_KEY: &str = r#"
 hostport=${OCTOPUS_URL#http://}
-body="{\"Purpose\":\"made by the script\",\"Expires\":\"$EXPIRES\",\"UserId\":\"$OWNER\"}"
+body="{\"Purpose\":\"${PURPOSE:-made by the script}\",\"Expires\":\"$EXPIRES\",\"UserId\":\"$OWNER\"}"
 exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
 printf 'POST /api/users/%s/apikeys HTTP/1.1\r\nHost: octopus\r\nX-Octopus-ApiKey: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "$OWNER" "$OCTOPUS_API_KEY" "${#body}" "$body" >&3
-sed -n 's/^ *"Id": *"\([^"]*\)".*/\1/p' <&3 | head -n 1 | tr -d '\n' > "$MINTED"
+answer=$(cat <&3)
+printf '%s\n' "$answer" | sed -n 's/^ *"Id": *"\([^"]*\)".*/\1/p' | head -n 1 | tr -d '\n' > "$MINTED"
+printf '%s\n' "$answer" | sed -n 's/^ *"ApiKey": *"\([^"]*\)".*/\1/p' | head -n 1 | tr -d '\n' > "$MINTED.key"
 "#;
 
 /// The environment [`MINT_WITH_THE_RUN_KEY`] needs, its id written to `minted`.

@@ -45,7 +45,10 @@ pub(crate) fn route(
         ("GET", []) => done(list(state, request, &owner)),
         ("POST", []) => create(state, actor, request, &owner, now),
         ("GET", [key_id]) => done(match state.keys.iter().find(|k| k.id == *key_id) {
-            Some(key) => Response::json(200, &listed_key_json(key)),
+            Some(key) => Response::json(
+                200,
+                &listed_key_json(key, state.options.last_used_timestamps),
+            ),
             None => not_found(key_id),
         }),
         ("DELETE", [key_id]) => delete(state, actor, &owner, key_id),
@@ -63,6 +66,7 @@ fn list(state: &State, request: &Request, owner: &User) -> Response {
         .filter(|k| partial.as_ref().is_none_or(|p| mode.admits(&k.purpose, p)))
         .collect();
     keys.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+    let last_used = state.options.last_used_timestamps;
 
     // A server that ignores the parameter does not carry it into its links either.
     let extra: Vec<(&str, String)> = partial
@@ -75,21 +79,25 @@ fn list(state: &State, request: &Request, owner: &User) -> Response {
     let now = state.now();
     let fabricate = || {
         let n = state.fabricated_number();
-        listed_key_json(&ApiKey {
-            id: ids::api_key_id(),
-            user_id: owner.id.clone(),
-            purpose: format!("fabricated key {n}"),
-            secret: ids::api_key_secret(),
-            created: now - SignedDuration::from_hours(24 * 30),
-            expires: Some(now + SignedDuration::from_hours(24 * 30)),
-        })
+        listed_key_json(
+            &ApiKey {
+                id: ids::api_key_id(),
+                user_id: owner.id.clone(),
+                purpose: format!("fabricated key {n}"),
+                secret: ids::api_key_secret(),
+                created: now - SignedDuration::from_hours(24 * 30),
+                expires: Some(now + SignedDuration::from_hours(24 * 30)),
+                last_used: None,
+            },
+            false,
+        )
     };
     paged(
         request,
         &state.options,
         "ApiKey",
         keys,
-        listed_key_json,
+        |key| listed_key_json(key, last_used),
         PageOf {
             base: &format!("/api/users/{}/apikeys", owner.id),
             filters: &["partialPurpose"],
@@ -155,7 +163,7 @@ fn create(
         .find(|k| k.id == id)
         .expect("just inserted")
         .clone();
-    let mut body = listed_key_json(&key);
+    let mut body = listed_key_json(&key, state.options.last_used_timestamps);
     body["ApiKey"] = Value::String(secret);
     let change = Change {
         message: format!(

@@ -41,6 +41,13 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
         Ok(actor) => actor,
         Err(response) => return response,
     };
+    if let Some(key) = actor
+        .key_id
+        .as_ref()
+        .and_then(|id| state.keys.iter_mut().find(|k| &k.id == id))
+    {
+        key.last_used = Some(now);
+    }
     // A user acts with its own permissions and those its teams' roles grant it.
     for permission in state.prepared.team_permissions(&actor.user.id) {
         if !actor.user.has_permission(&permission) {

@@ -9,7 +9,7 @@ use super::embedded::TEMPLATES;
 use super::oidc::ACCOUNT;
 use super::package::PACKAGE_ID;
 use super::plan::{Outcome, Plan};
-use crate::console::{Console, neutralise_json};
+use crate::console::{Console, neutralise_json, shown};
 use crate::settings::Setup;
 
 /// The templates' parameter for the broker's API key.
@@ -36,7 +36,7 @@ pub fn print(
     if settings.json {
         return print_json(console, settings, plan, done, failure, &advice);
     }
-    let server = console_safe(&plan.space.name);
+    let server = shown(&plan.space.name);
     console.text(&if settings.dry_run {
         format!(
             "setup plan for the space '{server}' ({}), a dry run: nothing was changed",
@@ -49,7 +49,7 @@ pub fn print(
     let name_width = plan
         .steps
         .iter()
-        .map(|s| s.name.chars().count())
+        .map(|s| shown(&s.name).chars().count())
         .max()
         .unwrap_or(0);
     for (index, step) in plan.steps.iter().enumerate() {
@@ -60,7 +60,9 @@ pub fn print(
         };
         console.text(&format!(
             "  {result:<9}  {:<width$}  {:<name_width$}  {}",
-            step.kind, step.name, step.detail
+            step.kind,
+            shown(&step.name),
+            shown(&step.detail)
         ))?;
     }
     if failure.is_some() {
@@ -187,9 +189,4 @@ fn advice(settings: &Setup) -> Vec<Advice> {
         }
     }
     out
-}
-
-/// A name from the server, as one line of text.
-fn console_safe(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).collect()
 }
