@@ -1,5 +1,6 @@
 //! The usual cast for a test: an admin, the broker service account with its key, the
-//! operator who clicks Run and a deployment target, on a fresh simulator; the broker account
+//! operator who clicks Run, a deployment target, a project "Web" and the environments
+//! "Production" and "Staging", on a fresh simulator; the broker account
 //! is shared, as in real life, with another run's key and an unmarked key made by hand,
 //! which every revoke, sweep and listing must leave alone.
 
@@ -16,7 +17,9 @@ pub const OTHER_RUN_PURPOSE: &str = "Someone (x) ran 'Other' [runkey ServerTasks
 pub struct Fixture {
     pub sim: Simulator,
     /// The administrator: reads users and runs, and holds what `setup` needs (FeedView,
-    /// BuiltInFeedPush, ActionTemplate*, Team*, UserRoleView, Account*, UserEdit).
+    /// BuiltInFeedPush, ActionTemplate*, Team*, UserRoleView, Account*, UserEdit; and to
+    /// find scopes, make the sweep runbook and its trigger, and remove them: ProjectView,
+    /// ProjectGroupView, EnvironmentView, TenantView, RunbookView, RunbookEdit, Trigger*).
     pub admin_id: String,
     /// The broker service account: `UserView`, `RunbookRunView`, `TaskView`, `EventView`,
     /// `MachineView`, `MachineEdit` (and so every key of it).
@@ -33,6 +36,12 @@ pub struct Fixture {
     pub unmarked_key_id: String,
     /// A deployment target `web-01` in the space, enabled: what a runbook script disables.
     pub machine_id: String,
+    /// The project "Web" (`Projects-1`) in the space's "Default Project Group".
+    pub project_id: String,
+    /// The environment "Production" (`Environments-1`).
+    pub production_id: String,
+    /// The environment "Staging" (`Environments-2`).
+    pub staging_id: String,
 }
 
 impl Fixture {
@@ -66,13 +75,26 @@ impl Fixture {
                 "ActionTemplateView",
                 "ActionTemplateCreate",
                 "ActionTemplateEdit",
+                "ActionTemplateDelete",
                 "TeamView",
                 "TeamCreate",
                 "TeamEdit",
+                "TeamDelete",
                 "UserRoleView",
                 "AccountView",
                 "AccountCreate",
                 "AccountEdit",
+                "AccountDelete",
+                "ProjectView",
+                "ProjectGroupView",
+                "EnvironmentView",
+                "TenantView",
+                "RunbookView",
+                "RunbookEdit",
+                "TriggerView",
+                "TriggerCreate",
+                "TriggerEdit",
+                "TriggerDelete",
             ],
         );
         // Take one away with `sim.revoke_permission(&f.broker_id, "TaskView")`.
@@ -104,6 +126,9 @@ impl Fixture {
         );
         let (unmarked_key_id, _) = sim.add_api_key(&broker_id, "deploy bot", None);
         let machine_id = sim.add_machine("Spaces-1", "web-01");
+        let project_id = sim.add_project("Spaces-1", "Web");
+        let production_id = sim.add_environment("Spaces-1", "Production");
+        let staging_id = sim.add_environment("Spaces-1", "Staging");
         Fixture {
             sim,
             admin_id,
@@ -114,6 +139,9 @@ impl Fixture {
             other_run_key_id,
             unmarked_key_id,
             machine_id,
+            project_id,
+            production_id,
+            staging_id,
             space_id: "Spaces-1".to_string(),
         }
     }

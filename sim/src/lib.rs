@@ -20,6 +20,7 @@
 mod api;
 mod auth;
 pub mod calamari;
+mod catalog;
 mod credential_echo;
 mod faults;
 mod fixture;
@@ -32,11 +33,13 @@ mod prepared;
 mod render;
 mod server;
 mod simulator;
+mod spaces;
 mod state;
 #[cfg(target_os = "linux")]
 pub mod tentacle;
 mod tls;
 
+pub use catalog::{DEFAULT_PROJECT_GROUP, Environment, Project, ProjectGroup, Tenant};
 pub use faults::{
     ExpiryMode, Fault, FaultKind, Options, Outage, Paging, PartialPurpose, TokenExpiryRule,
 };

@@ -318,12 +318,17 @@ pub(crate) fn event_json(state: &State, event: &AuditEvent) -> Value {
     value
 }
 
-/// The space an event's request was in (`/api/Spaces-1/...`), or null for a system-level one.
+/// The space an event's request was in (`/api/Spaces-1/...` or `/api/spaces/Spaces-1/...`),
+/// or null for a system-level one.
 fn space_of(action: &str) -> Value {
     let path = action.split_once(' ').map_or(action, |(_, path)| path);
-    path.trim_start_matches('/')
-        .split('/')
-        .nth(1)
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let space = match segments.as_slice() {
+        ["api", "spaces", space, _, ..] => Some(*space),
+        [_, space, ..] => Some(*space),
+        _ => None,
+    };
+    space
         .filter(|segment| segment.starts_with("Spaces-"))
         .map_or(Value::Null, |space| Value::String(space.to_string()))
 }

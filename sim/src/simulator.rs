@@ -1,6 +1,6 @@
 //! The handle a test holds: starting the server (plain or over TLS), seeding it with users
 //! and their permissions, keys, tokens, OIDC identities and JWTs, runbook runs and tasks,
-//! deployment targets, and what `setup` prepares (spaces, step templates), injecting faults
+//! deployment targets (what a space holds is seeded in `spaces`), injecting faults
 //! and outages, moving its clock and changing options while it runs, and reading back what it holds and what it was
 //! asked. The server stops when it is dropped, and a simulator that was never asked anything
 //! fails the test then, unless the test said it expects no request: a test whose server was
@@ -13,14 +13,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use serde_json::Value;
 
 use crate::faults::{Fault, Options, Outage};
 use crate::model::{
     ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
 };
 use crate::oidc::{JwtVariant, SigningKey};
-use crate::prepared::{Package, ScopedUserRole, Space, Team, UserRole};
 use crate::server::{self, Shared};
 use crate::state::State;
 use crate::tls::TestCa;
@@ -80,7 +78,8 @@ impl Simulator {
         self.addr
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    /// The server's state, locked; the other files of the handle (`spaces`) read it too.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.shared.state()
     }
 
@@ -452,95 +451,6 @@ impl Simulator {
 
     pub fn now(&self) -> Timestamp {
         self.state().now()
-    }
-}
-
-/// Seeding and reading what `setup` prepares, for tests.
-impl Simulator {
-    /// Another space; returns its id (`Spaces-N`). Its slug is its name in lower case with
-    /// dashes.
-    pub fn add_space(&self, name: &str, is_default: bool) -> String {
-        let mut state = self.state();
-        let id = format!("Spaces-{}", state.prepared.spaces.len() + 1);
-        if is_default {
-            for space in &mut state.prepared.spaces {
-                space.is_default = false;
-            }
-        }
-        state.prepared.spaces.push(Space {
-            id: id.clone(),
-            name: name.to_string(),
-            slug: name.to_lowercase().replace(' ', "-"),
-            is_default,
-        });
-        id
-    }
-
-    pub fn spaces(&self) -> Vec<Space> {
-        self.state().prepared.spaces.clone()
-    }
-
-    /// A step template stored as given (as if installed earlier, or from the community
-    /// library when it has a `CommunityActionTemplateId`), with an `Id`, `SpaceId` and
-    /// `Version` when it lacks them; returns its id.
-    pub fn add_action_template(&self, space_id: &str, mut template: Value) -> String {
-        let mut state = self.state();
-        let id = format!("ActionTemplates-{}", state.next());
-        let fields = template
-            .as_object_mut()
-            .expect("a template is a JSON object");
-        fields.insert("Id".into(), Value::String(id.clone()));
-        fields.insert("SpaceId".into(), Value::String(space_id.to_string()));
-        fields.entry("Version").or_insert(Value::from(0));
-        fields
-            .entry("CommunityActionTemplateId")
-            .or_insert(Value::Null);
-        state.prepared.action_templates.push(template);
-        id
-    }
-
-    /// Changes a stored step template outside the API (as another administrator would).
-    pub fn edit_action_template(&self, id: &str, change: impl FnOnce(&mut Value)) {
-        let mut state = self.state();
-        let template = state
-            .prepared
-            .action_templates
-            .iter_mut()
-            .find(|t| t["Id"] == id)
-            .unwrap_or_else(|| panic!("no step template {id} in the simulator"));
-        change(template);
-    }
-
-    /// The step templates of `space_id`, as the server holds them.
-    pub fn action_templates(&self, space_id: &str) -> Vec<Value> {
-        self.state()
-            .prepared
-            .action_templates
-            .iter()
-            .filter(|t| t["SpaceId"] == space_id)
-            .cloned()
-            .collect()
-    }
-
-    pub fn packages(&self) -> Vec<Package> {
-        self.state().prepared.packages.clone()
-    }
-
-    pub fn teams(&self) -> Vec<Team> {
-        self.state().prepared.teams.clone()
-    }
-
-    pub fn scoped_user_roles(&self) -> Vec<ScopedUserRole> {
-        self.state().prepared.scoped_roles.clone()
-    }
-
-    pub fn user_roles(&self) -> Vec<UserRole> {
-        self.state().prepared.user_roles.clone()
-    }
-
-    /// The accounts of every space, as the server holds them.
-    pub fn accounts(&self) -> Vec<Value> {
-        self.state().prepared.accounts.clone()
     }
 
     /// Every user and service account.

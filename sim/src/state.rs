@@ -1,4 +1,5 @@
-//! Everything the simulated server knows, behind one lock: its records, the faults still to
+//! Everything the simulated server knows, behind one lock: its records (users, keys, runs,
+//! what `setup` prepares, the spaces' projects and environments), the faults still to
 //! fire, its options and its clock (which tests can move forward), and the changes several
 //! handlers and the test's handle make alike (a key or token stored, a task put in a state).
 
@@ -6,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::catalog::Catalog;
 use crate::faults::{Fault, FaultKind, Options};
 use crate::http::Request;
 use crate::ids;
@@ -41,6 +43,8 @@ pub(crate) struct State {
     pub machines: Vec<Machine>,
     /// What `setup` prepares: spaces, packages, step templates, teams, roles, accounts.
     pub prepared: Prepared,
+    /// The projects, project groups, environments and tenants of every space.
+    pub catalog: Catalog,
     /// Fabricated items made so far, for listings that never end (`Paging::Endless`).
     pub fabricated: AtomicU64,
 }
@@ -65,6 +69,7 @@ impl State {
             oidc_identities: Vec::new(),
             machines: Vec::new(),
             prepared: Prepared::new(),
+            catalog: Catalog::default(),
             fabricated: AtomicU64::new(0),
         }
     }

@@ -25,5 +25,7 @@ mod outages;
 mod clock;
 // Server tasks and their states.
 mod tasks;
+// Projects, project groups, environments and tenants of a space; `/api/spaces/{id}/...`.
+mod catalog;
 // The Calamari emulation's service-message parser against Calamari's own answers.
 mod calamari;

@@ -1,5 +1,6 @@
 //! The REST API: one authenticated request in, one answer out. This module only dispatches:
-//! it authenticates, routes by method and path to the handler of each resource, and hands
+//! it authenticates, routes by method and path to the handler of each resource (a space's
+//! resources under `/api/{spaceId}/...` and `/api/spaces/{spaceId}/...` alike), and hands
 //! the change a handler made to the audit log (`answer`, which the handlers share, writes
 //! it); the other submodules hold the handlers.
 
@@ -61,7 +62,11 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
 
 fn route(state: &mut State, actor: &Actor, request: &Request, now: Timestamp) -> Answer {
     let path = request.path().trim_end_matches('/').to_string();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Every `/api/{spaceId}/...` answers as `/api/spaces/{spaceId}/...` too.
+    if segments.len() > 3 && segments[1] == "spaces" {
+        segments.remove(1);
+    }
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["api", "users", "me"]) => done(users::me(actor)),
         ("GET", ["api", "users"]) => done(users::list(state, actor, request)),

@@ -7,9 +7,9 @@ use jiff::SignedDuration;
 use octopus_sim::Fixture;
 use serde_json::{Value, json};
 
-/// One request with `key` as `X-Octopus-ApiKey`: GET and DELETE without a body, any other
-/// method a POST of `body` (`{}` when none). Returns the status and the body as JSON (null
-/// when it is not JSON), whatever the status.
+/// One request with `key` as `X-Octopus-ApiKey`: GET and DELETE without a body, PUT of
+/// `body`, any other method a POST of `body` (`{}` when none). Returns the status and the
+/// body as JSON (null when it is not JSON), whatever the status.
 pub fn request(
     f: &Fixture,
     method: &str,
@@ -52,6 +52,11 @@ fn send(
     let result = match (method, body) {
         ("GET", _) => agent.get(&url).header(name, &value).call(),
         ("DELETE", _) => agent.delete(&url).header(name, &value).call(),
+        ("PUT", body) => agent
+            .put(&url)
+            .header(name, &value)
+            .content_type("application/json")
+            .send(serde_json::to_vec(&body.unwrap_or(json!({}))).unwrap()),
         (_, body) => agent
             .post(&url)
             .header(name, &value)
@@ -115,4 +120,9 @@ pub fn create_expiring_in(f: &Fixture, hours: i64) -> (u16, Value) {
         &f.broker_key,
         Some(json!({"Purpose": "p", "Expires": expires, "UserId": f.broker_id})),
     )
+}
+
+/// A key of the usual cast's administrator, who holds what `setup` needs.
+pub fn admin_key(f: &Fixture) -> String {
+    f.sim.add_api_key(&f.admin_id, "admin", None).1
 }

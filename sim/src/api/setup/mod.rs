@@ -1,11 +1,13 @@
 //! The endpoints `setup` prepares a space with: spaces, the built-in feed's packages, step
-//! templates, service accounts, teams, user roles and their grants, and accounts. Each
+//! templates, service accounts, teams, user roles and their grants, and accounts; and the
+//! projects, project groups, environments and tenants it reads to scope them. Each
 //! checks the caller's permission per request and answers 403 naming it, as Octopus does.
 //! (OIDC identities of service accounts live in the simulator's OIDC module.) This module
 //! only routes; what the handlers read from a request is in `input`.
 
 mod accounts;
 mod action_templates;
+mod catalog;
 mod input;
 mod packages;
 mod spaces;
@@ -41,17 +43,32 @@ pub(crate) fn route(
         ("GET", ["api", "teams", id, "scopeduserroles"]) => {
             done(teams::grants(state, actor, request, id))
         }
-        (_, ["api", space, kind, rest @ ..])
-            if matches!(*kind, "packages" | "actiontemplates" | "teams" | "accounts") =>
-        {
+        (_, ["api", space, kind, rest @ ..]) if in_a_space(kind) => {
             let space = match state.prepared.space(space) {
                 Some(space) => space.clone(),
                 None => return Some(done(not_found(space))),
             };
-            in_space(state, actor, request, now, &space, kind, rest)
+            let kind = kind.to_ascii_lowercase();
+            in_space(state, actor, request, now, &space, &kind, rest)
         }
         _ => return None,
     })
+}
+
+/// Whether `kind` (a path segment after the space, any case, as Octopus's routes are) names
+/// one of the resources of a space served here.
+fn in_a_space(kind: &str) -> bool {
+    const KINDS: [&str; 8] = [
+        "packages",
+        "actiontemplates",
+        "teams",
+        "accounts",
+        "projects",
+        "projectgroups",
+        "environments",
+        "tenants",
+    ];
+    KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
 }
 
 fn in_space(
@@ -63,6 +80,15 @@ fn in_space(
     kind: &str,
     rest: &[&str],
 ) -> Answer {
+    if let Some(kind) = catalog::Kind::from_segment(kind) {
+        return done(match (request.method.as_str(), rest) {
+            ("GET", ["all"]) => catalog::all(state, actor, space, kind),
+            ("GET", []) => catalog::list(state, actor, request, space, kind),
+            ("GET", [id]) => catalog::one(state, actor, space, kind, id),
+            ("POST" | "PUT" | "DELETE", [] | [_]) => method_not_allowed(),
+            _ => not_found(request.path()),
+        });
+    }
     match (request.method.as_str(), kind, rest) {
         ("GET", "packages", [id]) => done(packages::one(state, actor, space, id)),
         ("POST", "packages", ["raw"]) => packages::upload(state, actor, request, space, now),
