@@ -143,6 +143,30 @@ impl Catalog {
         });
         id
     }
+
+    pub fn project(&self, space_id: &str, id: &str) -> Option<&Project> {
+        self.projects
+            .iter()
+            .find(|p| p.space_id == space_id && p.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn has_project_group(&self, space_id: &str, id: &str) -> bool {
+        self.project_groups
+            .iter()
+            .any(|g| g.space_id == space_id && g.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn has_environment(&self, space_id: &str, id: &str) -> bool {
+        self.environments
+            .iter()
+            .any(|e| e.space_id == space_id && e.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn has_tenant(&self, space_id: &str, id: &str) -> bool {
+        self.tenants
+            .iter()
+            .any(|t| t.space_id == space_id && t.id.eq_ignore_ascii_case(id))
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,13 @@ pub struct Team {
     pub space_id: Option<String>,
     pub description: String,
     pub member_user_ids: Vec<String>,
+    /// Groups of an external identity provider whose members belong to the team, kept as
+    /// sent (`{"Id": "S-1-5-21-...-513", "DisplayName": "Domain Users"}` for an Active
+    /// Directory group).
     pub external_security_groups: Vec<Value>,
+    /// False for a built-in team (a space's "Space Managers"), which Octopus refuses to
+    /// delete.
+    pub can_be_deleted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +57,8 @@ pub struct UserRole {
 }
 
 /// A user role granted to a team, in a space, optionally narrowed to projects,
-/// environments, project groups or tenants (empty lists: the whole space).
+/// environments, project groups or tenants. An empty list means all of that kind, not
+/// none: a grant with every list empty covers the whole space.
 #[derive(Debug, Clone)]
 pub struct ScopedUserRole {
     /// `ScopedUserRoles-N`.
@@ -114,6 +121,7 @@ impl Prepared {
                 description: "Members of this team can manage the space.".into(),
                 member_user_ids: Vec::new(),
                 external_security_groups: Vec::new(),
+                can_be_deleted: false,
             }],
             user_roles: vec![
                 role(

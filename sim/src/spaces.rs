@@ -4,7 +4,7 @@
 //! accounts). Seeding here stands for what an administrator did earlier in the web portal:
 //! it leaves no audit event.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::catalog::{Environment, Project, ProjectGroup, Tenant};
 use crate::prepared::{Package, ScopedUserRole, Space, Team, UserRole};
@@ -79,6 +79,35 @@ impl Simulator {
 
     pub fn packages(&self) -> Vec<Package> {
         self.state().prepared.packages.clone()
+    }
+
+    /// A team named `name` in `space_id` (`None`: a system team, seen from every space)
+    /// holding the users `member_user_ids` and the external security groups given as
+    /// (`Id`, `DisplayName`), e.g. Active Directory's ("S-1-5-21-...-513", "Domain Users"),
+    /// as an administrator would have made it (it can be deleted); returns its id
+    /// (`Teams-N`). Its members act with the roles granted to it.
+    pub fn add_team(
+        &self,
+        space_id: Option<&str>,
+        name: &str,
+        member_user_ids: &[&str],
+        external_security_groups: &[(&str, &str)],
+    ) -> String {
+        let mut state = self.state();
+        let id = format!("Teams-{}", state.next());
+        state.prepared.teams.push(Team {
+            id: id.clone(),
+            name: name.to_string(),
+            space_id: space_id.map(str::to_string),
+            description: String::new(),
+            member_user_ids: member_user_ids.iter().map(|m| m.to_string()).collect(),
+            external_security_groups: external_security_groups
+                .iter()
+                .map(|(id, name)| json!({"Id": id, "DisplayName": name}))
+                .collect(),
+            can_be_deleted: true,
+        });
+        id
     }
 
     pub fn teams(&self) -> Vec<Team> {

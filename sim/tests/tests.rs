@@ -27,5 +27,7 @@ mod clock;
 mod tasks;
 // Projects, project groups, environments and tenants of a space; `/api/spaces/{id}/...`.
 mod catalog;
+// Teams (external groups, deletion) and their scoped grants (scopes kept, PUT, DELETE).
+mod teams;
 // The Calamari emulation's service-message parser against Calamari's own answers.
 mod calamari;

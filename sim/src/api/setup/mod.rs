@@ -8,6 +8,7 @@
 mod accounts;
 mod action_templates;
 mod catalog;
+mod grants;
 mod input;
 mod packages;
 mod spaces;
@@ -36,12 +37,16 @@ pub(crate) fn route(
         ("GET", ["api", "spaces"]) => done(spaces::list(state, request)),
         ("GET", ["api", "spaces", id]) => done(spaces::one(state, id)),
         ("POST", ["api", "users"]) => users::create(state, actor, request),
-        ("GET", ["api", "userroles", "all"]) => done(teams::roles(state, actor)),
-        ("POST", ["api", "scopeduserroles"]) => teams::grant(state, actor, request),
-        ("GET", ["api", "teams", id]) => done(teams::one(state, actor, id)),
-        ("PUT", ["api", "teams", id]) => teams::update(state, actor, request, id),
+        ("GET", ["api", "userroles", "all"]) => done(grants::roles(state, actor)),
+        ("POST", ["api", "scopeduserroles"]) => grants::create(state, actor, request, None),
+        ("GET", ["api", "scopeduserroles", id]) => done(grants::one(state, actor, None, id)),
+        ("PUT", ["api", "scopeduserroles", id]) => grants::update(state, actor, request, None, id),
+        ("DELETE", ["api", "scopeduserroles", id]) => grants::delete(state, actor, None, id),
+        ("GET", ["api", "teams", id]) => done(teams::one(state, actor, None, id)),
+        ("PUT", ["api", "teams", id]) => teams::update(state, actor, request, None, id),
+        ("DELETE", ["api", "teams", id]) => teams::delete(state, actor, None, id),
         ("GET", ["api", "teams", id, "scopeduserroles"]) => {
-            done(teams::grants(state, actor, request, id))
+            done(grants::list(state, actor, request, id))
         }
         (_, ["api", space, kind, rest @ ..]) if in_a_space(kind) => {
             let space = match state.prepared.space(space) {
@@ -58,10 +63,11 @@ pub(crate) fn route(
 /// Whether `kind` (a path segment after the space, any case, as Octopus's routes are) names
 /// one of the resources of a space served here.
 fn in_a_space(kind: &str) -> bool {
-    const KINDS: [&str; 8] = [
+    const KINDS: [&str; 9] = [
         "packages",
         "actiontemplates",
         "teams",
+        "scopeduserroles",
         "accounts",
         "projects",
         "projectgroups",
@@ -102,6 +108,14 @@ fn in_space(
         }
         ("GET", "teams", []) => done(teams::list(state, actor, request, space)),
         ("POST", "teams", []) => teams::create(state, actor, request, space),
+        ("GET", "teams", [id]) => done(teams::one(state, actor, Some(space), id)),
+        ("PUT", "teams", [id]) => teams::update(state, actor, request, Some(space), id),
+        ("DELETE", "teams", [id]) => teams::delete(state, actor, Some(space), id),
+        ("GET", "teams", [id, "scopeduserroles"]) => done(grants::list(state, actor, request, id)),
+        ("POST", "scopeduserroles", []) => grants::create(state, actor, request, Some(space)),
+        ("GET", "scopeduserroles", [id]) => done(grants::one(state, actor, Some(space), id)),
+        ("PUT", "scopeduserroles", [id]) => grants::update(state, actor, request, Some(space), id),
+        ("DELETE", "scopeduserroles", [id]) => grants::delete(state, actor, Some(space), id),
         ("GET", "accounts", []) => done(accounts::list(state, actor, request, space)),
         ("GET", "accounts", [id]) => done(accounts::one(state, actor, space, id)),
         ("POST", "accounts", []) => accounts::create(state, actor, request, space),

@@ -1,9 +1,10 @@
-//! Teams, user roles and the grants between them. A space's teams are listed with the
-//! system teams (`SpaceId` null) beside them, as Octopus does; a team is created in a space
-//! (TeamCreate) and changed as a whole with `PUT /api/teams/{id}` (TeamEdit). User roles
-//! (`/api/userroles/all`, UserRoleView) are granted to a team in a space with
-//! `POST /api/scopeduserroles` (TeamEdit); a role with only system permissions cannot go on
-//! a space team. Reading teams and their grants needs TeamView.
+//! Teams. A space's teams are listed with the system teams (`SpaceId` null) beside them, as
+//! Octopus does; a team is created in a space (TeamCreate), changed as a whole with
+//! `PUT /api/teams/{id}` (TeamEdit) and deleted with `DELETE /api/teams/{id}` (TeamDelete),
+//! which takes its grants with it and is refused for a built-in team (`CanBeDeleted`
+//! false). Each of these also answers under the space, `/api/{space}/teams/{id}`, for a team
+//! of that space or a system team. Members are users the server knows; external security
+//! groups are kept as sent. Reading teams needs TeamView.
 
 use serde_json::{Value, json};
 
@@ -11,7 +12,7 @@ use super::input::{contains, fabricated_name, json_body, require, string_list, t
 use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
 use crate::http::{Request, Response};
-use crate::prepared::{ScopedUserRole, Space, Team};
+use crate::prepared::{Space, Team};
 use crate::render::{PageOf, invalid, not_found, paged};
 use crate::state::State;
 
@@ -23,7 +24,7 @@ fn team_json(team: &Team) -> Value {
         "Description": team.description,
         "MemberUserIds": team.member_user_ids,
         "ExternalSecurityGroups": team.external_security_groups,
-        "CanBeDeleted": true,
+        "CanBeDeleted": team.can_be_deleted,
         "CanBeRenamed": true,
         "CanChangeRoles": true,
         "CanChangeMembers": true,
@@ -31,20 +32,6 @@ fn team_json(team: &Team) -> Value {
             "Self": format!("/api/teams/{}", team.id),
             "ScopedUserRoles": format!("/api/teams/{}/scopeduserroles{{?skip,take}}", team.id),
         },
-    })
-}
-
-fn grant_json(grant: &ScopedUserRole) -> Value {
-    json!({
-        "Id": grant.id,
-        "TeamId": grant.team_id,
-        "UserRoleId": grant.user_role_id,
-        "SpaceId": grant.space_id,
-        "ProjectIds": grant.project_ids,
-        "EnvironmentIds": grant.environment_ids,
-        "ProjectGroupIds": grant.project_group_ids,
-        "TenantIds": grant.tenant_ids,
-        "Links": {"Self": format!("/api/scopeduserroles/{}", grant.id)},
     })
 }
 
@@ -71,6 +58,7 @@ pub(super) fn list(state: &State, actor: &Actor, request: &Request, space: &Spac
             description: String::new(),
             member_user_ids: Vec::new(),
             external_security_groups: Vec::new(),
+            can_be_deleted: true,
         })
     };
     paged(
@@ -88,12 +76,20 @@ pub(super) fn list(state: &State, actor: &Actor, request: &Request, space: &Spac
     )
 }
 
-pub(super) fn one(state: &State, actor: &Actor, id: &str) -> Response {
+/// The team `id`; asked under a space (`/api/{space}/teams/{id}`), only a team of that
+/// space or a system team.
+fn find(state: &State, space: Option<&Space>, id: &str) -> Option<usize> {
+    state.prepared.teams.iter().position(|t| {
+        t.id == id && space.is_none_or(|space| t.space_id.as_ref().is_none_or(|s| *s == space.id))
+    })
+}
+
+pub(super) fn one(state: &State, actor: &Actor, space: Option<&Space>, id: &str) -> Response {
     if let Err((refused, _)) = require(actor, "TeamView") {
         return refused;
     }
-    match state.prepared.teams.iter().find(|t| t.id == id) {
-        Some(team) => Response::json(200, &team_json(team)),
+    match find(state, space, id) {
+        Some(index) => Response::json(200, &team_json(&state.prepared.teams[index])),
         None => not_found(id),
     }
 }
@@ -148,6 +144,7 @@ pub(super) fn create(state: &mut State, actor: &Actor, request: &Request, space:
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
+        can_be_deleted: true,
     };
     state.prepared.teams.push(team.clone());
     let change = Change {
@@ -157,11 +154,17 @@ pub(super) fn create(state: &mut State, actor: &Actor, request: &Request, space:
     (Response::json(201, &team_json(&team)), Some(change))
 }
 
-pub(super) fn update(state: &mut State, actor: &Actor, request: &Request, id: &str) -> Answer {
+pub(super) fn update(
+    state: &mut State,
+    actor: &Actor,
+    request: &Request,
+    space: Option<&Space>,
+    id: &str,
+) -> Answer {
     if let Err(refused) = require(actor, "TeamEdit") {
         return refused;
     }
-    let Some(index) = state.prepared.teams.iter().position(|t| t.id == id) else {
+    let Some(index) = find(state, space, id) else {
         return done(not_found(id));
     };
     let body = match json_body(request) {
@@ -195,130 +198,33 @@ pub(super) fn update(state: &mut State, actor: &Actor, request: &Request, id: &s
     (Response::json(200, &team_json(&team)), Some(change))
 }
 
-pub(super) fn roles(state: &State, actor: &Actor) -> Response {
-    if let Err((refused, _)) = require(actor, "UserRoleView") {
+/// `DELETE /api/teams/{id}`: the team and its grants; refused (400) for a built-in team.
+pub(super) fn delete(state: &mut State, actor: &Actor, space: Option<&Space>, id: &str) -> Answer {
+    if let Err(refused) = require(actor, "TeamDelete") {
         return refused;
     }
-    let roles: Vec<Value> = state
-        .prepared
-        .user_roles
-        .iter()
-        .map(|role| {
-            json!({
-                "Id": role.id,
-                "Name": role.name,
-                "Description": "",
-                "SupportedRestrictions": [],
-                "SpacePermissionDescriptions": [],
-                "SystemPermissionDescriptions": [],
-                "GrantedSpacePermissions": role.space_permissions,
-                "GrantedSystemPermissions": role.system_permissions,
-                "CanBeDeleted": false,
-                "Links": {"Self": format!("/api/userroles/{}", role.id)},
-            })
-        })
-        .collect();
-    Response::json(200, &Value::Array(roles))
-}
-
-pub(super) fn grants(state: &State, actor: &Actor, request: &Request, team_id: &str) -> Response {
-    if let Err((refused, _)) = require(actor, "TeamView") {
-        return refused;
+    let Some(index) = find(state, space, id) else {
+        return done(not_found(id));
+    };
+    let team = &state.prepared.teams[index];
+    if !team.can_be_deleted {
+        return done(invalid(&format!(
+            "The team '{}' is built in and cannot be deleted.",
+            team.name
+        )));
     }
-    if !state.prepared.teams.iter().any(|t| t.id == team_id) {
-        return not_found(team_id);
-    }
-    let grants: Vec<&ScopedUserRole> = state
-        .prepared
-        .scoped_roles
-        .iter()
-        .filter(|g| g.team_id == team_id)
-        .collect();
-    let fabricate = || {
-        let n = state.fabricated_number();
-        grant_json(&ScopedUserRole {
-            id: format!("ScopedUserRoles-{n}"),
-            team_id: team_id.to_string(),
-            user_role_id: format!("userroles-fabricated-{n}"),
-            space_id: Some("Spaces-1".to_string()),
-            project_ids: Vec::new(),
-            environment_ids: Vec::new(),
-            project_group_ids: Vec::new(),
-            tenant_ids: Vec::new(),
-        })
-    };
-    paged(
-        request,
-        &state.options,
-        "ScopedUserRole",
-        grants,
-        grant_json,
-        PageOf {
-            base: &format!("/api/teams/{team_id}/scopeduserroles"),
-            filters: &[],
-            extra: &[],
-            fabricate: &fabricate,
-        },
-    )
-}
-
-pub(super) fn grant(state: &mut State, actor: &Actor, request: &Request) -> Answer {
-    if let Err(refused) = require(actor, "TeamEdit") {
-        return refused;
-    }
-    let body = match json_body(request) {
-        Ok(body) => body,
-        Err(refused) => return refused,
-    };
-    let Some(team) = state
-        .prepared
-        .teams
-        .iter()
-        .find(|t| t.id == text(&body, "TeamId"))
-        .cloned()
-    else {
-        return done(invalid("The team does not exist."));
-    };
-    let Some(role) = state
-        .prepared
-        .user_roles
-        .iter()
-        .find(|r| r.id == text(&body, "UserRoleId"))
-        .cloned()
-    else {
-        return done(invalid("The user role does not exist."));
-    };
-    let space_id = body
-        .get("SpaceId")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(team_space) = &team.space_id {
-        if space_id.as_ref() != Some(team_space) {
-            return done(invalid(
-                "A space team's roles must be scoped to its own space.",
-            ));
+    let team = state.prepared.teams.remove(index);
+    let mut related = vec![team.id.clone()];
+    state.prepared.scoped_roles.retain(|grant| {
+        let kept = grant.team_id != team.id;
+        if !kept {
+            related.push(grant.id.clone());
         }
-        if role.space_permissions.is_empty() {
-            return done(invalid(&format!(
-                "The role '{}' only has system permissions and cannot be assigned to a space team.",
-                role.name
-            )));
-        }
-    }
-    let grant = ScopedUserRole {
-        id: format!("ScopedUserRoles-{}", state.next()),
-        team_id: team.id.clone(),
-        user_role_id: role.id.clone(),
-        space_id,
-        project_ids: string_list(&body, "ProjectIds"),
-        environment_ids: string_list(&body, "EnvironmentIds"),
-        project_group_ids: string_list(&body, "ProjectGroupIds"),
-        tenant_ids: string_list(&body, "TenantIds"),
-    };
-    state.prepared.scoped_roles.push(grant.clone());
+        kept
+    });
     let change = Change {
-        message: format!("Role {} was granted to team {}", role.name, team.name),
-        related_document_ids: vec![grant.id.clone(), team.id.clone()],
+        message: format!("Team {} was deleted", team.name),
+        related_document_ids: related,
     };
-    (Response::json(201, &grant_json(&grant)), Some(change))
+    (Response::json(200, &json!({})), Some(change))
 }
