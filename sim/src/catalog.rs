@@ -4,6 +4,8 @@
 //! with dashes, which OIDC subjects use. A space gets its "Default Project Group" with its
 //! first project, as Octopus makes one with every space.
 
+use crate::ids::Numbering;
+
 /// A project: what runbooks (and deployments) belong to, always in a project group.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -55,7 +57,7 @@ pub(crate) struct Catalog {
     pub project_groups: Vec<ProjectGroup>,
     pub environments: Vec<Environment>,
     pub tenants: Vec<Tenant>,
-    numbers: Vec<(&'static str, u64)>,
+    ids: Numbering,
 }
 
 /// Octopus's slug of a name: lower case, runs of other characters as one dash.
@@ -72,23 +74,8 @@ pub(crate) fn slug(name: &str) -> String {
 }
 
 impl Catalog {
-    /// The next id of `kind` (`Projects`, ...): numbered per kind, never reused.
-    pub fn next_id(&mut self, kind: &'static str) -> String {
-        let n = match self.numbers.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                self.numbers.push((kind, 1));
-                1
-            }
-        };
-        format!("{kind}-{n}")
-    }
-
     pub fn add_project_group(&mut self, space_id: &str, name: &str) -> String {
-        let id = self.next_id("ProjectGroups");
+        let id = self.ids.next_id("ProjectGroups");
         self.project_groups.push(ProjectGroup {
             id: id.clone(),
             name: name.to_string(),
@@ -111,7 +98,7 @@ impl Catalog {
     }
 
     pub fn add_project(&mut self, space_id: &str, group_id: &str, name: &str) -> String {
-        let id = self.next_id("Projects");
+        let id = self.ids.next_id("Projects");
         self.projects.push(Project {
             id: id.clone(),
             name: name.to_string(),
@@ -123,7 +110,7 @@ impl Catalog {
     }
 
     pub fn add_environment(&mut self, space_id: &str, name: &str) -> String {
-        let id = self.next_id("Environments");
+        let id = self.ids.next_id("Environments");
         self.environments.push(Environment {
             id: id.clone(),
             name: name.to_string(),
@@ -134,7 +121,7 @@ impl Catalog {
     }
 
     pub fn add_tenant(&mut self, space_id: &str, name: &str) -> String {
-        let id = self.next_id("Tenants");
+        let id = self.ids.next_id("Tenants");
         self.tenants.push(Tenant {
             id: id.clone(),
             name: name.to_string(),

@@ -1,6 +1,7 @@
-//! The random values the server mints, shaped as Octopus shapes them: API key ids and
-//! secrets, bearer access tokens, a JWT's `jti`, and the GUIDs of service accounts' external
-//! ids. It imports nothing of the simulator, so the state and the OIDC issuer can both use it.
+//! The values the server mints, shaped as Octopus shapes them: API key ids and secrets,
+//! bearer access tokens, a JWT's `jti`, GUIDs (service accounts' external ids, the ids of
+//! process steps and actions), and documents' ids numbered per kind. It imports nothing of
+//! the simulator, so the state, the OIDC issuer and the records can all use it.
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -51,6 +52,34 @@ pub(crate) fn guid() -> String {
     )
 }
 
+/// Ids of the form `Kind-N`, numbered per kind as Octopus numbers its documents
+/// (`Projects-1`, `Runbooks-1`, ...), never reused after a deletion.
+#[derive(Default)]
+pub(crate) struct Numbering {
+    numbers: Vec<(&'static str, u64)>,
+}
+
+impl Numbering {
+    /// The next number of `kind`, from 1.
+    pub fn next_number(&mut self, kind: &'static str) -> u64 {
+        match self.numbers.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.numbers.push((kind, 1));
+                1
+            }
+        }
+    }
+
+    /// The next id of `kind`: `Kind-N`.
+    pub fn next_id(&mut self, kind: &'static str) -> String {
+        format!("{kind}-{}", self.next_number(kind))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +90,14 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(id.matches('-').count(), 4);
         assert_ne!(id, guid());
+    }
+
+    #[test]
+    fn each_kind_has_its_own_numbers() {
+        let mut numbering = Numbering::default();
+        assert_eq!(numbering.next_id("Runbooks"), "Runbooks-1");
+        assert_eq!(numbering.next_id("Projects"), "Projects-1");
+        assert_eq!(numbering.next_id("Runbooks"), "Runbooks-2");
+        assert_eq!(numbering.next_number("Projects"), 2);
     }
 }

@@ -31,6 +31,7 @@ mod oidc;
 mod outage;
 mod prepared;
 mod render;
+mod runbooks;
 mod server;
 mod simulator;
 mod spaces;

@@ -1,13 +1,14 @@
 //! What a test seeds and reads, through its `Simulator` handle, of what spaces hold:
-//! spaces themselves, their projects, project groups, environments and tenants, and what
+//! spaces themselves, their projects, project groups, environments and tenants, what
 //! `setup` prepares (packages, step templates, teams and their grants, user roles,
-//! accounts). Seeding here stands for what an administrator did earlier in the web portal:
+//! accounts), and runbooks with their processes, snapshots and scheduled triggers. Seeding here stands for what an administrator did earlier in the web portal:
 //! it leaves no audit event.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::catalog::{Environment, Project, ProjectGroup, Tenant};
 use crate::prepared::{Package, ScopedUserRole, Space, Team, UserRole};
+use crate::runbooks::runbook_resource;
 use crate::simulator::Simulator;
 
 /// Seeding and reading what `setup` prepares, for tests.
@@ -174,5 +175,70 @@ impl Simulator {
 
     pub fn tenants(&self) -> Vec<Tenant> {
         self.state().catalog.tenants.clone()
+    }
+}
+
+/// Runbooks, their processes and snapshots, and scheduled triggers, for tests.
+impl Simulator {
+    /// A runbook named `name` in project `project_id` of `space_id`, as if made in the web
+    /// portal: every field at its default (a retention policy of 100 runs, all
+    /// environments), unpublished, with the empty process the server makes; returns its id
+    /// (`Runbooks-N`). Panics when the space has no such project.
+    pub fn add_runbook(&self, space_id: &str, project_id: &str, name: &str) -> String {
+        let mut state = self.state();
+        let project = state
+            .catalog
+            .project(space_id, project_id)
+            .unwrap_or_else(|| panic!("no project {project_id} in {space_id}"))
+            .id
+            .clone();
+        let id = state.runbooks.ids.next_id("Runbooks");
+        let runbook = runbook_resource(&Map::new(), &id, space_id, name, &project);
+        state.runbooks.add(runbook);
+        id
+    }
+
+    /// Every runbook of every space, as the server holds it.
+    pub fn runbooks(&self) -> Vec<Value> {
+        self.state().runbooks.runbooks.clone()
+    }
+
+    /// The runbook process `id`: a runbook's live one (`RunbookProcess-Runbooks-N`) or one a
+    /// snapshot froze (its `FrozenRunbookProcessId`).
+    pub fn runbook_process(&self, id: &str) -> Option<Value> {
+        let state = self.state();
+        let runbooks = &state.runbooks;
+        runbooks
+            .processes
+            .iter()
+            .chain(&runbooks.frozen)
+            .find(|p| p["Id"] == id)
+            .cloned()
+    }
+
+    /// Changes the live process `id` outside the API, as another user saving it in the web
+    /// portal would: its `Version` moves on, so a client still holding the old one is
+    /// refused its next save. Panics when there is no such live process.
+    pub fn edit_runbook_process(&self, id: &str, change: impl FnOnce(&mut Value)) {
+        let mut state = self.state();
+        let process = state
+            .runbooks
+            .processes
+            .iter_mut()
+            .find(|p| p["Id"] == id)
+            .unwrap_or_else(|| panic!("no runbook process {id} in the simulator"));
+        change(process);
+        let version = process["Version"].as_i64().unwrap_or(0);
+        process["Version"] = json!(version + 1);
+    }
+
+    /// Every runbook snapshot, as the server holds it.
+    pub fn runbook_snapshots(&self) -> Vec<Value> {
+        self.state().runbooks.snapshots.clone()
+    }
+
+    /// Every project trigger (scheduled runbook triggers), as the server holds it.
+    pub fn project_triggers(&self) -> Vec<Value> {
+        self.state().runbooks.triggers.clone()
     }
 }

@@ -1,5 +1,5 @@
 //! Everything the simulated server knows, behind one lock: its records (users, keys, runs,
-//! what `setup` prepares, the spaces' projects and environments), the faults still to
+//! what `setup` prepares, the spaces' projects, environments and runbooks), the faults still to
 //! fire, its options and its clock (which tests can move forward), and the changes several
 //! handlers and the test's handle make alike (a key or token stored, a task put in a state).
 
@@ -16,6 +16,7 @@ use crate::model::{
 };
 use crate::oidc::SigningKey;
 use crate::prepared::Prepared;
+use crate::runbooks::Runbooks;
 
 /// The first number of a fabricated item's id.
 const FABRICATED_FROM: u64 = 1_000_000_001;
@@ -45,6 +46,8 @@ pub(crate) struct State {
     pub prepared: Prepared,
     /// The projects, project groups, environments and tenants of every space.
     pub catalog: Catalog,
+    /// Runbooks, their processes and snapshots, and scheduled triggers.
+    pub runbooks: Runbooks,
     /// Fabricated items made so far, for listings that never end (`Paging::Endless`).
     pub fabricated: AtomicU64,
 }
@@ -70,6 +73,7 @@ impl State {
             machines: Vec::new(),
             prepared: Prepared::new(),
             catalog: Catalog::default(),
+            runbooks: Runbooks::default(),
             fabricated: AtomicU64::new(0),
         }
     }

@@ -29,5 +29,7 @@ mod tasks;
 mod catalog;
 // Teams (external groups, deletion) and their scoped grants (scopes kept, PUT, DELETE).
 mod teams;
+// Runbooks, their processes (Version, steps) and snapshots (freezing, publishing).
+mod runbooks;
 // The Calamari emulation's service-message parser against Calamari's own answers.
 mod calamari;

@@ -11,6 +11,8 @@ mod catalog;
 mod grants;
 mod input;
 mod packages;
+mod processes;
+mod runbooks;
 mod spaces;
 mod teams;
 mod users;
@@ -63,7 +65,7 @@ pub(crate) fn route(
 /// Whether `kind` (a path segment after the space, any case, as Octopus's routes are) names
 /// one of the resources of a space served here.
 fn in_a_space(kind: &str) -> bool {
-    const KINDS: [&str; 9] = [
+    const KINDS: [&str; 12] = [
         "packages",
         "actiontemplates",
         "teams",
@@ -73,6 +75,9 @@ fn in_a_space(kind: &str) -> bool {
         "projectgroups",
         "environments",
         "tenants",
+        "runbooks",
+        "runbookprocesses",
+        "runbooksnapshots",
     ];
     KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
 }
@@ -116,6 +121,22 @@ fn in_space(
         ("GET", "scopeduserroles", [id]) => done(grants::one(state, actor, Some(space), id)),
         ("PUT", "scopeduserroles", [id]) => grants::update(state, actor, request, Some(space), id),
         ("DELETE", "scopeduserroles", [id]) => grants::delete(state, actor, Some(space), id),
+        ("GET", "runbooks", []) => done(runbooks::list(state, actor, request, space)),
+        ("POST", "runbooks", []) => runbooks::create(state, actor, request, space),
+        ("GET", "runbooks", [id]) => done(runbooks::one(state, actor, space, id)),
+        ("PUT", "runbooks", [id]) => runbooks::update(state, actor, request, space, id),
+        ("DELETE", "runbooks", [id]) => runbooks::delete(state, actor, space, id),
+        ("GET", "runbookprocesses", [id]) => done(processes::one(state, actor, space, id)),
+        ("PUT", "runbookprocesses", [id]) => processes::update(state, actor, request, space, id),
+        ("GET", "runbookprocesses", [id, tail])
+            if tail.eq_ignore_ascii_case("runbookSnapshotTemplate") =>
+        {
+            done(processes::snapshot_template(state, actor, space, id))
+        }
+        ("POST", "runbooksnapshots", []) => {
+            processes::create_snapshot(state, actor, request, space)
+        }
+        ("GET", "runbooksnapshots", [id]) => done(processes::snapshot(state, actor, space, id)),
         ("GET", "accounts", []) => done(accounts::list(state, actor, request, space)),
         ("GET", "accounts", [id]) => done(accounts::one(state, actor, space, id)),
         ("POST", "accounts", []) => accounts::create(state, actor, request, space),
