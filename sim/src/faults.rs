@@ -147,8 +147,10 @@ fn like(text: &[char], pattern: &[char]) -> bool {
 /// records added faster than a client reads them can make a listing that never ends or
 /// that repeats itself, and a client that follows `Page.Next` must still stop. Applies to
 /// every collection served as an Octopus page (keys, events, users, machines, spaces,
-/// teams and their grants, accounts, step templates); a service account's OIDC
-/// identities are no such page (no links) and are always listed honestly.
+/// teams and their grants, accounts, step templates, projects, project groups,
+/// environments, tenants, runbooks, project triggers); a service account's OIDC
+/// identities are no such page (no links), nor is an `/all` (a bare array), and they are
+/// always listed honestly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Paging {
     /// Octopus's own paging: `skip` and `take` honoured, `Page.Next` only before the last page.

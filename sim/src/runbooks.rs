@@ -105,6 +105,12 @@ impl Runbooks {
             .find(|s| is(&s["Id"], id) && in_space(s, space_id))
     }
 
+    pub fn trigger(&self, space_id: &str, id: &str) -> Option<usize> {
+        self.triggers
+            .iter()
+            .position(|t| is(&t["Id"], id) && in_space(t, space_id))
+    }
+
     /// The triggers that run runbook `id`.
     pub fn triggers_of<'a>(&'a self, runbook_id: &'a str) -> impl Iterator<Item = &'a Value> {
         self.triggers

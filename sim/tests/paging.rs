@@ -174,6 +174,26 @@ fn every_paged_collection_can_be_endless() {
             &admin_key,
             "ActionTemplates-",
         ),
+        (
+            "/api/Spaces-1/projects".to_string(),
+            &admin_key,
+            "Projects-",
+        ),
+        (
+            "/api/Spaces-1/environments?partialName=prod".to_string(),
+            &admin_key,
+            "Environments-",
+        ),
+        (
+            "/api/Spaces-1/runbooks".to_string(),
+            &admin_key,
+            "Runbooks-",
+        ),
+        (
+            "/api/Spaces-1/projecttriggers?runbooks=Runbooks-1".to_string(),
+            &admin_key,
+            "ProjectTriggers-",
+        ),
     ] {
         let separator = if path.contains('?') { '&' } else { '?' };
         let far = page(&f, &format!("{path}{separator}skip=300&take=7"), key);

@@ -31,5 +31,7 @@ mod catalog;
 mod teams;
 // Runbooks, their processes (Version, steps) and snapshots (freezing, publishing).
 mod runbooks;
+// Scheduled triggers of runbooks: published snapshots only, their filters, removal.
+mod scheduled_triggers;
 // The Calamari emulation's service-message parser against Calamari's own answers.
 mod calamari;

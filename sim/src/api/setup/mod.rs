@@ -13,8 +13,10 @@ mod input;
 mod packages;
 mod processes;
 mod runbooks;
+mod schedule;
 mod spaces;
 mod teams;
+mod triggers;
 mod users;
 
 use jiff::Timestamp;
@@ -65,7 +67,7 @@ pub(crate) fn route(
 /// Whether `kind` (a path segment after the space, any case, as Octopus's routes are) names
 /// one of the resources of a space served here.
 fn in_a_space(kind: &str) -> bool {
-    const KINDS: [&str; 12] = [
+    const KINDS: [&str; 13] = [
         "packages",
         "actiontemplates",
         "teams",
@@ -78,6 +80,7 @@ fn in_a_space(kind: &str) -> bool {
         "runbooks",
         "runbookprocesses",
         "runbooksnapshots",
+        "projecttriggers",
     ];
     KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
 }
@@ -137,6 +140,11 @@ fn in_space(
             processes::create_snapshot(state, actor, request, space)
         }
         ("GET", "runbooksnapshots", [id]) => done(processes::snapshot(state, actor, space, id)),
+        ("GET", "projecttriggers", []) => done(triggers::list(state, actor, request, space)),
+        ("POST", "projecttriggers", []) => triggers::create(state, actor, request, space),
+        ("GET", "projecttriggers", [id]) => done(triggers::one(state, actor, space, id)),
+        ("PUT", "projecttriggers", [id]) => triggers::update(state, actor, request, space, id),
+        ("DELETE", "projecttriggers", [id]) => triggers::delete(state, actor, space, id),
         ("GET", "accounts", []) => done(accounts::list(state, actor, request, space)),
         ("GET", "accounts", [id]) => done(accounts::one(state, actor, space, id)),
         ("POST", "accounts", []) => accounts::create(state, actor, request, space),

@@ -25,7 +25,7 @@ use crate::state::State;
 const CONDITIONS: [&str; 4] = ["Success", "Failure", "Always", "Variable"];
 
 /// What Octopus answers a save made from an older `Version` than the server's.
-pub(crate) const STALE_VERSION: &str = "Changes to this process could not be saved, because another user has made changes to it since you started editing. Please refresh the page and try again.";
+const STALE_VERSION: &str = "Changes to this process could not be saved, because another user has made changes to it since you started editing. Please refresh the page and try again.";
 
 pub(super) fn one(state: &State, actor: &Actor, space: &Space, id: &str) -> Response {
     if let Err((refused, _)) = require(actor, "RunbookView") {
