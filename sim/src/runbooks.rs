@@ -31,6 +31,15 @@ pub(crate) struct Runbooks {
     pub ids: Numbering,
 }
 
+/// A step of a live process that an action of it makes a use of something, with the
+/// runbook the process belongs to.
+pub(crate) struct StepUse<'a> {
+    pub runbook: &'a Value,
+    pub process: &'a Value,
+    pub step: &'a Value,
+    pub action: &'a Value,
+}
+
 fn is(value: &Value, id: &str) -> bool {
     value.as_str().is_some_and(|v| v.eq_ignore_ascii_case(id))
 }
@@ -117,6 +126,51 @@ impl Runbooks {
             .iter()
             .filter(move |t| is(&t["Action"]["RunbookId"], runbook_id))
     }
+
+    /// Every step of a live process in `space_id` with an action `uses` says uses the thing
+    /// sought, in the order the runbooks were made.
+    pub fn steps_where<'a>(
+        &'a self,
+        space_id: &str,
+        uses: impl Fn(&Value) -> bool,
+    ) -> Vec<StepUse<'a>> {
+        let mut found = Vec::new();
+        for process in self.processes.iter().filter(|p| in_space(p, space_id)) {
+            let Some(runbook) = self
+                .runbooks
+                .iter()
+                .find(|r| r["Id"] == process["RunbookId"])
+            else {
+                continue;
+            };
+            for (step, action) in actions(process) {
+                if uses(action) {
+                    found.push(StepUse {
+                        runbook,
+                        process,
+                        step,
+                        action,
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// The snapshots of `space_id` whose frozen process has an action `uses` says uses the
+    /// thing sought.
+    pub fn snapshots_where(&self, space_id: &str, uses: impl Fn(&Value) -> bool) -> Vec<&Value> {
+        self.snapshots
+            .iter()
+            .filter(|s| in_space(s, space_id))
+            .filter(|s| {
+                self.frozen
+                    .iter()
+                    .find(|p| p["Id"] == s["FrozenRunbookProcessId"])
+                    .is_some_and(|p| actions(p).any(|(_, action)| uses(action)))
+            })
+            .collect()
+    }
 }
 
 /// A runbook as the server keeps it: what a client sent (`body`), with the server's own
@@ -168,6 +222,19 @@ pub(crate) fn runbook_resource(
         }),
     );
     Value::Object(runbook)
+}
+
+/// Whether `action` was made from step template `template_id`.
+pub(crate) fn uses_template(action: &Value, template_id: &str) -> bool {
+    is(&action["Properties"][TEMPLATE_ID], template_id)
+}
+
+/// Whether one of the property values of `action` is the id `account_id` (what an account
+/// parameter, or a step's account field, holds).
+pub(crate) fn names_account(action: &Value, account_id: &str) -> bool {
+    action["Properties"]
+        .as_object()
+        .is_some_and(|properties| properties.values().any(|v| is(v, account_id)))
 }
 
 /// A package reference of an action, as a snapshot must pick a version for it: which
@@ -254,5 +321,12 @@ mod tests {
         assert!(found[0].is_resolvable());
         assert_eq!(found[1].reference_name, "tool");
         assert!(!found[1].is_resolvable(), "a feed bound at run time");
+    }
+
+    #[test]
+    fn an_account_is_named_by_a_whole_property_value() {
+        let action = json!({"Properties": {"A": "Accounts-10", "B": "Accounts-1 and more"}});
+        assert!(names_account(&action, "accounts-10"));
+        assert!(!names_account(&action, "Accounts-1"));
     }
 }

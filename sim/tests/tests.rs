@@ -33,5 +33,7 @@ mod teams;
 mod runbooks;
 // Scheduled triggers of runbooks: published snapshots only, their filters, removal.
 mod scheduled_triggers;
+// Removal: usage of step templates and accounts, deletes refused while in use, OIDC identities.
+mod removal;
 // The Calamari emulation's service-message parser against Calamari's own answers.
 mod calamari;

@@ -5,8 +5,8 @@
 //! identities and issues a bearer access token that lives `Options::access_token_lifetime`
 //! (one hour by default, as Octopus documents). A token exchange changes nothing,
 //! so it leaves no audit event. Authenticated: a service account's OIDC identities, listed
-//! (`GET /api/serviceaccounts/{id}/oidcidentities/v1`) and created
-//! (`POST .../oidcidentities/create/v1`).
+//! (`GET /api/serviceaccounts/{id}/oidcidentities/v1`), created
+//! (`POST .../oidcidentities/create/v1`) and deleted (`DELETE .../{identityId}/v1`).
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -256,8 +256,8 @@ pub(crate) fn identity_json(identity: &OidcIdentity) -> Value {
 }
 
 /// `/api/serviceaccounts/{id}/oidcidentities/...`; `rest` is what follows `oidcidentities`.
-/// Reading needs `UserView` and creating `UserEdit`: the permissions a real server asks for
-/// editing a user are the plausible ones, but no public source names them.
+/// Reading needs `UserView`, creating and deleting `UserEdit`: the permissions a real
+/// server asks for editing a user are the plausible ones, but no public source names them.
 pub(crate) fn identities(
     state: &mut State,
     actor: &Actor,
@@ -315,6 +315,12 @@ pub(crate) fn identities(
             }
             create(state, request, &account)
         }
+        ("DELETE", [identity_id, "v1"]) => {
+            if !actor.user.has_permission("UserEdit") {
+                return done(forbidden("UserEdit"));
+            }
+            delete(state, &account, identity_id)
+        }
         _ => done(method_not_allowed()),
     }
 }
@@ -365,4 +371,25 @@ fn create(state: &mut State, request: &Request, account: &crate::model::User) ->
         related_document_ids: vec![id.clone(), account.id.clone()],
     };
     (Response::json(201, &json!({"Id": id})), Some(change))
+}
+
+/// `DELETE .../oidcidentities/{identityId}/v1`: the service account no longer trusts tokens
+/// matching that identity (an identity of another account is not found here).
+fn delete(state: &mut State, account: &crate::model::User, identity_id: &str) -> Answer {
+    let Some(index) = state
+        .oidc_identities
+        .iter()
+        .position(|i| i.id == identity_id && i.service_account_id == account.id)
+    else {
+        return done(not_found(identity_id));
+    };
+    let identity = state.oidc_identities.remove(index);
+    let change = Change {
+        message: format!(
+            "OIDC identity {} was removed from service account {}",
+            identity.name, account.username
+        ),
+        related_document_ids: vec![identity.id, account.id.clone()],
+    };
+    (Response::json(200, &json!({})), Some(change))
 }

@@ -1,9 +1,12 @@
 //! Step templates of a space: list (`partialName` is "contains", sorted by name, paged),
-//! one, create and update. The server owns `Id` and `Version`: a create starts at 0
-//! whatever was sent, and every PUT bumps it, even one that changes nothing. A template
-//! installed from the community library (`CommunityActionTemplateId` set) cannot be updated
-//! directly (400), and `ActionType` never changes. Reading needs ActionTemplateView,
-//! creating ActionTemplateCreate, updating ActionTemplateEdit.
+//! one, create, update, where they are used, and delete. The server owns `Id` and
+//! `Version`: a create starts at 0 whatever was sent, and every PUT bumps it, even one that
+//! changes nothing. A template installed from the community library
+//! (`CommunityActionTemplateId` set) cannot be updated directly (400), and `ActionType`
+//! never changes. `GET .../{id}/usage` lists the runbook steps made from it (their actions
+//! carry `Octopus.Action.Template.Id`), and a template in use by one is not deleted (400):
+//! the step or runbook goes first. Reading needs ActionTemplateView, creating
+//! ActionTemplateCreate, updating ActionTemplateEdit, deleting ActionTemplateDelete.
 
 use serde_json::{Map, Value, json};
 
@@ -13,6 +16,7 @@ use crate::auth::Actor;
 use crate::http::{Request, Response};
 use crate::prepared::Space;
 use crate::render::{PageOf, invalid, not_found, paged};
+use crate::runbooks::{StepUse, TEMPLATE_VERSION, uses_template};
 use crate::state::State;
 
 /// Fields the server sets itself: what a client sends for them is ignored.
@@ -209,4 +213,80 @@ fn changed(status: u16, template: Value, how: &str) -> Answer {
         related_document_ids: vec![template["Id"].as_str().unwrap_or("").to_string()],
     };
     (Response::json(status, &template), Some(change))
+}
+
+/// The steps of the space's runbook processes made from template `id`.
+fn uses<'a>(state: &'a State, space: &Space, id: &str) -> Vec<StepUse<'a>> {
+    state
+        .runbooks
+        .steps_where(&space.id, |action| uses_template(action, id))
+}
+
+/// `GET /api/{space}/actiontemplates/{id}/usage`: a bare array, one entry per action.
+pub(super) fn usage(state: &State, actor: &Actor, space: &Space, id: &str) -> Response {
+    if let Err((refused, _)) = require(actor, "ActionTemplateView") {
+        return refused;
+    }
+    let Some(index) = find(state, space, id) else {
+        return not_found(id);
+    };
+    let template_id = state.prepared.action_templates[index]["Id"].clone();
+    let entries: Vec<Value> = uses(state, space, id)
+        .into_iter()
+        .map(|used| {
+            let project_id = used.runbook["ProjectId"].as_str().unwrap_or("");
+            let project = state.catalog.project(&space.id, project_id);
+            json!({
+                "ActionTemplateId": template_id,
+                "ProcessType": "Runbook",
+                "ProcessId": used.process["Id"],
+                "ActionId": used.action["Id"],
+                "ActionName": used.action["Name"],
+                "StepId": used.step["Id"],
+                "StepName": used.step["Name"],
+                "ProjectId": project_id,
+                "ProjectName": project.map(|p| p.name.clone()),
+                "ProjectSlug": project.map(|p| p.slug.clone()),
+                "RunbookId": used.runbook["Id"],
+                "RunbookName": used.runbook["Name"],
+                "ReleaseId": null,
+                "ReleaseVersion": null,
+                "Version": used.action["Properties"][TEMPLATE_VERSION],
+            })
+        })
+        .collect();
+    Response::json(200, &Value::Array(entries))
+}
+
+/// `DELETE /api/{space}/actiontemplates/{id}`; refused while a runbook step uses it.
+pub(super) fn delete(state: &mut State, actor: &Actor, space: &Space, id: &str) -> Answer {
+    if let Err(refused) = require(actor, "ActionTemplateDelete") {
+        return refused;
+    }
+    let Some(index) = find(state, space, id) else {
+        return done(not_found(id));
+    };
+    let name = name_of(&state.prepared.action_templates[index]).to_string();
+    let steps: Vec<String> = uses(state, space, id)
+        .iter()
+        .map(|used| {
+            format!(
+                "step '{}' of runbook '{}'",
+                used.step["Name"].as_str().unwrap_or(""),
+                used.runbook["Name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    if !steps.is_empty() {
+        return done(invalid(&format!(
+            "The step template '{name}' is in use and cannot be deleted: remove it from {} first.",
+            steps.join(", ")
+        )));
+    }
+    let template = state.prepared.action_templates.remove(index);
+    let change = Change {
+        message: format!("Step template {} was deleted", name_of(&template)),
+        related_document_ids: vec![template["Id"].as_str().unwrap_or("").to_string()],
+    };
+    (Response::json(200, &json!({})), Some(change))
 }

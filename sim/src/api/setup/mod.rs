@@ -114,6 +114,10 @@ fn in_space(
         ("PUT", "actiontemplates", [id]) => {
             action_templates::update(state, actor, request, space, id)
         }
+        ("DELETE", "actiontemplates", [id]) => action_templates::delete(state, actor, space, id),
+        ("GET", "actiontemplates", [id, "usage"]) => {
+            done(action_templates::usage(state, actor, space, id))
+        }
         ("GET", "teams", []) => done(teams::list(state, actor, request, space)),
         ("POST", "teams", []) => teams::create(state, actor, request, space),
         ("GET", "teams", [id]) => done(teams::one(state, actor, Some(space), id)),
@@ -149,6 +153,8 @@ fn in_space(
         ("GET", "accounts", [id]) => done(accounts::one(state, actor, space, id)),
         ("POST", "accounts", []) => accounts::create(state, actor, request, space),
         ("PUT", "accounts", [id]) => accounts::update(state, actor, request, space, id),
+        ("DELETE", "accounts", [id]) => accounts::delete(state, actor, space, id),
+        ("GET", "accounts", [id, "usages"]) => done(accounts::usages(state, actor, space, id)),
         ("GET" | "POST" | "PUT" | "DELETE", _, [] | [_] | [_, _]) => done(method_not_allowed()),
         _ => done(not_found(request.path())),
     }
