@@ -5,11 +5,12 @@
 use jiff::Timestamp;
 
 use crate::http::{Request, Response};
-use crate::model::User;
+use crate::model::{AccessLevel, User};
 use crate::render::{http_date, unauthorized};
 use crate::state::State;
 
-/// Who made a request, once authenticated. A key acts with its user's permissions.
+/// Who made a request, once authenticated. A key acts with its user's permissions, within
+/// its access level.
 pub(crate) struct Actor {
     pub user: User,
     pub key_id: Option<String>,
@@ -18,6 +19,8 @@ pub(crate) struct Actor {
     pub identity: String,
     /// The expiry of the key used, which caps the expiry of keys it creates.
     pub key_expires: Option<Timestamp>,
+    /// The access level of the key used (an access token has full access).
+    pub access_level: AccessLevel,
     /// The expiry of the access token used, which may cap the expiry of keys it creates
     /// (`Options::token_expiry_rule`).
     pub token_expires: Option<Timestamp>,
@@ -55,6 +58,7 @@ pub(crate) fn authenticate(
                 )
             },
             key_expires: key.expires,
+            access_level: key.access_level,
             token_expires: None,
         });
     }
@@ -77,6 +81,7 @@ pub(crate) fn authenticate(
             key_hint: None,
             identity: "OpenID Connect access token".to_string(),
             key_expires: None,
+            access_level: AccessLevel::FullAccess,
             token_expires: Some(*token_expires),
         });
     }

@@ -1,7 +1,7 @@
 //! What a test can make the server do differently: faults injected into the next matching
 //! requests (error statuses, resets, stalls, a proxy's HTML page), outages of the whole
 //! server, and the switches for behaviour that differs between Octopus versions or that no
-//! public source settles.
+//! public source settles (among them what a server does with a key's access level).
 
 use std::time::Duration;
 
@@ -209,6 +209,25 @@ pub enum TokenExpiryRule {
     Unchecked,
 }
 
+/// What a server does with an `AccessLevel` field in the body of a new API key. No public
+/// source documents one (`CreateUserApiKeyCommand` has `Purpose`, `Expires`, `UserId` and
+/// `ActorType`; only the web portal is documented to choose a level), so a client that asks
+/// for a read-only key must read the key back and trust only the `AccessLevel` it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLevelField {
+    /// The field is ignored, as an unknown field is by a lenient server: every key made
+    /// over the API has full access, whatever was asked.
+    #[default]
+    Ignored,
+    /// The field is taken: `"ReadOnly"` makes a read-only key, `"FullAccess"` (or no field)
+    /// a full one; `"Custom"` (which needs roles and scopes no body can carry) and any
+    /// other value are refused with 400.
+    Honoured,
+    /// The field is refused with 400 as unknown, as a strict server refuses a field it does
+    /// not know.
+    Refused,
+}
+
 /// Server behaviours that differ between Octopus versions or are unconfirmed. The defaults
 /// are the strictest a client can meet, so that nothing the client should do itself is done
 /// for it by the simulator; the one exception is `token_expiry_rule` (see
@@ -269,6 +288,14 @@ pub struct Options {
     pub echo_credentials: bool,
     /// How every paged collection is paged (default: honestly, as Octopus does).
     pub paging: Paging,
+    /// What a server does with an `AccessLevel` in the body of a new key (default: ignores
+    /// it, so every key made over the API has full access; see [`AccessLevelField`]).
+    pub access_level_field: AccessLevelField,
+    /// Whether key reads (one key, listings; never the answer to the create) show
+    /// `AccessLevel` (`FullAccess`, `ReadOnly`, `Custom`), as Octopus 2026.3 does (default
+    /// false, as older servers and the reference schemas of the simulator's own tests). A
+    /// read-only key is read-only whether or not its reads say so.
+    pub access_level_in_reads: bool,
 }
 
 impl Default for Options {
@@ -291,6 +318,8 @@ impl Default for Options {
             token_expiry_rule: TokenExpiryRule::Unchecked,
             echo_credentials: false,
             paging: Paging::Honest,
+            access_level_field: AccessLevelField::Ignored,
+            access_level_in_reads: false,
         }
     }
 }

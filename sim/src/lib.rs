@@ -42,11 +42,13 @@ mod tls;
 
 pub use catalog::{DEFAULT_PROJECT_GROUP, Environment, Project, ProjectGroup, Tenant};
 pub use faults::{
-    ExpiryMode, Fault, FaultKind, Options, Outage, Paging, PartialPurpose, TokenExpiryRule,
+    AccessLevelField, ExpiryMode, Fault, FaultKind, Options, Outage, Paging, PartialPurpose,
+    TokenExpiryRule,
 };
 pub use fixture::{Fixture, OTHER_RUN_PURPOSE};
 pub use model::{
-    ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
+    AccessLevel, ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task,
+    TaskState, User,
 };
 pub use oidc::JwtVariant;
 pub use prepared::{Package, ScopedUserRole, Space, Team, UserRole};

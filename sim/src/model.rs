@@ -1,5 +1,6 @@
-//! The records the simulated server keeps: users and service accounts, their API keys,
-//! runbook runs and their server tasks, the audit log and the request log. Tests read these back to see what a run
+//! The records the simulated server keeps: users and service accounts, their API keys (and
+//! the access level each was made with), runbook runs and their server tasks, the audit
+//! log and the request log. Tests read these back to see what a run
 //! left behind.
 
 use jiff::Timestamp;
@@ -33,6 +34,46 @@ pub struct ApiKey {
     pub expires: Option<Timestamp>,
     /// When a request last authenticated with it (newer servers show it).
     pub last_used: Option<Timestamp>,
+    /// What the key may do, chosen when it is made and never changed after.
+    pub access_level: AccessLevel,
+}
+
+/// The access level of an API key (Octopus 2026.3): what a key may do of what its user may.
+/// A key never has more permissions than its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLevel {
+    /// Everything its user may do: every key made before access levels, and every key a
+    /// server makes when it does not take an access level.
+    #[default]
+    FullAccess,
+    /// Reads only: every change is refused with 403, deleting the key itself included.
+    ReadOnly,
+    /// Chosen roles in chosen spaces, projects and environments (the web portal's choice).
+    /// The simulator does not model those roles: such a key acts with its user's
+    /// permissions, as a full key would; it exists so that reads can show the level.
+    Custom,
+}
+
+impl AccessLevel {
+    /// The level as Octopus writes it in `AccessLevel`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::FullAccess => "FullAccess",
+            AccessLevel::ReadOnly => "ReadOnly",
+            AccessLevel::Custom => "Custom",
+        }
+    }
+
+    /// The level Octopus's name `text` means (exactly as Octopus writes it).
+    pub fn parse(text: &str) -> Option<AccessLevel> {
+        [
+            AccessLevel::FullAccess,
+            AccessLevel::ReadOnly,
+            AccessLevel::Custom,
+        ]
+        .into_iter()
+        .find(|level| level.as_str() == text)
+    }
 }
 
 impl ApiKey {

@@ -186,8 +186,9 @@ pub(crate) fn user_json(user: &User) -> Value {
 }
 
 /// A key as listings and reads show it; with `last_used`, as newer servers do, when it was
-/// last used (null: never).
-pub(crate) fn listed_key_json(key: &ApiKey, last_used: bool) -> Value {
+/// last used (null: never); with `access_level`, as servers since 2026.3 do, its
+/// `AccessLevel`.
+pub(crate) fn listed_key_json(key: &ApiKey, last_used: bool, access_level: bool) -> Value {
     let mut value = json!({
         "Id": key.id,
         "Purpose": key.purpose,
@@ -204,6 +205,9 @@ pub(crate) fn listed_key_json(key: &ApiKey, last_used: bool) -> Value {
             .last_used
             .map_or(Value::Null, |at| Value::String(octopus_date(at)));
         value["IsLastUsedTimestampKnown"] = Value::Bool(true);
+    }
+    if access_level {
+        value["AccessLevel"] = Value::String(key.access_level.as_str().to_string());
     }
     value
 }
@@ -374,6 +378,19 @@ pub(crate) fn forbidden(permission: &str) -> Response {
         403,
         &format!(
             "You do not have permission to perform this action. Please contact your Octopus administrator. Missing permission: {permission}"
+        ),
+        &[],
+    )
+}
+
+/// A change asked with a read-only API key: Octopus's 403, naming the permission the
+/// change needed and why the key lacks it (the wording after the permission is the
+/// simulator's own; no public source quotes Octopus's).
+pub(crate) fn forbidden_read_only(permission: &str) -> Response {
+    error(
+        403,
+        &format!(
+            "You do not have permission to perform this action. Please contact your Octopus administrator. Missing permission: {permission}. The request was made with a read-only API key, which can read but not change anything."
         ),
         &[],
     )

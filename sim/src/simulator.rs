@@ -16,7 +16,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::faults::{Fault, Options, Outage};
 use crate::model::{
-    ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
+    AccessLevel, ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task,
+    TaskState, User,
 };
 use crate::oidc::{JwtVariant, SigningKey};
 use crate::server::{self, Shared};
@@ -142,7 +143,22 @@ impl Simulator {
     ) -> (String, String) {
         let mut state = self.state();
         let now = state.now();
-        state.insert_key(user_id, purpose, now, expires)
+        state.insert_key(user_id, purpose, now, expires, AccessLevel::FullAccess)
+    }
+
+    /// A key of `user_id` with `access_level`, made outside the API as the web portal makes
+    /// one (the only documented way to choose a level): a read-only key, say, that can
+    /// read but whose every change, deleting itself included, is refused. Returns (id, key).
+    pub fn add_api_key_with_access(
+        &self,
+        user_id: &str,
+        purpose: &str,
+        expires: Option<Timestamp>,
+        access_level: AccessLevel,
+    ) -> (String, String) {
+        let mut state = self.state();
+        let now = state.now();
+        state.insert_key(user_id, purpose, now, expires, access_level)
     }
 
     /// A key created `age` ago (for sweep tests).
@@ -155,7 +171,7 @@ impl Simulator {
     ) -> (String, String) {
         let mut state = self.state();
         let created = state.now() - age;
-        state.insert_key(user_id, purpose, created, expires)
+        state.insert_key(user_id, purpose, created, expires, AccessLevel::FullAccess)
     }
 
     /// Sets the expiry of key `key_id` (None: it never expires), as if it had been made with
@@ -324,7 +340,8 @@ impl Simulator {
         self.state().tasks.iter().find(|t| t.id == id).cloned()
     }
 
-    /// Every key the server holds for `user_id`, newest first, expired ones included.
+    /// Every key the server holds for `user_id`, newest first, expired ones included, each
+    /// with the access level it was made with.
     pub fn keys(&self, user_id: &str) -> Vec<ApiKey> {
         let state = self.state();
         let mut keys: Vec<ApiKey> = state

@@ -12,7 +12,8 @@ use crate::faults::{Fault, FaultKind, Options};
 use crate::http::Request;
 use crate::ids;
 use crate::model::{
-    ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task, TaskState, User,
+    AccessLevel, ApiKey, AuditEvent, Machine, OidcIdentity, RequestRecord, RunbookRun, Task,
+    TaskState, User,
 };
 use crate::oidc::SigningKey;
 use crate::prepared::Prepared;
@@ -149,13 +150,14 @@ impl State {
         self.tasks.push(task);
     }
 
-    /// Stores a new key for `user_id` and returns (id, plaintext key).
+    /// Stores a new key for `user_id` with `access_level` and returns (id, plaintext key).
     pub fn insert_key(
         &mut self,
         user_id: &str,
         purpose: &str,
         created: Timestamp,
         expires: Option<Timestamp>,
+        access_level: AccessLevel,
     ) -> (String, String) {
         let key = ApiKey {
             id: ids::api_key_id(),
@@ -165,6 +167,7 @@ impl State {
             created,
             expires,
             last_used: None,
+            access_level,
         };
         let result = (key.id.clone(), key.secret.clone());
         self.keys.push(key);

@@ -11,6 +11,8 @@ mod errors;
 mod credential_echo;
 // API keys: expiry, paging, partialPurpose, ownership, the shared broker account.
 mod api_keys;
+// API key access levels: the create body's AccessLevel, reads, read-only keys refused changes.
+mod access_levels;
 // OIDC access tokens: their lifetime, and the expiry of keys made with them.
 mod access_tokens;
 // Listings that never end or repeat, for every paged collection.

@@ -1,6 +1,6 @@
 //! A user's API keys: list (paged, newest first, `partialPurpose` treated as the options
-//! say), create (with Octopus's rules on who may create for whom and on `Expires`), read
-//! one, and delete. Acting on another user's keys needs `UserEdit`, but a key id that
+//! say), create (with Octopus's rules on who may create for whom and on `Expires`, and an
+//! `AccessLevel` treated as the options say), read one, and delete. Acting on another user's keys needs `UserEdit`, but a key id that
 //! belongs to a different user than the one in the path is refused as such first.
 
 use jiff::{SignedDuration, Timestamp};
@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 
 use crate::api::answer::{Answer, Change, done};
 use crate::auth::Actor;
-use crate::faults::{ExpiryMode, PartialPurpose, TokenExpiryRule};
+use crate::faults::{AccessLevelField, ExpiryMode, PartialPurpose, TokenExpiryRule};
 use crate::http::{Request, Response};
 use crate::ids;
-use crate::model::{ApiKey, User};
+use crate::model::{AccessLevel, ApiKey, User};
 use crate::render::{
     PageOf, error, forbidden, invalid, listed_key_json, method_not_allowed, not_found, not_owned,
     paged,
@@ -47,7 +47,11 @@ pub(crate) fn route(
         ("GET", [key_id]) => done(match state.keys.iter().find(|k| k.id == *key_id) {
             Some(key) => Response::json(
                 200,
-                &listed_key_json(key, state.options.last_used_timestamps),
+                &listed_key_json(
+                    key,
+                    state.options.last_used_timestamps,
+                    state.options.access_level_in_reads,
+                ),
             ),
             None => not_found(key_id),
         }),
@@ -67,6 +71,7 @@ fn list(state: &State, request: &Request, owner: &User) -> Response {
         .collect();
     keys.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
     let last_used = state.options.last_used_timestamps;
+    let access_level = state.options.access_level_in_reads;
 
     // A server that ignores the parameter does not carry it into its links either.
     let extra: Vec<(&str, String)> = partial
@@ -88,8 +93,10 @@ fn list(state: &State, request: &Request, owner: &User) -> Response {
                 created: now - SignedDuration::from_hours(24 * 30),
                 expires: Some(now + SignedDuration::from_hours(24 * 30)),
                 last_used: None,
+                access_level: AccessLevel::FullAccess,
             },
             false,
+            state.options.access_level_in_reads,
         )
     };
     paged(
@@ -97,7 +104,7 @@ fn list(state: &State, request: &Request, owner: &User) -> Response {
         &state.options,
         "ApiKey",
         keys,
-        |key| listed_key_json(key, last_used),
+        |key| listed_key_json(key, last_used, access_level),
         PageOf {
             base: &format!("/api/users/{}/apikeys", owner.id),
             filters: &["partialPurpose"],
@@ -156,14 +163,19 @@ fn create(
         Ok(expires) => expires,
         Err(message) => return refuse(&message),
     };
-    let (id, secret) = state.insert_key(&owner.id, &purpose, now, expires);
+    let access_level = match access_level(state.options.access_level_field, &body) {
+        Ok(level) => level,
+        Err(message) => return refuse(&message),
+    };
+    let (id, secret) = state.insert_key(&owner.id, &purpose, now, expires, access_level);
     let key = state
         .keys
         .iter()
         .find(|k| k.id == id)
         .expect("just inserted")
         .clone();
-    let mut body = listed_key_json(&key, state.options.last_used_timestamps);
+    // The created key's answer has no `AccessLevel`, even on servers whose reads show it.
+    let mut body = listed_key_json(&key, state.options.last_used_timestamps, false);
     body["ApiKey"] = Value::String(secret);
     let change = Change {
         message: format!(
@@ -174,6 +186,29 @@ fn create(
         related_document_ids: vec![key.id.clone(), owner.id.clone()],
     };
     (Response::json(200, &body), Some(change))
+}
+
+/// The access level a new key gets from the `AccessLevel` sent, under what the server does
+/// with that field; or why it is refused.
+fn access_level(field: AccessLevelField, body: &Value) -> Result<AccessLevel, String> {
+    let sent = body.get("AccessLevel").filter(|v| !v.is_null());
+    match (field, sent) {
+        (AccessLevelField::Ignored, _) | (_, None) => Ok(AccessLevel::FullAccess),
+        (AccessLevelField::Refused, Some(_)) => Err(
+            "The request body has a field this server does not know: 'AccessLevel'.".to_string(),
+        ),
+        (AccessLevelField::Honoured, Some(sent)) => match sent.as_str().and_then(AccessLevel::parse)
+        {
+            Some(AccessLevel::Custom) => Err(
+                "A Custom API key needs roles and scopes, which only the web portal can give it."
+                    .to_string(),
+            ),
+            Some(level) => Ok(level),
+            None => Err(format!(
+                "{sent} is not an API key access level: FullAccess, ReadOnly or Custom."
+            )),
+        },
+    }
 }
 
 /// The expiry a new key gets from the `Expires` sent, under the server's expiry mode; or

@@ -1,6 +1,7 @@
 //! The REST API: one authenticated request in, one answer out. This module only dispatches:
-//! it authenticates, routes by method and path to the handler of each resource (a space's
-//! resources under `/api/{spaceId}/...` and `/api/spaces/{spaceId}/...` alike), and hands
+//! it authenticates, refuses a read-only key's changes, routes by method and path to the
+//! handler of each resource (a space's resources under `/api/{spaceId}/...` and
+//! `/api/spaces/{spaceId}/...` alike), and hands
 //! the change a handler made to the audit log (`answer`, which the handlers share, writes
 //! it); the other submodules hold the handlers.
 
@@ -9,6 +10,8 @@ mod apikeys;
 mod events;
 mod machines;
 mod oidc;
+mod path;
+mod read_only;
 mod runbook_runs;
 mod setup;
 mod system;
@@ -20,6 +23,7 @@ use jiff::Timestamp;
 use crate::api::answer::{Answer, audit, done};
 use crate::auth::{Actor, authenticate};
 use crate::http::{Request, Response};
+use crate::model::AccessLevel;
 use crate::render::{not_found, root_document};
 use crate::state::State;
 
@@ -55,18 +59,24 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Response {
             actor.user.permissions.push(permission);
         }
     }
+    // A read-only key reads; any change it asks for is refused before it is routed.
+    if let Some(refused) = read_only::refusal(&actor, request) {
+        return refused;
+    }
     let (response, change) = route(state, &actor, request, now);
+    debug_assert!(
+        actor.access_level != AccessLevel::ReadOnly || change.is_none(),
+        "a read-only key changed something through {} {}: read_only.rs misses the route",
+        request.method,
+        request.path()
+    );
     audit(state, &actor, request, &response, change, now);
     response
 }
 
 fn route(state: &mut State, actor: &Actor, request: &Request, now: Timestamp) -> Answer {
     let path = request.path().trim_end_matches('/').to_string();
-    let mut segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    // Every `/api/{spaceId}/...` answers as `/api/spaces/{spaceId}/...` too.
-    if segments.len() > 3 && segments[1] == "spaces" {
-        segments.remove(1);
-    }
+    let segments = path::segments(&path);
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["api", "users", "me"]) => done(users::me(actor)),
         ("GET", ["api", "users"]) => done(users::list(state, actor, request)),
