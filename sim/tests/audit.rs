@@ -316,3 +316,180 @@ fn a_key_a_run_key_mints_and_deletes_names_the_run_key_in_both_events() {
         );
     }
 }
+
+/// Every change `setup` makes and undoes beyond its first steps (runbooks, processes,
+/// snapshots, triggers, grants, teams, OIDC identities, accounts, step templates) is one
+/// event, with who made it and the key it used, in the space it was made in whichever path
+/// form named the space; reads of them are none.
+#[test]
+fn setups_changes_and_removals_are_audited_with_the_key_that_made_them() {
+    let f = Fixture::new();
+    let (key_id, key) = f.sim.add_api_key(&f.admin_id, "admin's own key", None);
+    let template = f.sim.add_action_template(
+        "Spaces-1",
+        json!({"Name": "Sweep", "ActionType": "Octopus.Script"}),
+    );
+    f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
+    let identity = f.sim.oidc_identities()[0].id.clone();
+    let identity_name = f.sim.oidc_identities()[0].name.clone();
+    let send = |method: &str, path: &str, body: Option<Value>| {
+        let (status, answer) = request(&f, method, path, &key, body);
+        assert!((200..300).contains(&status), "{method} {path}: {answer}");
+        answer
+    };
+    let retention = json!({"Strategy": "Default", "QuantityToKeep": 100, "Unit": "Items"});
+    let runbook = send(
+        "POST",
+        "/api/spaces/Spaces-1/runbooks",
+        Some(json!({"Name": "Sweep", "ProjectId": f.project_id, "RunRetentionPolicy": retention})),
+    );
+    let runbook_id = runbook["Id"].as_str().unwrap();
+    let process_path = format!(
+        "/api/Spaces-1/runbookProcesses/{}",
+        runbook["RunbookProcessId"].as_str().unwrap()
+    );
+    let process = send("GET", &process_path, None);
+    send("PUT", &process_path, Some(process));
+    send(
+        "POST",
+        "/api/Spaces-1/runbookSnapshots?publish=true",
+        Some(json!({"ProjectId": f.project_id, "RunbookId": runbook_id, "Name": "Snapshot 1"})),
+    );
+    let trigger = send(
+        "POST",
+        "/api/Spaces-1/projecttriggers",
+        Some(json!({"Name": "Every hour", "ProjectId": f.project_id,
+                    "Action": {"ActionType": "RunRunbook", "RunbookId": runbook_id, "EnvironmentIds": [f.production_id]},
+                    "Filter": {"FilterType": "ContinuousDailySchedule", "Timezone": "UTC", "Interval": "OnceHourly",
+                               "HourInterval": 1, "DaysOfWeek": ["Monday"]}})),
+    );
+    let team = send(
+        "POST",
+        "/api/Spaces-1/teams",
+        Some(
+            json!({"Name": "svc-runbooks", "SpaceId": "Spaces-1", "MemberUserIds": [f.broker_id]}),
+        ),
+    );
+    let grant = send(
+        "POST",
+        "/api/scopeduserroles",
+        Some(
+            json!({"TeamId": team["Id"], "UserRoleId": "userroles-runbookconsumer", "SpaceId": "Spaces-1"}),
+        ),
+    );
+    let grant_path = format!("/api/scopeduserroles/{}", grant["Id"].as_str().unwrap());
+    send(
+        "PUT",
+        &grant_path,
+        Some(
+            json!({"TeamId": team["Id"], "UserRoleId": "userroles-runbookconsumer", "SpaceId": "Spaces-1",
+                    "EnvironmentIds": [f.production_id]}),
+        ),
+    );
+    let before = f.sim.audit().len();
+    send(
+        "GET",
+        &format!(
+            "/api/teams/{}/scopeduserroles",
+            team["Id"].as_str().unwrap()
+        ),
+        None,
+    );
+    send("GET", "/api/Spaces-1/projecttriggers", None);
+    send(
+        "GET",
+        &format!("/api/Spaces-1/actiontemplates/{template}/usage"),
+        None,
+    );
+    assert_eq!(f.sim.audit().len(), before, "reads are not audited");
+    for path in [
+        format!(
+            "/api/Spaces-1/projecttriggers/{}",
+            trigger["Id"].as_str().unwrap()
+        ),
+        format!("/api/Spaces-1/runbooks/{runbook_id}"),
+        format!("/api/Spaces-1/actiontemplates/{template}"),
+        grant_path.clone(),
+        format!("/api/teams/{}", team["Id"].as_str().unwrap()),
+        format!(
+            "/api/serviceaccounts/{}/oidcidentities/{identity}/v1",
+            f.broker_id
+        ),
+    ] {
+        send("DELETE", &path, None);
+    }
+    let (_, page) = request(
+        &f,
+        "GET",
+        &format!("/api/events?users={}&take=100", f.admin_id),
+        &key,
+        None,
+    );
+    let mut events: Vec<&Value> = page["Items"].as_array().unwrap().iter().collect();
+    events.reverse();
+    let summary: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["Category"].as_str().unwrap().to_string(),
+                e["Message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("Created", "Runbook Sweep was created"),
+        ("Modified", "Runbook process of Sweep was modified"),
+        (
+            "Created",
+            "Runbook snapshot Snapshot 1 was created for runbook Sweep and published",
+        ),
+        ("Created", "Trigger Every hour was created"),
+        ("Created", "Team svc-runbooks was created"),
+        (
+            "Created",
+            "Role Runbook consumer was granted to team svc-runbooks",
+        ),
+        (
+            "Modified",
+            "Role Runbook consumer granted to team svc-runbooks was modified",
+        ),
+        ("Deleted", "Trigger Every hour was deleted"),
+        ("Deleted", "Runbook Sweep was deleted"),
+        ("Deleted", "Step template Sweep was deleted"),
+        (
+            "Deleted",
+            "Role Runbook consumer was revoked from team svc-runbooks",
+        ),
+        ("Deleted", "Team svc-runbooks was deleted"),
+    ];
+    let mut expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(c, m)| (c.to_string(), m.to_string()))
+        .collect();
+    expected.push((
+        "Deleted".into(),
+        format!("OIDC identity {identity_name} was removed from service account svc-runbooks"),
+    ));
+    assert_eq!(summary, expected);
+    for event in &events {
+        assert_eq!(event["Username"], "admin");
+        assert_eq!(event["ApiKeyId"], key_id.as_str());
+        assert!(
+            event["IdentityEstablishedWith"]
+                .as_str()
+                .unwrap()
+                .starts_with("API key 'admin's own key' created "),
+            "{event}"
+        );
+    }
+    assert_eq!(
+        events[0]["SpaceId"], "Spaces-1",
+        "named as /api/spaces/Spaces-1/..."
+    );
+    assert_eq!(events[3]["SpaceId"], "Spaces-1");
+    assert_eq!(
+        events[5]["SpaceId"],
+        Value::Null,
+        "a grant is made system-wide"
+    );
+}
