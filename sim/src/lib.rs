@@ -4,7 +4,11 @@
 //! (an expired key gets 401), access tokens with their own lifetime, paging with
 //! `Links["Page.Next"]` and a settable page size, runbook runs and their server tasks,
 //! Octopus's error bodies, an audit log of changes with `IdentityEstablishedWith`,
-//! deployment targets a script can disable, the server's own OIDC issuer (discovery, JWKS,
+//! deployment targets a script can disable, what `setup` prepares and removes (packages,
+//! step templates, teams and scoped grants, accounts, runbooks with their processes,
+//! snapshots and scheduled triggers, over the projects, environments and tenants of a
+//! space), API key access levels (a read-only key reads and changes nothing), the
+//! server's own OIDC issuer (discovery, JWKS,
 //! token exchange for service accounts' OIDC identities), the anonymous authentication
 //! settings, a clock of its own (in every answer's `Date`, settable behind or ahead of the
 //! worker's), a request log with bodies, a connection counter, injected faults, outages of

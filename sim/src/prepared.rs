@@ -3,7 +3,9 @@
 //! templates (kept as the JSON resources Octopus serves, with its server-side `Version`),
 //! teams, the user roles and their grants to teams (scoped user roles), and accounts. The
 //! simulator starts with one default space, the built-in roles a client looks up by name
-//! ("Runbook consumer" among them), and the space's "Space Managers" team.
+//! ("Runbook consumer" among them), and the space's "Space Managers" team, built in (it
+//! cannot be deleted). Runbooks and triggers live in `runbooks`, projects and environments
+//! in `catalog`.
 
 use jiff::Timestamp;
 use serde_json::Value;

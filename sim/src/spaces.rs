@@ -161,18 +161,22 @@ impl Simulator {
         self.state().catalog.add_tenant(space_id, name)
     }
 
+    /// Every project of every space, in the order they were made.
     pub fn projects(&self) -> Vec<Project> {
         self.state().catalog.projects.clone()
     }
 
+    /// Every project group of every space, the default ones included.
     pub fn project_groups(&self) -> Vec<ProjectGroup> {
         self.state().catalog.project_groups.clone()
     }
 
+    /// Every environment of every space.
     pub fn environments(&self) -> Vec<Environment> {
         self.state().catalog.environments.clone()
     }
 
+    /// Every tenant of every space.
     pub fn tenants(&self) -> Vec<Tenant> {
         self.state().catalog.tenants.clone()
     }
