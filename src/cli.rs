@@ -123,18 +123,48 @@ pub struct SetupArgs {
     /// The all-platform package to upload to the space's built-in feed
     #[arg(long, value_name = "PATH")]
     pub package: Option<PathBuf>,
-    /// The broker service account's username: found or created, put on the brokers' team
+    /// The broker service account's username: found or created, on a team of its own
     #[arg(long, value_name = "USERNAME")]
     pub broker: Option<String>,
-    /// A role for the brokers' team in this space (repeatable; default: Runbook consumer)
+    /// A role for the broker's team in this space (repeatable; default: Runbook consumer)
     #[arg(long = "role", value_name = "NAME", requires = "broker")]
     pub roles: Vec<String>,
+    /// Grant the roles only for this project (repeatable)
+    #[arg(long = "project", value_name = "NAME", requires = "broker")]
+    pub projects: Vec<String>,
+    /// Grant the roles only for this project group (repeatable)
+    #[arg(long = "project-group", value_name = "NAME", requires = "broker")]
+    pub project_groups: Vec<String>,
+    /// Grant the roles only in this environment (repeatable)
+    #[arg(long = "environment", value_name = "NAME", requires = "broker")]
+    pub environments: Vec<String>,
+    /// Grant the roles only for this tenant (repeatable)
+    #[arg(long = "tenant", value_name = "NAME", requires = "broker")]
+    pub tenants: Vec<String>,
     /// Trust the server's own OIDC issuer for the broker and create a Generic OIDC account
     #[arg(long, requires = "broker")]
     pub oidc: bool,
     /// The subject the broker's OIDC identity accepts (default: space:<space slug>:*)
     #[arg(long, value_name = "PATTERN", requires = "oidc")]
     pub oidc_subject: Option<String>,
+    /// The project of a scheduled runbook that sweeps the broker's stale run keys
+    #[arg(long, value_name = "NAME", requires_all = ["broker", "oidc", "sweep_environment"])]
+    pub sweep_project: Option<String>,
+    /// The environment the sweep runbook runs in
+    #[arg(long, value_name = "NAME", requires = "sweep_project")]
+    pub sweep_environment: Option<String>,
+    /// How often the sweep runs: whole minutes below an hour, or whole hours (default: 15m)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "15m",
+        requires = "sweep_project"
+    )]
+    pub sweep_every: String,
+    /// Remove what setup made for the broker (--broker): its sweep, team, grants, OIDC
+    /// identity and account, and the step templates no step uses
+    #[arg(long, requires = "broker", conflicts_with_all = ["package", "roles", "oidc", "sweep_project", "projects", "project_groups", "environments", "tenants"])]
+    pub remove: bool,
     /// Only read, and print the plan
     #[arg(long)]
     pub dry_run: bool,
@@ -167,6 +197,10 @@ pub struct CreateArgs {
     /// Start no guard process to revoke the key when the run ends (also RUNKEY_NO_GUARD=true)
     #[arg(long)]
     pub no_guard: bool,
+    /// The key's access: full (default), or read-only where the server makes such keys
+    /// (also RUNKEY_ACCESS)
+    #[arg(long, value_name = "LEVEL", value_parser = ["full", "read-only"])]
+    pub access: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -133,8 +133,9 @@ fn a_server_that_forbids_self_deletion_is_reported_and_the_key_kept() {
         out.stderr()
     );
     assert!(
-        out.stderr()
-            .contains("give the revoke step the broker key in OCTOPUS_API_KEY"),
+        out.stderr().contains(
+            "give the Revoke step the broker's OIDC account (or the broker key in OCTOPUS_API_KEY)"
+        ),
         "{}",
         out.stderr()
     );

@@ -5,6 +5,8 @@ mod support;
 // The shape of the source: no two files import each other.
 mod architecture;
 
+// Read-only run keys: asked for, proven, or deleted.
+mod access;
 // `audit`: the auditor's view of the brokers' events.
 mod audit;
 // `create`: minting, the operator, the expiry, settling a lost answer, concurrent runs.

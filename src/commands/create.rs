@@ -31,7 +31,7 @@ pub fn run(settings: &Mint, console: &Console) -> Result<ExitStatus> {
         });
     }
     console.info(&key.summary());
-    if let Some(interval) = settings.guard {
+    if let Some(interval) = runkey::guard_interval(settings.guard, console, &key) {
         runkey::watch_task(
             &settings.connection,
             settings.task.as_deref(),

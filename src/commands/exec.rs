@@ -19,9 +19,7 @@ pub fn run(settings: &Exec, console: &Console) -> Result<ExitStatus> {
     let connection = &settings.mint.connection;
     let client = connect::broker(connection, &settings.mint.broker, console)?;
     let key = runkey::mint(&settings.mint, &client, console, &signals)?;
-    let guard = settings
-        .mint
-        .guard
+    let guard = runkey::guard_interval(settings.mint.guard, console, &key)
         .and_then(|_| runkey::watch_exec(connection, console, &key, settings.keep_minted));
 
     let outcome = match console.line(&mask(key.key.expose())) {

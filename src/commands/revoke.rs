@@ -173,7 +173,7 @@ fn revoke_by_id(
                 .expires_at()
                 .map_or("its expiry".to_string(), octopus::utc);
             bail!(
-                "the server does not let the run key delete itself ({e}); the key stays live until {until}: give the revoke step the broker key in OCTOPUS_API_KEY"
+                "the server does not let the run key delete itself ({e}), as a read-only key never can; the key stays live until {until}: give the Revoke step the broker's OIDC account (or the broker key in OCTOPUS_API_KEY), which deletes it"
             );
         }
         Err(e) => Err(e),

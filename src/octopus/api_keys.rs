@@ -6,15 +6,16 @@
 use anyhow::{Result, anyhow, bail};
 use jiff::Timestamp;
 
-use super::client::Client;
+use super::client::{Client, PAGE_SIZE};
 use super::errors::{HttpError, Sent, TransportError};
 use super::transport::{Body, Method};
 use super::url::encode;
 use super::wire::{ApiKeyInfo, CreatedKey, format_expires};
 use crate::credential::is_key_shaped;
 
-/// How many keys one page asks for. Servers may cap it; paging follows `Page.Next` anyway.
-const PAGE_SIZE: u32 = 100;
+/// The `AccessLevel` of a key that can read but change nothing.
+pub const READ_ONLY: &str = "ReadOnly";
+
 /// How many listings [`Client::delete_all_api_keys`] makes before it gives up.
 const MAX_PASSES: usize = 4;
 
@@ -160,14 +161,22 @@ impl Client {
         owner: &str,
         purpose: &str,
         expires: Timestamp,
+        read_only: bool,
     ) -> Result<Created> {
         let path = format!("/api/users/{}/apikeys", encode(owner));
         let label = format!("POST {path}");
-        let body = serde_json::to_vec(&serde_json::json!({
+        let mut body = serde_json::json!({
             "Purpose": purpose,
             "Expires": format_expires(expires),
             "UserId": owner,
-        }))?;
+        });
+        // No public source documents a create field for the access level (only the web UI
+        // makes such keys): asked for by the name the key carries it under, and trusted
+        // only as read back.
+        if read_only {
+            body["AccessLevel"] = serde_json::json!(READ_ONLY);
+        }
+        let body = serde_json::to_vec(&body)?;
         let reply = match self.transport.exchange(
             Method::Post,
             &self.server().url(&path),

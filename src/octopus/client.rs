@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use serde::de::DeserializeOwned;
 
 use super::connection::Connection;
-use super::transport::{Method, Transport};
+use super::transport::{Body, Method, Transport};
 use super::url::ServerUrl;
 use super::wire::Page;
 
@@ -18,6 +18,9 @@ use super::wire::Page;
 /// a server or proxy never ends a listing.
 pub const MAX_PAGES: usize = 1_000;
 pub const MAX_ITEMS: usize = 50_000;
+/// How many items one page of a listing asks for. Servers may cap it; paging follows
+/// `Page.Next` anyway.
+pub const PAGE_SIZE: u32 = 100;
 use crate::console::Console;
 use crate::credential::Credential;
 
@@ -135,5 +138,32 @@ impl Client {
                 self.server().base()
             )
         })
+    }
+
+    /// A POST or PUT of `body` as JSON, its answer decoded.
+    pub(super) fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        let verb = if method == Method::Put { "PUT" } else { "POST" };
+        let label = format!("{verb} {}", path.split('?').next().unwrap_or(path));
+        let bytes = serde_json::to_vec(body)?;
+        let reply = self.transport.exchange(
+            method,
+            &self.server().url(path),
+            &label,
+            Some(Body::json(&bytes)),
+        )?;
+        self.decode(&label, &reply.body)
+    }
+
+    /// A DELETE whose answer carries nothing the caller needs.
+    pub(super) fn delete(&self, path: &str) -> Result<()> {
+        let label = format!("DELETE {}", path.split('?').next().unwrap_or(path));
+        self.transport
+            .exchange(Method::Delete, &self.server().url(path), &label, None)?;
+        Ok(())
     }
 }

@@ -21,7 +21,7 @@ pub mod url;
 pub mod users;
 pub mod wire;
 
-pub use api_keys::{Created, Deleted};
+pub use api_keys::{Created, Deleted, READ_ONLY};
 pub use client::Client;
 pub use connection::{Connection, MAX_RETRY_AFTER, ProxySetting};
 pub use errors::{HttpError, Sent, TransportError, status_of};

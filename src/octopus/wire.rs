@@ -71,6 +71,9 @@ pub struct ApiKeyInfo {
     /// Whether a null `LastUsedTimeStamp` means the key was never used.
     #[serde(default)]
     is_last_used_timestamp_known: Option<bool>,
+    /// `FullAccess`, `ReadOnly` or `Custom` (2026.3+ servers); absent before.
+    #[serde(default)]
+    pub access_level: Option<String>,
 }
 
 /// Whether a key was ever used, as far as the server says.

@@ -27,6 +27,9 @@ pub struct RunKey {
     /// Markers of create attempts whose answer was lost. A slow server may still finish one
     /// after it was settled; `exec` looks for them again when it revokes.
     pub lost_attempts: Vec<Marker>,
+    /// Made read-only (`--access read-only`, confirmed by the server): it cannot delete
+    /// itself, so no guard holding only it is left.
+    pub read_only: bool,
 }
 
 impl RunKey {
@@ -121,6 +124,7 @@ mod tests {
             purpose: String::new(),
             operator: String::new(),
             lost_attempts: Vec::new(),
+            read_only: false,
         }
     }
 

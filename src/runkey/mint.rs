@@ -3,8 +3,6 @@
 //! tried once more, so exactly one live key results. A cancel (SIGINT/SIGTERM) that comes
 //! while a key is made undoes that attempt before the error is returned.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result, anyhow};
 use jiff::{SignedDuration, Timestamp};
 
@@ -56,12 +54,13 @@ pub fn mint(
                 .checked_add(ttl)
                 .context("the TTL is too long")?,
         );
-        let created = match client.create_api_key(&owner.id, &purpose, expires) {
+        let created = match client.create_api_key(&owner.id, &purpose, expires, settings.read_only)
+        {
             // A key may not outlive the key that creates it (a broker key that expires
             // sooner than the TTL): once, with an expiry the server will take.
             Err(e) if refuses_an_expiry_after_the_creators(&e) => {
                 let Some(limit) = credential_key_expiry(client, &owner.id) else {
-                    return Err(explain_refusal(e, settings.ttl, client, &owner));
+                    return Err(explain_refusal(e, settings, client, &owner));
                 };
                 expires = limit - SignedDuration::from_mins(1);
                 console.warn(&format!(
@@ -71,16 +70,19 @@ pub fn mint(
                     octopus::utc(expires)
                 ));
                 client
-                    .create_api_key(&owner.id, &purpose, expires)
-                    .map_err(|e| explain_refusal(e, settings.ttl, client, &owner))?
+                    .create_api_key(&owner.id, &purpose, expires, settings.read_only)
+                    .map_err(|e| explain_refusal(e, settings, client, &owner))?
             }
-            other => other.map_err(|e| explain_refusal(e, settings.ttl, client, &owner))?,
+            other => other.map_err(|e| explain_refusal(e, settings, client, &owner))?,
         };
         if let Some(signal) = signals.cancelled() {
             return Err(undo(client, &owner.id, created, &marker, expires, signal));
         }
         let lost = match created {
             Created::Key(key) => {
+                if settings.read_only {
+                    confirm_read_only(client, &owner.id, &key, expires)?;
+                }
                 return Ok(accept(
                     key,
                     console,
@@ -90,6 +92,7 @@ pub fn mint(
                         purpose,
                         operator,
                         lost_attempts,
+                        read_only: settings.read_only,
                     },
                 ));
             }
@@ -131,12 +134,51 @@ pub fn mint(
     unreachable!("the loop returns on its second attempt")
 }
 
+/// How to get a run key that can change nothing where the server makes no read-only keys.
+const READ_ONLY_FIX: &str = "A run key never has more access than was asked, so give the broker only read-only roles (octopus-runkey setup --broker <username> --role <a read-only role>) and create its keys with --access full, whose power is then the roles'";
+
+/// A read-only key is kept only when the server, read back, says it is one: otherwise it
+/// is deleted and the step fails (a server that ignores the field made a full-access key).
+fn confirm_read_only(
+    client: &Client,
+    owner: &str,
+    key: &CreatedKey,
+    expires: Timestamp,
+) -> Result<()> {
+    let said = match client.api_key(owner, &key.id) {
+        Ok(Some(read)) => match read.access_level.as_deref() {
+            Some(octopus::READ_ONLY) => return Ok(()),
+            Some(level) => format!(
+                "the server made key {} with the access level {level}",
+                key.id
+            ),
+            None => format!(
+                "the server made key {} without saying its access level (servers before 2026.3 make only full-access keys)",
+                key.id
+            ),
+        },
+        Ok(None) => format!("key {} was gone when read back", key.id),
+        Err(e) => format!("reading key {} back failed ({e:#})", key.id),
+    };
+    let deleted = match client.delete_api_key(owner, &key.id) {
+        Ok(_) => "it was deleted".to_string(),
+        Err(e) => format!(
+            "deleting it failed ({e:#}), so it stays live until {}: delete it in the broker's API keys or run 'octopus-runkey revoke --sweep'",
+            octopus::format_expires(expires)
+        ),
+    };
+    Err(anyhow!(
+        "a read-only run key was asked for (--access read-only), but {said}; {deleted}. {READ_ONLY_FIX}"
+    ))
+}
+
 /// What a run key is made of besides the server's answer.
 struct RunKeyParts {
     owner: octopus::User,
     purpose: String,
     operator: String,
     lost_attempts: Vec<Marker>,
+    read_only: bool,
 }
 
 /// The key the server made, with a warning when it did not honour the expiry asked for.
@@ -167,6 +209,7 @@ fn accept(key: CreatedKey, console: &Console, requested: Timestamp, parts: RunKe
         purpose: key.purpose.unwrap_or(parts.purpose),
         operator: parts.operator,
         lost_attempts: parts.lost_attempts,
+        read_only: parts.read_only,
     }
 }
 
@@ -263,10 +306,11 @@ fn credential_key_expiry(client: &Client, owner: &str) -> Option<Timestamp> {
 /// (`GET /api/authentication`) when it refused the expiry.
 fn explain_refusal(
     error: anyhow::Error,
-    ttl: Duration,
+    settings: &Mint,
     client: &Client,
     owner: &octopus::User,
 ) -> anyhow::Error {
+    let ttl = settings.ttl;
     let from_oidc = client.credential().origin() == Origin::OidcExchange;
     if from_oidc && matches!(status_of(&error), Some(401 | 403)) {
         return anyhow!(
@@ -275,6 +319,14 @@ fn explain_refusal(
     }
     if status_of(&error) != Some(400) {
         return error;
+    }
+    if settings.read_only && !refuses_an_expiry_after_the_creators(&error) {
+        let said = format!("{error:#}");
+        if said.contains("AccessLevel") || said.to_lowercase().contains("access level") {
+            return anyhow!(
+                "{error}; this server does not take a read-only access level for a key made through its API, and no key was made. {READ_ONLY_FIX}"
+            );
+        }
     }
     let asked = duration::display(ttl);
     let allowed = client.authentication().unwrap_or_default();

@@ -15,4 +15,4 @@ pub use ending::{RunKeys, end_of_run};
 pub use key::RunKey;
 pub use mint::mint;
 pub use settle::settle;
-pub use watch::{watch_exec, watch_task};
+pub use watch::{guard_interval, watch_exec, watch_task};

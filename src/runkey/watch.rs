@@ -12,6 +12,25 @@ use crate::octopus::{Client, Connection, status_of};
 /// What covers a create step's key when no guard watches it.
 const COVERED: &str = "the Revoke step deletes the key when the run ends normally; after a cancel it lives until its expiry";
 
+/// How often the key's guard polls: `interval`, except for a read-only key. It cannot
+/// delete itself, and a guard is given nothing else: rather than hand a process that
+/// outlives the step the broker's power to mint full keys, no guard is left, and one line
+/// says what covers the key.
+pub fn guard_interval(
+    interval: Option<Duration>,
+    console: &Console,
+    key: &RunKey,
+) -> Option<Duration> {
+    if key.read_only {
+        console.info(&format!(
+            "No guard watches this read-only key: it cannot delete itself, and a guard holds no broker credential. It is deleted with the broker's credential at the end of the run (exec, or the Revoke step given the broker's OIDC account); after a cancel it can still read until {}, or until the scheduled sweep deletes it.",
+            key.expires_text()
+        ));
+        return None;
+    }
+    interval
+}
+
 /// The guard of a create step watches `task`, polling every `interval`; without a task, or
 /// without the right to read it, there is nothing to watch.
 pub fn watch_task(

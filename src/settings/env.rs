@@ -47,6 +47,7 @@ vars! {
     RUNKEY_API_KEY_OWNER_ID = "Octopus.Action[<create step>].Output.ApiKeyOwnerId";
     RUNKEY_TTL = "the template's TTL parameter";
     RUNKEY_NO_GUARD = "the template's No guard parameter";
+    RUNKEY_ACCESS = "the template's Access parameter (full or read-only)";
     RUNKEY_GUARD_INTERVAL = "how often the guard of a create step asks whether the task is over";
 }
 

@@ -51,13 +51,37 @@ pub struct Setup {
     pub space: Option<String>,
     pub package: Option<std::path::PathBuf>,
     pub broker: Option<String>,
-    /// Roles for the brokers' team (default: `Runbook consumer`).
+    /// Roles for the broker's team (default: `Runbook consumer`).
     pub roles: Vec<String>,
+    /// Where the roles apply, by name (nothing given: all of the space).
+    pub scope: ScopeNames,
     pub oidc: bool,
     /// The OIDC identity's subject; `None`: `space:<space slug>:*`.
     pub oidc_subject: Option<String>,
+    /// A scheduled runbook that sweeps the broker's stale run keys.
+    pub sweep: Option<Sweep>,
+    /// Remove what setup made for the broker instead.
+    pub remove: bool,
     pub dry_run: bool,
     pub json: bool,
+}
+
+/// The projects, project groups, environments and tenants a grant is kept to, by name.
+#[derive(Debug, Default, Clone)]
+pub struct ScopeNames {
+    pub projects: Vec<String>,
+    pub project_groups: Vec<String>,
+    pub environments: Vec<String>,
+    pub tenants: Vec<String>,
+}
+
+/// Where and how often the sweep runbook runs.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub project: String,
+    pub environment: String,
+    /// Whole minutes below an hour, or whole hours.
+    pub every: Duration,
 }
 
 /// The role `setup` grants the brokers' team when no `--role` is given: TaskView,
@@ -114,6 +138,9 @@ pub struct Mint {
     pub trigger: Option<String>,
     /// How often a create step's guard polls the task; `None`: no guard (`--no-guard`).
     pub guard: Option<Duration>,
+    /// `--access read-only`: a key that can read and change nothing, where the server makes
+    /// such keys.
+    pub read_only: bool,
 }
 
 /// The default interval of a create step's guard: a few requests a minute per run.
@@ -374,11 +401,42 @@ fn setup(
         } else {
             args.roles.clone()
         },
+        scope: ScopeNames {
+            projects: args.projects.clone(),
+            project_groups: args.project_groups.clone(),
+            environments: args.environments.clone(),
+            tenants: args.tenants.clone(),
+        },
         oidc: args.oidc,
         oidc_subject: args.oidc_subject.clone(),
+        sweep: sweep(args)?,
+        remove: args.remove,
         dry_run: args.dry_run,
         json: args.json,
     })
+}
+
+/// `--sweep-project`, `--sweep-environment` and `--sweep-every`, checked.
+fn sweep(args: &SetupArgs) -> Result<Option<Sweep>> {
+    let (Some(project), Some(environment)) = (&args.sweep_project, &args.sweep_environment) else {
+        return Ok(None);
+    };
+    let every =
+        duration::parse(&args.sweep_every).map_err(|e| usage(format!("--sweep-every: {e}")))?;
+    let minutes = every.as_secs() / 60;
+    let fits = every.as_secs() % 60 == 0 && (1..60).contains(&minutes)
+        || every.as_secs() % 3600 == 0 && (1..=24).contains(&(minutes / 60));
+    if !fits {
+        return Err(usage(format!(
+            "--sweep-every '{}': a scheduled trigger runs every 1 to 59 minutes, or every 1 to 24 hours: give one of those",
+            args.sweep_every
+        )));
+    }
+    Ok(Some(Sweep {
+        project: project.clone(),
+        environment: environment.clone(),
+        every,
+    }))
 }
 
 fn mint(connection: Connection, env: &Env, args: &CreateArgs) -> Result<Mint> {
@@ -414,7 +472,20 @@ fn mint(connection: Connection, env: &Env, args: &CreateArgs) -> Result<Mint> {
             .map(purpose::clean)
             .filter(|n| !n.is_empty()),
         guard,
+        read_only: access(args.access.as_deref(), env)?,
     })
+}
+
+/// Whether the key is to be read-only: `--access`, else `RUNKEY_ACCESS` (`full` or
+/// `read-only`, as the templates' parameter sends it).
+fn access(arg: Option<&str>, env: &Env) -> Result<bool> {
+    match arg.or_else(|| env.get(RUNKEY_ACCESS)) {
+        None | Some("full" | "Full" | "FullAccess") => Ok(false),
+        Some("read-only" | "ReadOnly" | "readonly") => Ok(true),
+        Some(other) => Err(usage(format!(
+            "RUNKEY_ACCESS is '{other}': set it to full or read-only"
+        ))),
+    }
 }
 
 /// A yes/no variable: `true`/`false` as Octopus checkboxes send them (`True`, `False`),

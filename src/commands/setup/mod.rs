@@ -12,7 +12,9 @@ pub mod embedded;
 mod oidc;
 mod package;
 mod plan;
+mod remove;
 mod report;
+mod sweep;
 mod templates;
 
 use anyhow::{Context, Result};
@@ -32,17 +34,23 @@ pub fn run(settings: &Setup, console: &Console) -> Result<ExitStatus> {
         .map(package::Local::read)
         .transpose()?;
     let client = connect::with(&settings.connection, settings.admin.clone(), console)?;
-    let space = find_space(&client, settings.space.as_deref())?;
+    let (space, warning) = find_space(&client, settings.space.as_deref())?;
     let mut plan = Plan {
         space,
         steps: Vec::new(),
         known: Known::default(),
-        warnings: Vec::new(),
+        warnings: warning.into_iter().collect(),
+        by_hand: Vec::new(),
     };
-    package::plan(&client, &mut plan, package)?;
-    templates::plan(&client, &mut plan)?;
-    broker::plan(&client, &mut plan, settings)?;
-    oidc::plan(&client, &mut plan, settings)?;
+    if settings.remove {
+        remove::plan(&client, &mut plan, settings)?;
+    } else {
+        package::plan(&client, &mut plan, package)?;
+        templates::plan(&client, &mut plan)?;
+        broker::plan(&client, &mut plan, settings)?;
+        oidc::plan(&client, &mut plan, settings)?;
+        sweep::plan(&client, &mut plan, settings)?;
+    }
     for warning in &plan.warnings {
         console.warn(warning);
     }
@@ -69,34 +77,64 @@ pub fn run(settings: &Setup, console: &Console) -> Result<ExitStatus> {
     }
 }
 
-/// The space named by `--space`/`OCTOPUS_SPACE` (a name or an id), else the default one.
-fn find_space(client: &Client, wanted: Option<&str>) -> Result<Space> {
+/// The space named by `--space`/`OCTOPUS_SPACE`, else the default one; with a warning
+/// when the value is one space's id and another's name. An id wins (`Spaces-4` is the
+/// space whose id it is, whatever another is called), then an exact name, then a name in
+/// another case if only one space has it; more than one is a usage error.
+fn find_space(client: &Client, wanted: Option<&str>) -> Result<(Space, Option<String>)> {
     let spaces = client.spaces().context("finding the space to prepare")?;
-    let found = match wanted {
-        Some(wanted) => spaces
-            .iter()
-            .find(|s| s.id.eq_ignore_ascii_case(wanted) || s.name == wanted),
-        None => spaces.iter().find(|s| s.is_default),
+    let Some(wanted) = wanted else {
+        return match spaces.iter().find(|s| s.is_default) {
+            Some(space) => Ok((space.clone(), None)),
+            None => Err(usage(format!(
+                "{} names no default space: choose one with --space; the spaces are {}",
+                client.server().base(),
+                listed(&spaces)
+            ))),
+        };
     };
-    if let Some(space) = found {
-        return Ok(space.clone());
+    let by_id = spaces.iter().find(|s| s.id.eq_ignore_ascii_case(wanted));
+    let named = spaces.iter().find(|s| s.name == wanted);
+    if let Some(space) = by_id {
+        let warning = named.filter(|n| n.id != space.id).map(|n| {
+            format!(
+                "'{wanted}' is the id of the space '{}' and the name of another ({}): setup prepares {}, the space whose id it is; give --space {} for the other",
+                space.name, n.id, space.id, n.id
+            )
+        });
+        return Ok((space.clone(), warning));
     }
-    let names: Vec<String> = spaces
+    if let Some(space) = named {
+        return Ok((space.clone(), None));
+    }
+    let lower = wanted.to_lowercase();
+    let alike: Vec<&Space> = spaces
         .iter()
-        .map(|s| format!("'{}' ({})", s.name, s.id))
+        .filter(|s| s.name.to_lowercase() == lower)
         .collect();
-    Err(match wanted {
-        Some(wanted) => usage(format!(
+    match alike.as_slice() {
+        [one] => Ok(((*one).clone(), None)),
+        [] => Err(usage(format!(
             "no space '{wanted}' (from --space or OCTOPUS_SPACE) on {}: give a space's exact name or id; the spaces are {}",
             client.server().base(),
-            names.join(", ")
-        )),
-        None => usage(format!(
-            "{} names no default space: choose one with --space; the spaces are {}",
-            client.server().base(),
-            names.join(", ")
-        )),
-    })
+            listed(&spaces)
+        ))),
+        many => Err(usage(format!(
+            "--space '{wanted}' could be any of {}: give the space's id",
+            many.iter()
+                .map(|s| format!("'{}' ({})", s.name, s.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn listed(spaces: &[Space]) -> String {
+    spaces
+        .iter()
+        .map(|s| format!("'{}' ({})", s.name, s.id))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The error of a step's write, as the one line `setup` ends with: a refusal (403) names

@@ -1,8 +1,10 @@
 //! The OIDC steps (`--oidc`): an OIDC identity on the broker trusting the server's own
 //! issuer (the `issuer` of its discovery document) for `--oidc-subject` (default
-//! `space:<slug>:*`), and the Generic OIDC account `Octopus Run Key broker` whose Audience
-//! is the broker's external id, the GUID its tokens must be issued for. A step that uses the
-//! account gets a JWT the broker can exchange for an access token: no secret is stored.
+//! `space:<slug>:*`), and the broker's own Generic OIDC account, `Octopus Run Key broker
+//! <username>`, whose Audience is the broker's external id, the GUID its tokens must be
+//! issued for. A step that uses the account gets a JWT the broker can exchange for an access
+//! token: no secret is stored. An account whose audience is another service account's is
+//! never re-pointed: every runbook using it would move to this broker's permissions.
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -13,14 +15,19 @@ use crate::octopus::Client;
 use crate::octopus::setup::Space;
 use crate::settings::Setup;
 
-pub const ACCOUNT: &str = "Octopus Run Key broker";
-const IDENTITY: &str = "Octopus Run Key runbooks";
+/// The Generic OIDC account of one broker.
+pub fn account_name(username: &str) -> String {
+    format!("Octopus Run Key broker {username}")
+}
+
+/// The name of the OIDC identity setup gives the broker.
+pub const IDENTITY: &str = "Octopus Run Key runbooks";
 /// What the JWT's subject is made of: enough to trust one space's runbooks.
 const SUBJECT_KEYS: [&str; 3] = ["space", "project", "runbook"];
 
 pub enum Write {
     CreateIdentity { issuer: String, subject: String },
-    CreateAccount,
+    CreateAccount { name: String },
     UpdateAccount { account: Value },
 }
 
@@ -31,14 +38,16 @@ impl Apply for Write {
             Write::CreateIdentity { issuer, subject } => {
                 client.create_oidc_identity(&broker, IDENTITY, issuer, subject)?;
             }
-            Write::CreateAccount => {
+            Write::CreateAccount { name } => {
                 let audience = external_id(client, known)?;
-                client.create_account(&space.id, &account(&audience))?;
+                let made = client.create_account(&space.id, &account(name, &audience))?;
+                known.account_id = made["Id"].as_str().map(str::to_string);
             }
             Write::UpdateAccount { account: current } => {
                 let audience = external_id(client, known)?;
                 let mut updated = current.clone();
-                for (field, value) in account(&audience).as_object().into_iter().flatten() {
+                let name = current["Name"].as_str().unwrap_or_default();
+                for (field, value) in account(name, &audience).as_object().into_iter().flatten() {
                     if matches!(field.as_str(), "Audience" | "DeploymentSubjectKeys") {
                         updated[field] = value.clone();
                     }
@@ -62,10 +71,10 @@ fn external_id(client: &Client, known: &mut Known) -> Result<String> {
     Ok(id)
 }
 
-fn account(audience: &str) -> Value {
+fn account(name: &str, audience: &str) -> Value {
     json!({
         "AccountType": "GenericOidcAccount",
-        "Name": ACCOUNT,
+        "Name": name,
         "Description": "The octopus-runkey broker's OIDC trust: a step that uses this account gets a JWT the broker service account exchanges for an access token. Made by octopus-runkey setup.",
         "Audience": audience,
         "DeploymentSubjectKeys": SUBJECT_KEYS,
@@ -77,7 +86,7 @@ fn account(audience: &str) -> Value {
 }
 
 pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
-    if !settings.oidc || settings.broker.is_none() {
+    let Some(username) = settings.broker.as_deref().filter(|_| settings.oidc) else {
         plan.steps.push(Step::new(
             "OIDC",
             "-",
@@ -85,7 +94,8 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
             "no --oidc given: the templates take a broker API key",
         ));
         return Ok(());
-    }
+    };
+    let name = account_name(username);
     let subject = match (&settings.oidc_subject, &plan.space.slug) {
         (Some(subject), _) => subject.clone(),
         (None, Some(slug)) if !slug.is_empty() => format!("space:{slug}:*"),
@@ -133,31 +143,41 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
     });
 
     let found = client
-        .accounts(&plan.space.id, ACCOUNT)
+        .accounts(&plan.space.id, &name)
         .context("looking for the Generic OIDC account")?
         .into_iter()
-        .find(|a| a["Name"] == ACCOUNT);
+        .find(|a| a["Name"] == name.as_str());
     let step = match found {
         None => Step::new(
             "OIDC account",
-            ACCOUNT,
+            &name,
             Outcome::Created,
             "a Generic OIDC account whose audience is the broker's external id",
         )
-        .writes(Write::CreateAccount),
+        .writes(Write::CreateAccount { name: name.clone() }),
         Some(account) if account["AccountType"] != "GenericOidcAccount" => {
             return Err(usage(format!(
-                "the account '{ACCOUNT}' in {} is a {}, not a Generic OIDC account: rename or delete it, then run setup again",
+                "the account '{name}' in {} is a {}, not a Generic OIDC account: rename or delete it, then run setup again",
                 plan.space.name,
                 account["AccountType"].as_str().unwrap_or("another kind")
             )));
         }
         Some(account) => {
-            let audience_ok = plan
+            plan.known.account_id = account["Id"].as_str().map(str::to_string);
+            let audience = account["Audience"].as_str().unwrap_or_default();
+            let ours = plan
                 .known
                 .external_id
-                .as_ref()
-                .is_some_and(|id| account["Audience"] == id.as_str());
+                .as_deref()
+                .is_some_and(|id| audience == id);
+            // Never re-pointed from another service account: every runbook that uses the
+            // account would move to this broker's permissions.
+            if !ours && !audience.is_empty() && audience != "api://default" {
+                return Err(usage(format!(
+                    "the account '{name}' in {} trusts another service account (its audience is {audience}, not the broker's external id): setup does not re-point it, as every runbook using it would change permissions; delete or rename it, then run setup again",
+                    plan.space.name
+                )));
+            }
             let mut keys: Vec<&str> = account["DeploymentSubjectKeys"]
                 .as_array()
                 .into_iter()
@@ -167,17 +187,17 @@ pub fn plan(client: &Client, plan: &mut Plan, settings: &Setup) -> Result<()> {
             keys.sort_unstable();
             let mut wanted = SUBJECT_KEYS.to_vec();
             wanted.sort_unstable();
-            if audience_ok && keys == wanted {
+            if ours && keys == wanted {
                 Step::new(
                     "OIDC account",
-                    ACCOUNT,
+                    &name,
                     Outcome::Unchanged,
                     "its audience is the broker's external id",
                 )
             } else {
                 Step::new(
                     "OIDC account",
-                    ACCOUNT,
+                    &name,
                     Outcome::Updated,
                     "set its audience to the broker's external id and its subject keys to space, project, runbook",
                 )

@@ -12,15 +12,29 @@ use crate::octopus::setup::Space;
 pub enum Outcome {
     Created,
     Updated,
+    Removed,
     Unchanged,
     Skipped,
 }
 
 impl Outcome {
+    /// What was done.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Created => "created",
             Outcome::Updated => "updated",
+            Outcome::Removed => "removed",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// What would be done: a dry run's plan speaks in the future tense.
+    pub fn as_plan(self) -> &'static str {
+        match self {
+            Outcome::Created => "would create",
+            Outcome::Updated => "would update",
+            Outcome::Removed => "would remove",
             Outcome::Unchanged => "unchanged",
             Outcome::Skipped => "skipped",
         }
@@ -73,6 +87,13 @@ pub struct Known {
     pub team_id: Option<String>,
     /// The broker's external id: the audience of its OIDC tokens.
     pub external_id: Option<String>,
+    /// The broker's Generic OIDC account.
+    pub account_id: Option<String>,
+    /// The step templates in the space, by name: (id, version).
+    pub templates: std::collections::HashMap<String, (String, i64)>,
+    /// The sweep's runbook and its process.
+    pub runbook_id: Option<String>,
+    pub process_id: Option<String>,
 }
 
 /// The plan for one space.
@@ -81,4 +102,6 @@ pub struct Plan {
     pub steps: Vec<Step>,
     pub known: Known,
     pub warnings: Vec<String>,
+    /// What `--remove` could not do, for the checklist.
+    pub by_hand: Vec<String>,
 }

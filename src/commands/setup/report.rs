@@ -1,27 +1,16 @@
-//! What `setup` prints: the steps as a table (or, with `--json`, one object), then what to
-//! add to a runbook: the templates, and which value each of their parameters takes. The
-//! parameters are read from the embedded templates themselves, so the advice follows them.
+//! What `setup` prints: the steps as a table (or, with `--json`, one object), in the future
+//! tense for a dry run ("would create"), then a short checklist of what is left to do by
+//! hand in a runbook.
 
 use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::embedded::TEMPLATES;
-use super::oidc::ACCOUNT;
+use super::oidc::account_name;
 use super::package::PACKAGE_ID;
 use super::plan::{Outcome, Plan};
 use crate::console::{Console, neutralise_json, shown};
 use crate::settings::Setup;
-
-/// The templates' parameter for the broker's API key.
-const BROKER_API_KEY: &str = "RunKey.BrokerApiKey";
-
-/// One parameter of a shipped template and the value it takes.
-struct Advice {
-    template: String,
-    parameter: String,
-    label: String,
-    value: String,
-}
 
 /// Prints the plan; `done` steps were carried out (all of them for a dry run's plan),
 /// `failure` is the line a stopped run ends with.
@@ -32,18 +21,23 @@ pub fn print(
     done: usize,
     failure: Option<&str>,
 ) -> Result<()> {
-    let advice = advice(settings);
+    let checklist = if settings.remove {
+        plan.by_hand.clone()
+    } else {
+        checklist(settings)
+    };
     if settings.json {
-        return print_json(console, settings, plan, done, failure, &advice);
+        return print_json(console, settings, plan, done, failure, &checklist);
     }
-    let server = shown(&plan.space.name);
+    let space = shown(&plan.space.name);
+    let what = if settings.remove { "removal" } else { "setup" };
     console.text(&if settings.dry_run {
         format!(
-            "setup plan for the space '{server}' ({}), a dry run: nothing was changed",
+            "{what} plan for the space '{space}' ({}), a dry run: nothing was changed",
             plan.space.id
         )
     } else {
-        format!("setup of the space '{server}' ({})", plan.space.id)
+        format!("{what} of the space '{space}' ({})", plan.space.id)
     })?;
     let width = plan.steps.iter().map(|s| s.kind.len()).max().unwrap_or(0);
     let name_width = plan
@@ -53,19 +47,15 @@ pub fn print(
         .max()
         .unwrap_or(0);
     for (index, step) in plan.steps.iter().enumerate() {
-        let result = if index < done {
-            step.outcome.as_str()
-        } else {
-            "not done"
-        };
+        let result = result(settings, step.outcome, index < done);
         console.text(&format!(
-            "  {result:<9}  {:<width$}  {:<name_width$}  {}",
+            "  {result:<12}  {:<width$}  {:<name_width$}  {}",
             step.kind,
             shown(&step.name),
             shown(&step.detail)
         ))?;
     }
-    if failure.is_some() {
+    if failure.is_some() || settings.remove && checklist.is_empty() {
         return Ok(());
     }
     if plan
@@ -77,14 +67,20 @@ pub fn print(
             "Runbooks that already use an updated template keep its old version until you update them: open each step (Library > Step Templates > the template > Usage) and update it to the latest version.",
         )?;
     }
-    console.text("To use it in a runbook, add the steps of these templates and give their parameters these values:")?;
-    for item in &advice {
-        console.text(&format!(
-            "  {}: {} ({}): {}",
-            item.template, item.label, item.parameter, item.value
-        ))?;
+    console.text("Left to do by hand:")?;
+    for (n, item) in checklist.iter().enumerate() {
+        console.text(&format!("  {}. {item}", n + 1))?;
     }
     Ok(())
+}
+
+/// A step's result as the table shows it.
+fn result(settings: &Setup, outcome: Outcome, done: bool) -> &'static str {
+    match (settings.dry_run, done) {
+        (true, _) => outcome.as_plan(),
+        (false, true) => outcome.as_str(),
+        (false, false) => "not done",
+    }
 }
 
 fn print_json(
@@ -93,7 +89,7 @@ fn print_json(
     plan: &Plan,
     done: usize,
     failure: Option<&str>,
-    advice: &[Advice],
+    checklist: &[String],
 ) -> Result<()> {
     let steps: Vec<Value> = plan
         .steps
@@ -103,30 +99,21 @@ fn print_json(
             json!({
                 "Step": step.kind,
                 "Name": step.name,
-                "Result": if index < done { step.outcome.as_str() } else { "not done" },
+                "Result": result(settings, step.outcome, index < done),
                 "Detail": step.detail,
-            })
-        })
-        .collect();
-    let parameters: Vec<Value> = advice
-        .iter()
-        .map(|a| {
-            json!({
-                "Template": a.template,
-                "Parameter": a.parameter,
-                "Label": a.label,
-                "Value": a.value,
             })
         })
         .collect();
     let object = json!({
         "Space": {"Id": plan.space.id, "Name": plan.space.name, "Slug": plan.space.slug},
         "DryRun": settings.dry_run,
+        "Remove": settings.remove,
         "Completed": failure.is_none() && !settings.dry_run,
         "Steps": steps,
         "Warnings": plan.warnings,
         "Error": failure,
-        "Runbook": {"Templates": template_names(), "Parameters": parameters},
+        "Runbook": {"Templates": template_names()},
+        "Checklist": checklist,
     });
     console.line(&neutralise_json(&serde_json::to_string_pretty(&object)?))?;
     Ok(())
@@ -140,53 +127,32 @@ fn template_names() -> Vec<String> {
         .collect()
 }
 
-/// Which value each parameter of the shipped templates takes after this setup.
-fn advice(settings: &Setup) -> Vec<Advice> {
-    let broker = settings.broker.as_deref();
-    let mut out = Vec::new();
-    for (_, json) in TEMPLATES {
-        let Ok(template) = serde_json::from_str::<Value>(json) else {
-            continue;
-        };
-        let has_oidc_parameter = template["Parameters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|p| p["DisplaySettings"]["Octopus.ControlType"] == "GenericOidcAccount");
-        for parameter in template["Parameters"].as_array().into_iter().flatten() {
-            let name = parameter["Name"].as_str().unwrap_or_default();
-            let control = parameter["DisplaySettings"]["Octopus.ControlType"]
-                .as_str()
-                .unwrap_or_default();
-            let value = match (control, name) {
-                ("Package", _) => format!(
-                    "{PACKAGE_ID} from the built-in feed (version {})",
-                    env!("CARGO_PKG_VERSION")
-                ),
-                ("GenericOidcAccount", _) if settings.oidc => format!("the account '{ACCOUNT}'"),
-                ("GenericOidcAccount", _) => {
-                    "leave empty (run setup with --oidc to create the account)".to_string()
-                }
-                (_, BROKER_API_KEY) => {
-                    match (settings.oidc && has_oidc_parameter, broker) {
-                        (true, _) => format!("leave empty: the account '{ACCOUNT}' replaces it"),
-                        (false, Some(broker)) => format!(
-                            "an API key of the service account {broker} (setup stores none; with --oidc, map RUNKEY_OIDC_JWT and RUNKEY_OIDC_AUDIENCE from the account '{ACCOUNT}' instead)"
-                        ),
-                        (false, None) => {
-                            "an API key of the broker service account (run setup with --broker to create it)".to_string()
-                        }
-                    }
-                }
-                _ => continue,
-            };
-            out.push(Advice {
-                template: template["Name"].as_str().unwrap_or_default().to_string(),
-                parameter: name.to_string(),
-                label: parameter["Label"].as_str().unwrap_or(name).to_string(),
-                value,
-            });
-        }
+/// What is left to do by hand after this setup: a handful of lines, not one per parameter.
+fn checklist(settings: &Setup) -> Vec<String> {
+    let credential = match (settings.oidc, settings.broker.as_deref()) {
+        (true, Some(broker)) => format!(
+            "In each of those steps choose the package {PACKAGE_ID} (version {}) and, as OIDC account, '{}': no secret is stored anywhere.",
+            env!("CARGO_PKG_VERSION"),
+            account_name(broker)
+        ),
+        (false, Some(broker)) => format!(
+            "In each of those steps choose the package {PACKAGE_ID} (version {}) and give the Create, Exec and Sweep steps an API key of {broker} as a sensitive variable (setup stores none; with --oidc no key is needed at all).",
+            env!("CARGO_PKG_VERSION")
+        ),
+        (_, None) => format!(
+            "In each of those steps choose the package {PACKAGE_ID} (version {}) and the broker's credential (run setup with --broker and --oidc to make a broker with no stored secret).",
+            env!("CARGO_PKG_VERSION")
+        ),
+    };
+    let mut items = vec![
+        "In the runbook, add an 'Octopus Run Key - Create' step first, your work as 'Octopus Run Key - Run Script' steps, and an 'Octopus Run Key - Revoke' step last (or one 'Octopus Run Key - Exec' step instead of all three); the ' - Bash' twins for Linux workers without PowerShell.".to_string(),
+        "Set the Revoke step's run condition to Always run, so that a failed step still revokes the key.".to_string(),
+        credential,
+    ];
+    if settings.sweep.is_none() {
+        items.push(
+            "Schedule the sweep: run setup again with --sweep-project and --sweep-environment (a cancelled run on a container or the Kubernetes agent leaves its key to the TTL and the sweep).".to_string(),
+        );
     }
-    out
+    items
 }

@@ -22,14 +22,25 @@ pub enum Write {
 }
 
 impl Apply for Write {
-    fn apply(&self, client: &Client, space: &Space, _: &mut Known) -> Result<()> {
-        match self {
+    fn apply(&self, client: &Client, space: &Space, known: &mut Known) -> Result<()> {
+        let saved = match self {
             Write::Create(template) => client.create_action_template(&space.id, template)?,
             Write::Update { id, template } => {
                 client.update_action_template(&space.id, id, template)?
             }
         };
+        remember(known, &saved);
         Ok(())
+    }
+}
+
+/// A template's id and version, for the steps that use it (the sweep's runbook).
+fn remember(known: &mut Known, template: &Value) {
+    if let (Some(name), Some(id)) = (template["Name"].as_str(), template["Id"].as_str()) {
+        let version = template["Version"].as_i64().unwrap_or(0);
+        known
+            .templates
+            .insert(name.to_string(), (id.to_string(), version));
     }
 }
 
@@ -110,6 +121,7 @@ pub fn plan(client: &Client, plan: &mut Plan) -> Result<()> {
                 )
             }
             Some(theirs) => {
+                remember(&mut plan.known, &theirs);
                 let differ = differences(&ours, &theirs);
                 if differ.is_empty() {
                     Step::new(
