@@ -1329,3 +1329,92 @@ fn checkboxes_are_read_without_regard_to_case_as_in_powershell() {
     );
     assert!(unattended.guards().is_empty());
 }
+
+/// A plain Bash script step that uses Calamari's helpers: a variable read, output variables
+/// set (one sensitive), an artifact, then `fail_step`.
+const HELPERS_SCRIPT: &str = r#"greeting=$(get_octopusvariable "Greeting")
+set_octopusvariable "Said" "$greeting from $(get_octopusvariable "Octopus.Environment.Name")"
+set_octopusvariable "Secret" "s3cr3t-value" -sensitive
+printf 'a,b\n1,2\n' > report.csv
+new_octopusartifact "$PWD/report.csv" "weekly.csv"
+update_progress 50 "half way"
+fail_step "stopped on purpose: $greeting"
+echo "not reached"
+"#;
+
+#[test]
+fn the_emulation_runs_a_plain_bash_step_as_calamaris_bootstrap_does() {
+    let mut runbook = Runbook::new(&[
+        ("Greeting", "hello".to_string()),
+        ("Octopus.Environment.Name", "Production".to_string()),
+    ]);
+    let step = runbook.run_script("Plain", HELPERS_SCRIPT);
+    assert_eq!(step.code, 1, "{}{}", step.stdout, step.stderr);
+    assert_eq!(
+        step.result_message().as_deref(),
+        Some("stopped on purpose: hello")
+    );
+    let variables: Vec<(&str, &str, bool)> = step
+        .variables
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_str(), v.sensitive))
+        .collect();
+    assert_eq!(
+        variables,
+        [
+            ("Said", "hello from Production", false),
+            ("Secret", "s3cr3t-value", true)
+        ]
+    );
+    assert_eq!(
+        runbook.output("Plain", "Said").map(String::as_str),
+        Some("hello from Production")
+    );
+    assert_eq!(step.artifacts.len(), 1, "{}", step.stdout);
+    let artifact = &step.artifacts[0];
+    assert_eq!(artifact.name, "weekly.csv");
+    assert_eq!(artifact.length, 8);
+    assert!(
+        artifact.path.is_absolute() && artifact.path.ends_with("report.csv"),
+        "{:?}",
+        artifact.path
+    );
+    assert_eq!(
+        std::fs::read_to_string(&artifact.path).unwrap(),
+        "a,b\n1,2\n"
+    );
+    let log = step.log();
+    assert!(
+        log.contains("Collecting ") && !log.contains("not reached"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("s3cr3t-value"),
+        "a sensitive output is masked: {log}"
+    );
+
+    // The script starts as Calamari starts it: no argument (the bootstrap shifted its key
+    // away), no shell option set, and its last command's status is the step's.
+    let step = runbook.run_script(
+        "Options",
+        r#"echo "args=$# options=$-"; set -o | grep pipefail; echo "${UNSET_ANYWHERE}unset is empty"; false | true; false"#,
+    );
+    assert_eq!(step.code, 1);
+    let log = step.log();
+    assert!(log.contains("args=0 options=hB\n"), "{log}");
+    assert!(log.contains("pipefail       \toff"), "{log}");
+    assert!(log.contains("unset is empty"), "{log}");
+    // An artifact that is not there ends the step as Calamari's does: it calls an
+    // error_exit it never defined.
+    let step = runbook.run_script(
+        "Missing",
+        "new_octopusartifact nothing-here.csv; echo carried-on",
+    );
+    assert_eq!(step.code, 127);
+    assert!(
+        step.stderr.contains("error_exit: command not found"),
+        "{}",
+        step.stderr
+    );
+    assert!(step.artifacts.is_empty() && !step.log().contains("carried-on"));
+}
