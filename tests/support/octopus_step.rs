@@ -59,6 +59,9 @@ pub struct Runbook {
     /// Environment variables of every step's process beyond Tentacle's own (a worker's
     /// settings, such as `RUNKEY_GUARD_INTERVAL`).
     pub environment: Vec<(String, String)>,
+    /// The Generic OIDC accounts of the space, by id: (audience, the JWT Octopus issues to a
+    /// step that references the account).
+    accounts: BTreeMap<String, (String, String)>,
 }
 
 /// A step that was started and has not ended yet.
@@ -126,12 +129,23 @@ impl Runbook {
             pending_masks: Vec::new(),
             without_package: false,
             environment: Vec::new(),
+            accounts: BTreeMap::new(),
         }
     }
 
     /// Every step's process gets `name=value` in its environment.
     pub fn env(mut self, name: &str, value: &str) -> Runbook {
         self.environment.push((name.into(), value.into()));
+        self
+    }
+
+    /// A Generic OIDC account `id` of the space. A step whose account parameter (say
+    /// `RunKey.OidcAccount`) names it gets, as Octopus gives it, the variables
+    /// `RunKey.OidcAccount.Audience` and `RunKey.OidcAccount.OpenIdConnect.Jwt` (the JWT
+    /// Octopus issues for that step); a step that names no account gets neither.
+    pub fn oidc_account(mut self, id: &str, audience: &str, jwt: &str) -> Runbook {
+        self.accounts
+            .insert(id.into(), (audience.into(), jwt.into()));
         self
     }
 
@@ -184,6 +198,10 @@ impl Runbook {
         std::fs::create_dir_all(&work).unwrap();
 
         let mut variables = self.variables.clone();
+        // Octopus's own variables of the step are there for the parameters' values too.
+        variables.insert("Octopus.Action.Name".into(), step_name.into());
+        variables.insert("Octopus.Step.Name".into(), step_name.into());
+        let known = variables.clone();
         let mut masks = self.masks.clone();
         for parameter in template["Parameters"].as_array().unwrap() {
             let name = parameter["Name"].as_str().unwrap();
@@ -193,11 +211,17 @@ impl Runbook {
                 .map(|(_, v)| v.to_string());
             let raw = given
                 .unwrap_or_else(|| parameter["DefaultValue"].as_str().unwrap_or("").to_string());
-            let value = substitute(&raw, &self.variables);
-            if parameter["DisplaySettings"]["Octopus.ControlType"] == "Sensitive"
-                && !value.is_empty()
-            {
+            let value = substitute(&raw, &known);
+            let control = &parameter["DisplaySettings"]["Octopus.ControlType"];
+            if control == "Sensitive" && !value.is_empty() {
                 masks.push(value.clone());
+            }
+            if control == "GenericOidcAccount"
+                && let Some((audience, jwt)) = self.accounts.get(&value)
+            {
+                variables.insert(format!("{name}.Audience"), audience.clone());
+                variables.insert(format!("{name}.OpenIdConnect.Jwt"), jwt.clone());
+                masks.push(jwt.clone());
             }
             variables.insert(name.to_string(), value);
         }
