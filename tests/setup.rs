@@ -883,6 +883,8 @@ fn the_advice_names_each_templates_package_key_and_account_as_this_setup_left_th
         "Octopus Run Key - Sweep - Bash",
         "Octopus Run Key - Revoke",
         "Octopus Run Key - Revoke - Bash",
+        "Octopus Run Key - Audit",
+        "Octopus Run Key - Audit - Bash",
     ];
 
     let oidc = advice(&f, &key, &["--broker", BROKER, "--oidc"]);

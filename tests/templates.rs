@@ -14,13 +14,14 @@ use std::time::Duration;
 use crate::support::octopus_step::{Runbook, script_body, template};
 use crate::support::*;
 
-/// The PowerShell templates, each with its Bash twin (` - Bash`, `-bash.json`).
-const POWERSHELL: [&str; 5] = [
+/// The PowerShell templates, each with its Bash twin (` - Bash`, `-bash.json`): six pairs.
+const POWERSHELL: [&str; 6] = [
     "octopus-run-key-create.json",
     "octopus-run-key-run-script.json",
     "octopus-run-key-revoke.json",
     "octopus-run-key-exec.json",
     "octopus-run-key-sweep.json",
+    "octopus-run-key-audit.json",
 ];
 
 fn bash_twin(file: &str) -> String {
@@ -54,7 +55,7 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
     assert_eq!(
         files,
         templates().into_iter().collect(),
-        "exactly the five templates and their Bash twins"
+        "exactly the six templates and their Bash twins"
     );
     let mut names = HashSet::new();
     let mut ids = HashSet::new();
@@ -280,11 +281,12 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
 }
 
 /// The PowerShell templates that use the broker's credential (each with its Bash twin).
-const BROKER_TEMPLATES: [&str; 4] = [
+const BROKER_TEMPLATES: [&str; 5] = [
     "octopus-run-key-create.json",
     "octopus-run-key-exec.json",
     "octopus-run-key-sweep.json",
     "octopus-run-key-revoke.json",
+    "octopus-run-key-audit.json",
 ];
 
 fn parameter<'a>(t: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
@@ -878,7 +880,7 @@ fn every_powershell_body_passes_the_checks_a_parse_cannot_make() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("step-templates");
     let (passed, report) = check_powershell(&POWERSHELL.map(|file| dir.join(file)));
     assert!(passed, "{report}");
-    assert_eq!(report.matches(": passes").count(), 5, "{report}");
+    assert_eq!(report.matches(": passes").count(), 6, "{report}");
 }
 
 /// A shipped PowerShell template (and its Bash twin) with one fault planted: `old` replaced
@@ -2143,4 +2145,192 @@ fn a_self_hosted_server_with_a_private_ca_a_request_timeout_and_verbose() {
     assert!(runkey_keys(&f).is_empty());
     // The Create step's guard got the CA too: it reads the task and ends.
     end_run(&f, &run, &runbook, TaskState::Success);
+}
+
+/// The rows of a CSV without quoted line breaks (the binary escapes control characters in
+/// every field): each line's fields, quotes taken off.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|line| {
+            let mut fields = vec![String::new()];
+            let mut quoted = false;
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' if quoted && chars.peek() == Some(&'"') => {
+                        chars.next();
+                        fields.last_mut().unwrap().push('"');
+                    }
+                    '"' => quoted = !quoted,
+                    ',' if !quoted => fields.push(String::new()),
+                    c => fields.last_mut().unwrap().push(c),
+                }
+            }
+            fields
+        })
+        .collect()
+}
+
+#[test]
+fn the_audit_template_logs_who_did_what_and_attaches_the_same_rows_as_csv() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    // Jane Doe's run disables the target through its Run Script step.
+    runbook.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    let disable = format!(
+        "curl -sf -X PUT -H \"X-Octopus-ApiKey: $OCTOPUS_API_KEY\" -H 'Content-Type: application/json' \
+         -d '{{\"Id\":\"{id}\",\"IsDisabled\":true}}' \"$OCTOPUS_URL/api/{space}/machines/{id}\" > /dev/null",
+        id = f.machine_id,
+        space = f.space_id
+    );
+    let work = runbook.run_step(
+        "Disable web-01",
+        "octopus-run-key-run-script-bash.json",
+        &[("RunKey.CreateStep", "Create"), ("RunKey.Script", &disable)],
+    );
+    assert_eq!(work.code, 0, "{}{}", work.stdout, work.stderr);
+    assert!(f.sim.machine(&f.machine_id).unwrap().is_disabled);
+    runbook.run_step(
+        "Revoke",
+        "octopus-run-key-revoke-bash.json",
+        &[("RunKey.CreateStep", "Create")],
+    );
+    end_run(&f, &run, &runbook, TaskState::Success);
+
+    // The auditor's scheduled runbook, with the broker's OIDC account alone.
+    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
+    let jwt = f
+        .sim
+        .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+    let audit_task = f.sim.add_task(None, TaskState::Executing);
+    let mut weekly = Runbook::new(&[
+        ("Octopus.Web.ServerUri", f.sim.url()),
+        ("Octopus.Task.Id", audit_task),
+    ])
+    .oidc_account("Accounts-1", &audience, &jwt);
+    let account = ("RunKey.OidcAccount", "Accounts-1");
+    f.sim.reset_counters();
+    let audit = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[account, ("RunKey.Brokers", "svc-runbooks\r\n\n  \n")],
+    );
+    assert_eq!(audit.code, 0, "{}{}", audit.stdout, audit.stderr);
+    let log = audit.log();
+    assert!(
+        log.contains("Jane Doe (jane.doe)")
+            && log.contains("Deployment target web-01 was disabled"),
+        "the table, in the task log: {log}"
+    );
+    assert_eq!(audit.artifacts.len(), 1, "{}", audit.stdout);
+    let artifact = &audit.artifacts[0];
+    let stamp = regex::Regex::new(r"^run-key-audit-\d{8}T\d{6}Z\.csv$").unwrap();
+    assert!(stamp.is_match(&artifact.name), "{}", artifact.name);
+    let csv = std::fs::read_to_string(&artifact.path).unwrap();
+    assert_eq!(artifact.length, csv.len() as u64);
+    assert!(!csv.contains("##octopus"), "the CSV alone: {csv}");
+    let rows = csv_rows(&csv);
+    // The binary's own columns, whatever they are: the test reads them by their names.
+    let header = &rows[0];
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} column: {csv}"))
+    };
+    let (operator, task, message) = (column("Operator"), column("Task"), column("Message"));
+    assert_eq!(header[0], "Occurred", "{csv}");
+    assert!(rows.iter().all(|r| r.len() == header.len()), "{csv}");
+    let change = rows
+        .iter()
+        .find(|r| r[message] == "Deployment target web-01 was disabled")
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert_eq!(change[operator], "Jane Doe (jane.doe)");
+    assert_eq!(change[task], run.task_id);
+    // The same rows as the table: its closing count says how many.
+    let count = rows.len() - 1;
+    assert!(
+        log.contains(&format!("{count} change(s) from ")),
+        "{count} rows: {log}"
+    );
+    // Both readings asked for the same window, for the broker named.
+    let windows: std::collections::HashSet<String> = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/api/events?"))
+        .map(|r| {
+            let to = r.target.split("&to=").nth(1).unwrap();
+            to.split('&').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(windows.len(), 1, "{windows:?}");
+    assert!(
+        f.sim
+            .requests()
+            .iter()
+            .filter(|r| r.target.starts_with("/api/events?"))
+            .all(|r| r.target.contains(&format!("users={}", f.broker_id))),
+    );
+
+    // Changes only: the run key's own creation and deletion left out.
+    let changes = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[
+            account,
+            ("RunKey.ChangesOnly", "True"),
+            ("RunKey.Since", "1h"),
+        ],
+    );
+    assert_eq!(changes.code, 0, "{}{}", changes.stdout, changes.stderr);
+    let rows = csv_rows(&std::fs::read_to_string(&changes.artifacts[0].path).unwrap());
+    let messages: Vec<&str> = rows[1..].iter().map(|r| r[message].as_str()).collect();
+    assert_eq!(messages, ["Deployment target web-01 was disabled"]);
+
+    // Each line of the broker usernames is a --broker; a window that is no time, a usage
+    // error; no credential, the template's own message.
+    let nobody = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[account, ("RunKey.Brokers", "svc-runbooks\nnobody-such")],
+    );
+    assert_eq!(nobody.code, 2, "{}{}", nobody.stdout, nobody.stderr);
+    assert!(
+        nobody
+            .result_message()
+            .unwrap()
+            .contains("--broker 'nobody-such'"),
+        "{:?}",
+        nobody.result_message()
+    );
+    assert!(nobody.artifacts.is_empty());
+    let soon = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[account, ("RunKey.Since", "soon")],
+    );
+    assert_eq!(soon.code, 2);
+    assert!(soon.result_message().unwrap().contains("--since"));
+    let missing = weekly.run_step("Who did what", "octopus-run-key-audit-bash.json", &[]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .result_message()
+            .unwrap()
+            .starts_with("RunKey.BrokerApiKey is empty")
+    );
+    // The broker's API key, where OIDC is not available, works as well.
+    let with_key = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[("RunKey.BrokerApiKey", &f.broker_key)],
+    );
+    assert_eq!(with_key.code, 0, "{}{}", with_key.stdout, with_key.stderr);
+    assert!(!with_key.log().contains(&f.broker_key));
 }
