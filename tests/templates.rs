@@ -266,6 +266,21 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
         "{}",
         script_body(&sweep)
     );
+    // The script parameter names the syntax it is run with.
+    for (file, label) in [
+        ("octopus-run-key-run-script.json", "PowerShell script"),
+        ("octopus-run-key-exec.json", "PowerShell script"),
+        ("octopus-run-key-run-script-bash.json", "Bash script"),
+        ("octopus-run-key-exec-bash.json", "Bash script"),
+    ] {
+        let t = template(file);
+        let script = parameter(&t, "RunKey.Script").unwrap_or_else(|| panic!("{file}"));
+        assert_eq!(script["Label"], label, "{file}");
+        assert_eq!(
+            script["DisplaySettings"]["Octopus.ControlType"],
+            "MultiLineText"
+        );
+    }
     // Revoke needs no broker credential: both are optional, and without them the run key
     // revokes itself (create_run_script_revoke runs it so).
     for file in [
