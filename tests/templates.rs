@@ -587,7 +587,8 @@ fn exec_alone() {
     );
     assert_eq!(failing.code, 4);
     assert!(runkey_keys(&f).is_empty());
-    // Exec's guard stands down once exec revoked the key itself.
+    // The guard Exec's create left ends at its next look at the task: the key it watches
+    // is gone (the task poll answers 401).
     runbook.wait_for_no_guard(Duration::from_secs(5));
 }
 
