@@ -1,7 +1,10 @@
-//! The step templates: the Library's own checks, shellcheck, and runbook runs emulated the
-//! way Octopus runs them, against the simulator: the usual run, a failing script, a cancel
-//! (no further step runs; the Create step's guard revokes the key), the No guard parameter,
-//! and the clean-up runbook's Sweep step.
+//! The step templates: the Library's own checks, shellcheck, the PowerShell checks, and
+//! runbook runs emulated the way Octopus runs them, against the simulator: the usual run, a
+//! failing script, a cancel (no further step runs; the Create step's guard revokes the key),
+//! the No guard parameter, the clean-up runbook's Sweep step; a user's script that behaves
+//! in Run Script and Exec as in a plain Bash step (Calamari's helpers, its exit status, the
+//! key revoked or kept), the broker through its OIDC account alone, and a self-hosted server
+//! (a private CA, a request timeout, verbose).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -11,13 +14,14 @@ use std::time::Duration;
 use crate::support::octopus_step::{Runbook, script_body, template};
 use crate::support::*;
 
-/// The PowerShell templates, each with its Bash twin (` - Bash`, `-bash.json`).
-const POWERSHELL: [&str; 5] = [
+/// The PowerShell templates, each with its Bash twin (` - Bash`, `-bash.json`): six pairs.
+const POWERSHELL: [&str; 6] = [
     "octopus-run-key-create.json",
     "octopus-run-key-run-script.json",
     "octopus-run-key-revoke.json",
     "octopus-run-key-exec.json",
     "octopus-run-key-sweep.json",
+    "octopus-run-key-audit.json",
 ];
 
 fn bash_twin(file: &str) -> String {
@@ -51,7 +55,7 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
     assert_eq!(
         files,
         templates().into_iter().collect(),
-        "exactly the five templates and their Bash twins"
+        "exactly the six templates and their Bash twins"
     );
     let mut names = HashSet::new();
     let mut ids = HashSet::new();
@@ -175,7 +179,8 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
         !description.contains("or the run is cancelled"),
         "Always run does not run after a cancel: {description}"
     );
-    // Create and Exec: a No guard checkbox, off by default, mapped to RUNKEY_NO_GUARD.
+    // Create and Exec: a No guard checkbox, off by default, mapped to RUNKEY_NO_GUARD, and
+    // the trigger's name.
     for file in [
         "octopus-run-key-create-bash.json",
         "octopus-run-key-exec-bash.json",
@@ -198,21 +203,54 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
                 || body.contains("$env:RUNKEY_NO_GUARD = 'true'"),
             "{file}"
         );
-        // The trigger's name, and a Generic OIDC account as the alternative to the key.
         assert!(body.contains("OCTOPUS_DEPLOYMENT_TRIGGER_NAME"), "{file}");
+    }
+    // No stored secret: every template that uses the broker takes its Generic OIDC account,
+    // mapped to the pair the binary exchanges, beside an API key for where OIDC is not
+    // available (issue 26).
+    for file in BROKER_TEMPLATES
+        .iter()
+        .flat_map(|f| [f.to_string(), bash_twin(f)])
+    {
+        let file = file.as_str();
+        let t = template(file);
+        let body = script_body(&t);
         let account = parameter(&t, "RunKey.OidcAccount").unwrap_or_else(|| panic!("{file}"));
         assert_eq!(
             account["DisplaySettings"]["Octopus.ControlType"],
             "GenericOidcAccount"
         );
+        let key = parameter(&t, "RunKey.BrokerApiKey").unwrap_or_else(|| panic!("{file}"));
+        assert_eq!(key["DisplaySettings"]["Octopus.ControlType"], "Sensitive");
         for (variable, property) in [
             ("RUNKEY_OIDC_JWT", "RunKey.OidcAccount.OpenIdConnect.Jwt"),
             ("RUNKEY_OIDC_AUDIENCE", "RunKey.OidcAccount.Audience"),
+            ("OCTOPUS_API_KEY", "RunKey.BrokerApiKey"),
         ] {
             assert!(
                 body.contains(variable) && body.contains(property),
                 "{file}: {variable} from {property}"
             );
+        }
+    }
+    // Self-hosted servers: every template takes a CA certificate (PEM text, written to a
+    // file for --ca-cert), a request timeout and a verbose checkbox, all off by default.
+    for file in templates() {
+        let file = file.as_str();
+        let t = template(file);
+        let body = script_body(&t);
+        for (name, control, default, flag) in [
+            ("RunKey.CaCertificate", "MultiLineText", "", "--ca-cert"),
+            ("RunKey.Timeout", "SingleLineText", "", "--timeout"),
+            ("RunKey.Verbose", "Checkbox", "False", "--verbose"),
+        ] {
+            let p = parameter(&t, name).unwrap_or_else(|| panic!("{file}: no {name}"));
+            assert_eq!(
+                p["DisplaySettings"]["Octopus.ControlType"], control,
+                "{file}: {name}"
+            );
+            assert_eq!(p["DefaultValue"], default, "{file}: {name}");
+            assert!(body.contains(flag), "{file}: {name} becomes {flag}");
         }
     }
     // Sweep: the broker's key (it lists other runs' keys), a maximum age of 24h.
@@ -228,15 +266,43 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
         "{}",
         script_body(&sweep)
     );
-    assert!(
-        !revoke["Parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["Name"] == "RunKey.BrokerApiKey"),
-        "revoke needs no broker key"
-    );
+    // The script parameter names the syntax it is run with.
+    for (file, label) in [
+        ("octopus-run-key-run-script.json", "PowerShell script"),
+        ("octopus-run-key-exec.json", "PowerShell script"),
+        ("octopus-run-key-run-script-bash.json", "Bash script"),
+        ("octopus-run-key-exec-bash.json", "Bash script"),
+    ] {
+        let t = template(file);
+        let script = parameter(&t, "RunKey.Script").unwrap_or_else(|| panic!("{file}"));
+        assert_eq!(script["Label"], label, "{file}");
+        assert_eq!(
+            script["DisplaySettings"]["Octopus.ControlType"],
+            "MultiLineText"
+        );
+    }
+    // Revoke needs no broker credential: both are optional, and without them the run key
+    // revokes itself (create_run_script_revoke runs it so).
+    for file in [
+        "octopus-run-key-revoke.json",
+        "octopus-run-key-revoke-bash.json",
+    ] {
+        let body = script_body(&template(file));
+        assert!(
+            !body.contains("RunKey.BrokerApiKey is empty"),
+            "{file}: revoke needs no broker credential"
+        );
+    }
 }
+
+/// The PowerShell templates that use the broker's credential (each with its Bash twin).
+const BROKER_TEMPLATES: [&str; 5] = [
+    "octopus-run-key-create.json",
+    "octopus-run-key-exec.json",
+    "octopus-run-key-sweep.json",
+    "octopus-run-key-revoke.json",
+    "octopus-run-key-audit.json",
+];
 
 fn parameter<'a>(t: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     t["Parameters"]
@@ -521,7 +587,8 @@ fn exec_alone() {
     );
     assert_eq!(failing.code, 4);
     assert!(runkey_keys(&f).is_empty());
-    // Exec's guard stands down once exec revoked the key itself.
+    // The guard Exec's create left ends at its next look at the task: the key it watches
+    // is gone (the task poll answers 401).
     runbook.wait_for_no_guard(Duration::from_secs(5));
 }
 
@@ -829,7 +896,7 @@ fn every_powershell_body_passes_the_checks_a_parse_cannot_make() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("step-templates");
     let (passed, report) = check_powershell(&POWERSHELL.map(|file| dir.join(file)));
     assert!(passed, "{report}");
-    assert_eq!(report.matches(": passes").count(), 5, "{report}");
+    assert_eq!(report.matches(": passes").count(), 6, "{report}");
 }
 
 /// A shipped PowerShell template (and its Bash twin) with one fault planted: `old` replaced
@@ -901,8 +968,8 @@ const PLANTED: &[Planted] = &[
     ),
     planted(
         "octopus-run-key-sweep.json",
-        "& $runkey revoke --sweep --max-age $maxAge\n",
-        "& $runkey revoke --sweep --max-age $maxAge && Write-Host done\n",
+        "& $runkey @common revoke --sweep --max-age $maxAge\n",
+        "& $runkey @common revoke --sweep --max-age $maxAge && Write-Host done\n",
         "ps51: the pipeline chain operator &&",
     ),
     // ps51: cmdlets, parameters, variables
@@ -952,8 +1019,8 @@ const PLANTED: &[Planted] = &[
     planted(
         "octopus-run-key-sweep.json",
         "$env:OCTOPUS_URL = $server\n",
-        "$env:OCTOPUS_URL = $server\nfunction Set-RunKeyVariable([string] $Name) { $Name }\n",
-        "helpers: the function Set-RunKeyVariable is defined but never called",
+        "$env:OCTOPUS_URL = $server\nfunction Test-RunKeyServer([string] $Name) { $Name }\n",
+        "helpers: the function Test-RunKeyServer is defined but never called",
     ),
     // twins: both ways, for Octopus variables read and environment variables set.
     planted(
@@ -971,9 +1038,24 @@ const PLANTED: &[Planted] = &[
     Planted {
         file: "octopus-run-key-run-script.json",
         in_twin: true,
-        old: "map_variable OCTOPUS_SPACE_NAME \"Octopus.Space.Name\"\n",
+        old: "map_variable OCTOPUS_TASK_ID \"Octopus.Task.Id\"\n",
         new: "",
-        expect: "twins: it reads the Octopus variable Octopus.Space.Name, which its Bash twin does not",
+        expect: "twins: it reads the Octopus variable Octopus.Task.Id, which its Bash twin does not",
+    },
+    // twins: the environment variables removed (the broker's credential kept from the
+    // script), both ways.
+    planted(
+        "octopus-run-key-run-script.json",
+        "Remove-Item -Path 'Env:OCTOPUS_ACCESS_TOKEN', ",
+        "Remove-Item -Path ",
+        "twins: its Bash twin removes the environment variable OCTOPUS_ACCESS_TOKEN, which it does not",
+    ),
+    Planted {
+        file: "octopus-run-key-exec.json",
+        in_twin: true,
+        old: "unset OCTOPUS_API_KEY OCTOPUS_APIKEY OCTOPUS_CLI_API_KEY",
+        new: "unset OCTOPUS_API_KEY OCTOPUS_CLI_API_KEY",
+        expect: "twins: it removes the environment variable OCTOPUS_APIKEY, which its Bash twin does not",
     },
     Planted {
         file: "octopus-run-key-exec.json",
@@ -1033,19 +1115,47 @@ fn each_powershell_check_fails_on_its_planted_fault() {
     }
 }
 
-/// What a body maps: (environment variable, where its value comes from), the command
-/// line's subcommand and flags, and every Octopus variable it reads. A dynamic step name
-/// (`Octopus.Action[$create_step]`) reads as `Octopus.Action[*]`.
+/// What a body maps: (environment variable, where its value comes from), the environment
+/// variables it removes, the subcommand and flags of each command line that runs the
+/// binary, and every Octopus variable it reads. A dynamic step name
+/// (`Octopus.Action[$create_step]`) reads as `Octopus.Action[*]`; a value that comes from no
+/// Octopus variable (the run key read from create's output) as [`COMPUTED`].
 #[derive(Debug, PartialEq)]
 struct Mapping {
     variables: std::collections::BTreeSet<(String, String)>,
+    removed: std::collections::BTreeSet<String>,
     reads: std::collections::BTreeSet<String>,
-    command: Vec<String>,
+    commands: Vec<Vec<String>>,
+    /// Every `--flag` the body's code names (comments aside): the ones it builds up in
+    /// arrays (`common`, `flags`) as well as those on the command lines.
+    flags: std::collections::BTreeSet<String>,
 }
+
+/// The `--flags` named in the code of a body (lines that are comments left out).
+fn flags_named(body: &str) -> std::collections::BTreeSet<String> {
+    let flag = regex::Regex::new(r"(?:^|[\s('])(--[a-z][a-z-]*)").unwrap();
+    body.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .flat_map(|line| {
+            flag.captures_iter(line)
+                .map(|c| c[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+const COMPUTED: &str = "(no Octopus variable)";
 
 fn dynamic(name: &str) -> String {
     let pattern = regex::Regex::new(r"\[\$[A-Za-z_]+\]").unwrap();
     pattern.replace_all(name, "[*]").into_owned()
+}
+
+fn source_of(sources: &std::collections::HashMap<String, String>, variable: &str) -> String {
+    sources
+        .get(variable)
+        .cloned()
+        .unwrap_or_else(|| COMPUTED.to_string())
 }
 
 fn bash_mapping(body: &str) -> Mapping {
@@ -1065,7 +1175,7 @@ fn bash_mapping(body: &str) -> Mapping {
         .unwrap()
         .captures_iter(body)
     {
-        variables.insert((c[1].to_string(), sources[&c[2]].clone()));
+        variables.insert((c[1].to_string(), source_of(&sources, &c[2])));
     }
     for c in regex::Regex::new(r#"export (\w+)=(true)\b"#)
         .unwrap()
@@ -1073,6 +1183,17 @@ fn bash_mapping(body: &str) -> Mapping {
     {
         variables.insert((c[1].to_string(), c[2].to_string()));
     }
+    // `unset NAME...`: a name in lower case is a shell variable of the body's own.
+    let removed = regex::Regex::new(r"(?m)^\s*unset ([\w ]+)$")
+        .unwrap()
+        .captures_iter(body)
+        .flat_map(|c| {
+            c[1].split_whitespace()
+                .filter(|w| *w != w.to_lowercase())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let reads = regex::Regex::new(r#"(?:get_octopusvariable|map_variable \w+) "([^"]+)""#)
         .unwrap()
         .captures_iter(body)
@@ -1081,8 +1202,10 @@ fn bash_mapping(body: &str) -> Mapping {
         .collect();
     Mapping {
         variables,
+        removed,
         reads,
-        command: command_line(body, r#"(?m)^\s*"\$runkey" (.*)$"#),
+        commands: command_lines(body, r#""\$runkey" (.*)$"#),
+        flags: flags_named(body),
     }
 }
 
@@ -1103,7 +1226,7 @@ fn powershell_mapping(body: &str) -> Mapping {
         .unwrap()
         .captures_iter(body)
     {
-        variables.insert((c[1].to_string(), sources[&c[2].to_lowercase()].clone()));
+        variables.insert((c[1].to_string(), source_of(&sources, &c[2].to_lowercase())));
     }
     for c in regex::Regex::new(r#"\$env:(\w+) = '(true)'"#)
         .unwrap()
@@ -1111,6 +1234,17 @@ fn powershell_mapping(body: &str) -> Mapping {
     {
         variables.insert((c[1].to_string(), c[2].to_string()));
     }
+    let removed = regex::Regex::new(r"(?m)^\s*Remove-Item -Path (.*) -ErrorAction")
+        .unwrap()
+        .captures_iter(body)
+        .flat_map(|c| {
+            regex::Regex::new(r"'Env:(\w+)'")
+                .unwrap()
+                .captures_iter(&c[1])
+                .map(|n| n[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let reads =
         regex::Regex::new(r#"(?:\$OctopusParameters\[|Set-RunKeyVariable \w+ )['"]([^'"]+)['"]"#)
             .unwrap()
@@ -1119,26 +1253,36 @@ fn powershell_mapping(body: &str) -> Mapping {
             .collect();
     Mapping {
         variables,
+        removed,
         reads,
-        command: command_line(body, r#"(?m)^\s*& \$runkey (.*)$"#),
+        commands: command_lines(body, r#"& \$runkey (.*)$"#),
+        flags: flags_named(body),
     }
 }
 
-/// The subcommand and the flags of the line that runs the binary.
-fn command_line(body: &str, pattern: &str) -> Vec<String> {
-    let line = regex::Regex::new(pattern).unwrap().captures(body).unwrap()[1].to_string();
-    let mut words: Vec<String> = line
-        .split_whitespace()
-        .map(|w| w.trim_matches(['"', '\'']).to_string())
-        .filter(|w| {
-            w.starts_with("--") || ["create", "use", "revoke", "exec"].contains(&w.as_str())
+/// The subcommand and the flags of each line that runs the binary, in order.
+fn command_lines(body: &str, pattern: &str) -> Vec<Vec<String>> {
+    let pattern = regex::Regex::new(pattern).unwrap();
+    body.lines()
+        .filter_map(|line| pattern.captures(line))
+        .map(|c| {
+            let mut words: Vec<String> = c[1]
+                .split_whitespace()
+                .map(|w| w.trim_matches(['"', '\'', ')']).to_string())
+                .filter(|w| {
+                    w.starts_with("--")
+                        || ["create", "use", "revoke", "exec", "audit"].contains(&w.as_str())
+                })
+                .collect();
+            // Where a command follows, the twins run it each in its own way.
+            if let Some(end) = words.iter().position(|w| w == "--") {
+                words.truncate(end + 1);
+            }
+            words
         })
-        .collect();
-    // Where the script follows, the twins run it with their own shell.
-    if let Some(end) = words.iter().position(|w| w == "--") {
-        words.truncate(end + 1);
-    }
-    words
+        // A line that only names the binary (`[ -f "$runkey" ]`, `chmod +x`) runs nothing.
+        .filter(|words| !words.is_empty())
+        .collect()
 }
 
 #[test]
@@ -1150,6 +1294,10 @@ fn each_powershell_template_maps_what_its_bash_twin_maps() {
         let ps = powershell_mapping(&script_body(&powershell));
         let sh = bash_mapping(&script_body(&bash));
         assert!(ps.variables.len() >= 2, "{file}: {ps:?}");
+        assert!(
+            !ps.commands.is_empty() && ps.flags.len() >= 3,
+            "{file}: {ps:?}"
+        );
         assert_eq!(ps, sh, "{file} and {twin} map the same");
         // The same parameters, with the same names, types and defaults.
         let shape = |t: &serde_json::Value| -> Vec<(String, String, String)> {
@@ -1328,4 +1476,877 @@ fn checkboxes_are_read_without_regard_to_case_as_in_powershell() {
         unattended.output("Create", "ApiKeyPurpose")
     );
     assert!(unattended.guards().is_empty());
+}
+
+/// A plain Bash script step that uses Calamari's helpers: a variable read, output variables
+/// set (one sensitive), an artifact, then `fail_step`.
+const HELPERS_SCRIPT: &str = r#"greeting=$(get_octopusvariable "Greeting")
+set_octopusvariable "Said" "$greeting from $(get_octopusvariable "Octopus.Environment.Name")"
+set_octopusvariable "Secret" "s3cr3t-value" -sensitive
+printf 'a,b\n1,2\n' > report.csv
+new_octopusartifact "$PWD/report.csv" "weekly.csv"
+update_progress 50 "half way"
+fail_step "stopped on purpose: $greeting"
+echo "not reached"
+"#;
+
+#[test]
+fn the_emulation_runs_a_plain_bash_step_as_calamaris_bootstrap_does() {
+    let mut runbook = Runbook::new(&[
+        ("Greeting", "hello".to_string()),
+        ("Octopus.Environment.Name", "Production".to_string()),
+    ]);
+    let step = runbook.run_script("Plain", HELPERS_SCRIPT);
+    assert_eq!(step.code, 1, "{}{}", step.stdout, step.stderr);
+    assert_eq!(
+        step.result_message().as_deref(),
+        Some("stopped on purpose: hello")
+    );
+    let variables: Vec<(&str, &str, bool)> = step
+        .variables
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_str(), v.sensitive))
+        .collect();
+    assert_eq!(
+        variables,
+        [
+            ("Said", "hello from Production", false),
+            ("Secret", "s3cr3t-value", true)
+        ]
+    );
+    assert_eq!(
+        runbook.output("Plain", "Said").map(String::as_str),
+        Some("hello from Production")
+    );
+    assert_eq!(step.artifacts.len(), 1, "{}", step.stdout);
+    let artifact = &step.artifacts[0];
+    assert_eq!(artifact.name, "weekly.csv");
+    assert_eq!(artifact.length, 8);
+    assert!(
+        artifact.path.is_absolute() && artifact.path.ends_with("report.csv"),
+        "{:?}",
+        artifact.path
+    );
+    assert_eq!(
+        std::fs::read_to_string(&artifact.path).unwrap(),
+        "a,b\n1,2\n"
+    );
+    let log = step.log();
+    assert!(
+        log.contains("Collecting ") && !log.contains("not reached"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("s3cr3t-value"),
+        "a sensitive output is masked: {log}"
+    );
+
+    // The script starts as Calamari starts it: no argument (the bootstrap shifted its key
+    // away), no shell option set, and its last command's status is the step's.
+    let step = runbook.run_script(
+        "Options",
+        r#"echo "args=$# options=$-"; set -o | grep pipefail; echo "${UNSET_ANYWHERE}unset is empty"; false | true; false"#,
+    );
+    assert_eq!(step.code, 1);
+    let log = step.log();
+    assert!(log.contains("args=0 options=hB\n"), "{log}");
+    assert!(log.contains("pipefail       \toff"), "{log}");
+    assert!(log.contains("unset is empty"), "{log}");
+    // An artifact that is not there ends the step as Calamari's does: it calls an
+    // error_exit it never defined.
+    let step = runbook.run_script(
+        "Missing",
+        "new_octopusartifact nothing-here.csv; echo carried-on",
+    );
+    assert_eq!(step.code, 127);
+    assert!(
+        step.stderr.contains("error_exit: command not found"),
+        "{}",
+        step.stderr
+    );
+    assert!(step.artifacts.is_empty() && !step.log().contains("carried-on"));
+}
+
+/// Scripts that use Calamari's helpers and the shell as a plain Bash step would: a name and
+/// the script. The lines they print that matter start with `script:`.
+const PLAIN_STEP_SCRIPTS: &[(&str, &str)] = &[
+    ("the helpers, then fail_step", HELPERS_SCRIPT),
+    (
+        "set -e stops at the first failure",
+        "set -e\necho 'script: before'\nfalse\necho 'script: not reached'\n",
+    ),
+    (
+        "none of the template's shell options",
+        "echo \"script: ${NOT_SET_ANYWHERE}an unset variable is empty, args=$#\"\nfalse | true\necho 'script: a pipe that ends well is no failure'\n",
+    ),
+    ("exit", "set_octopusvariable Before exit\nexit 3\n"),
+    (
+        "return",
+        "echo 'script: returning'\nreturn 4\necho 'script: not reached'\n",
+    ),
+    (
+        "a trap of its own",
+        "trap 'echo \"script: its trap ran\"' EXIT\nset_octopusvariable Trapped yes\nfalse\n",
+    ),
+    (
+        "a failing last command",
+        "echo 'script: last'\ngrep -q nothing /dev/null\n",
+    ),
+    (
+        "success",
+        "printf 'done\\n' > out.txt\nset_octopusvariable Done \"$(get_octopusvariable Greeting)\"\nnew_octopusartifact out.txt\n",
+    ),
+];
+
+/// What a step leaves that Octopus keeps: (exit code, result message, output variables,
+/// artifacts (file name, shown name, length), the script's own `script:` lines).
+type Outcome = (
+    i32,
+    Option<String>,
+    Vec<(String, String, bool)>,
+    Vec<(String, String, u64)>,
+    Vec<String>,
+);
+
+fn outcome(step: &crate::support::octopus_step::Step) -> Outcome {
+    (
+        step.code,
+        step.result_message(),
+        step.variables
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone(), v.sensitive))
+            .collect(),
+        step.artifacts
+            .iter()
+            .map(|a| {
+                assert!(a.path.is_file(), "{:?} is collected after the step", a.path);
+                (
+                    a.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    a.name.clone(),
+                    a.length,
+                )
+            })
+            .collect(),
+        step.log()
+            .lines()
+            .filter(|l| l.starts_with("script:"))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+#[test]
+fn a_script_does_in_run_script_and_exec_what_it_does_in_a_plain_bash_step() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut variables = system(&f, &run);
+    variables.push(("Greeting", "hello".to_string()));
+    let mut plain = Runbook::new(&variables);
+    let mut runbook = Runbook::new(&variables).env("RUNKEY_GUARD_INTERVAL", "1s");
+    let create = runbook.run_step(
+        "Create run key",
+        "octopus-run-key-create-bash.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
+    let key = runbook.output("Create run key", "ApiKey").unwrap().clone();
+
+    for (n, (what, script)) in PLAIN_STEP_SCRIPTS.iter().enumerate() {
+        let step = format!("Step {n}");
+        let expected = outcome(&plain.run_script(&step, script));
+        let through_run_script = runbook.run_step(
+            &step,
+            "octopus-run-key-run-script-bash.json",
+            &[
+                ("RunKey.CreateStep", "Create run key"),
+                ("RunKey.Script", script),
+            ],
+        );
+        assert_eq!(
+            outcome(&through_run_script),
+            expected,
+            "{what}, Run Script:\n{}{}",
+            through_run_script.stdout,
+            through_run_script.stderr
+        );
+        // Later steps read its output variables as those of any step.
+        for (name, value, _) in &expected.2 {
+            assert_eq!(runbook.output(&step, name), Some(value), "{what}");
+        }
+        let exec_step = format!("Exec {n}");
+        let expected = outcome(&plain.run_script(&exec_step, script));
+        let through_exec = runbook.run_step(
+            &exec_step,
+            "octopus-run-key-exec-bash.json",
+            &[
+                ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+                ("RunKey.Script", script),
+            ],
+        );
+        assert_eq!(
+            outcome(&through_exec),
+            expected,
+            "{what}, Exec:\n{}{}",
+            through_exec.stdout,
+            through_exec.stderr
+        );
+        assert!(
+            through_exec.log().contains("Revoked run key"),
+            "{what}: {}",
+            through_exec.log()
+        );
+        // Exec's key is gone, whatever the script did; the Create step's is still there.
+        let left: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();
+        assert_eq!(
+            left,
+            [runbook
+                .output("Create run key", "ApiKeyId")
+                .unwrap()
+                .clone()],
+            "{what}"
+        );
+    }
+    // The first script failed its step as a plain step does: exit 1, its own message.
+    assert_eq!(outcome(&plain.run_script("again", HELPERS_SCRIPT)).0, 1);
+    // Run Script leaves the run key to the Revoke step: it still works.
+    assert_eq!(call_me(&f, &key).0, 200);
+    end_run(&f, &run, &runbook, TaskState::Success);
+}
+
+/// A script that writes what it can see, its environment and its shell's variables, to
+/// files in `#{Dump.Dir}`.
+const DUMP_SCRIPT: &str =
+    "env > '#{Dump.Dir}/#{Octopus.Step.Name}.env'\nset > '#{Dump.Dir}/#{Octopus.Step.Name}.set'\n";
+
+/// The environment variables a script saw, from its dump.
+fn dumped_env(dir: &Path, step: &str) -> std::collections::HashMap<String, String> {
+    std::fs::read_to_string(dir.join(format!("{step}.env")))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_script_gets_what_use_gives_a_command_and_no_broker_credential() {
+    let f = Fixture::new();
+    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
+    let jwt = f
+        .sim
+        .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let dump = tempfile::tempdir().unwrap();
+    let mut variables = system(&f, &run);
+    variables.push(("Dump.Dir", dump.path().display().to_string()));
+    let mut runbook = Runbook::new(&variables)
+        .env("RUNKEY_GUARD_INTERVAL", "1s")
+        .oidc_account("Accounts-1", &audience, &jwt);
+    runbook.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    let key = runbook.output("Create", "ApiKey").unwrap().clone();
+    let steps = [
+        runbook.run_step(
+            "Run Script",
+            "octopus-run-key-run-script-bash.json",
+            &[
+                ("RunKey.CreateStep", "Create"),
+                ("RunKey.Script", DUMP_SCRIPT),
+            ],
+        ),
+        runbook.run_step(
+            "Exec with a key",
+            "octopus-run-key-exec-bash.json",
+            &[
+                ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+                ("RunKey.Script", DUMP_SCRIPT),
+            ],
+        ),
+        runbook.run_step(
+            "Exec with OIDC",
+            "octopus-run-key-exec-bash.json",
+            &[
+                ("RunKey.OidcAccount", "Accounts-1"),
+                ("RunKey.Script", DUMP_SCRIPT),
+            ],
+        ),
+    ];
+    for step in &steps {
+        assert_eq!(step.code, 0, "{}{}", step.stdout, step.stderr);
+    }
+    for name in ["Run Script", "Exec with a key", "Exec with OIDC"] {
+        let env = dumped_env(dump.path(), name);
+        let run_key = &env["OCTOPUS_API_KEY"];
+        assert!(
+            run_key.starts_with("API-") && *run_key != f.broker_key,
+            "{name}"
+        );
+        if name == "Run Script" {
+            // Run Script maps the key for `use`, whose command sees it there too.
+            assert_eq!(*run_key, key);
+            assert_eq!(env.get("RUNKEY_API_KEY"), Some(run_key));
+        }
+        // What `use` and `exec` give a command (ChildEnv::with_run_key).
+        for variable in ["OCTOPUS_APIKEY", "OCTOPUS_CLI_API_KEY"] {
+            assert_eq!(env.get(variable), Some(run_key), "{name}: {variable}");
+        }
+        assert_eq!(env["OCTOPUS_URL"], f.sim.url(), "{name}");
+        assert_eq!(env["OCTOPUS_CLI_SERVER"], f.sim.url(), "{name}");
+        assert_eq!(env["OCTOPUS_SPACE"], "Default", "{name}");
+        for variable in [
+            "OCTOPUS_ACCESS_TOKEN",
+            "RUNKEY_OIDC_JWT",
+            "RUNKEY_OIDC_AUDIENCE",
+        ] {
+            assert!(!env.contains_key(variable), "{name}: {variable}");
+        }
+        // Neither the broker's key nor the JWT is in its environment or in a variable of
+        // the shell it runs in (Calamari's own get_octopusvariable holds them, as it holds
+        // every variable of the step, encoded).
+        let set = std::fs::read_to_string(dump.path().join(format!("{name}.set"))).unwrap();
+        let all = std::fs::read_to_string(dump.path().join(format!("{name}.env"))).unwrap() + &set;
+        assert!(!all.contains(&f.broker_key), "{name}: the broker's key");
+        assert!(!all.contains(&jwt), "{name}: the JWT");
+        assert!(
+            set.contains("get_octopusvariable"),
+            "{name}: Calamari's helpers"
+        );
+    }
+    assert_eq!(runkey_keys(&f).len(), 1, "both Exec keys are revoked");
+    end_run(&f, &run, &runbook, TaskState::Success);
+}
+
+#[test]
+fn exec_revokes_the_key_whatever_the_script_does_to_its_shell() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    // A script that takes every name the template could use, unsets the key's variables
+    // and sets a trap of its own.
+    let clobber = "runkey=/bin/false; run_key=API-NOPE; key_id=apikeys-nope; owner_id=Users-0\n\
+                   server=http://127.0.0.1:1; common=(--server http://127.0.0.1:1); script_file=/\n\
+                   unset OCTOPUS_URL RUNKEY_API_KEY OCTOPUS_API_KEY; trap - EXIT INT TERM\n\
+                   trap 'echo \"script: mine\"' EXIT\nfinish() { :; }\n";
+    for (ending, code, message) in [
+        ("exit 0", 0, None),
+        ("exit 5", 5, None),
+        ("fail_step 'given up'", 1, Some("given up")),
+        ("kill -TERM $BASHPID", 143, None),
+    ] {
+        let step = runbook.run_step(
+            "Exec",
+            "octopus-run-key-exec-bash.json",
+            &[
+                ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+                ("RunKey.Script", &format!("{clobber}{ending}\n")),
+            ],
+        );
+        assert_eq!(step.code, code, "{ending}: {}{}", step.stdout, step.stderr);
+        assert_eq!(step.result_message().as_deref(), message, "{ending}");
+        assert!(runkey_keys(&f).is_empty(), "{ending}: revoked");
+        assert!(step.log().contains("Revoked run key"), "{ending}");
+    }
+    end_run(&f, &run, &runbook, TaskState::Success);
+    seeded_keys_survive(&f);
+}
+
+#[test]
+fn exec_fails_a_successful_script_whose_key_could_not_be_revoked() {
+    // A server that does not let a key delete itself: Exec revokes with the run key, as
+    // its guard does, so the revoke fails; the step says so and fails, unless the script
+    // failed already, whose exit code stays the step's.
+    let f = Fixture::with_options(Options {
+        allow_self_delete: false,
+        ..Options::default()
+    });
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    for (script, code) in [("true", 1), ("exit 3", 3)] {
+        let step = runbook.run_step(
+            "Exec",
+            "octopus-run-key-exec-bash.json",
+            &[
+                ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+                ("RunKey.NoGuard", "True"),
+                ("RunKey.Script", script),
+            ],
+        );
+        assert_eq!(step.code, code, "{script}: {}{}", step.stdout, step.stderr);
+        assert!(
+            step.stderr
+                .contains("does not let the run key delete itself"),
+            "{script}: {}",
+            step.stderr
+        );
+    }
+    assert_eq!(
+        runkey_keys(&f).len(),
+        2,
+        "both keys stay, to the TTL and the sweep"
+    );
+}
+
+#[test]
+fn a_cancel_during_exec_leaves_the_key_to_the_guard_that_watches_the_task() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    let exec = runbook.start_step(
+        "Restart web",
+        "octopus-run-key-exec-bash.json",
+        &[
+            ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+            ("RunKey.Script", LONG_SCRIPT),
+        ],
+    );
+    exec.wait_for("started", Duration::from_secs(10));
+    assert_eq!(runbook.guards().len(), 1, "create's guard");
+    f.sim.set_task_state(&run.task_id, TaskState::Cancelling);
+    let cancelled = runbook.cancel(exec);
+    assert_ne!(cancelled.code, 0);
+    assert_eq!(
+        runkey_keys(&f).len(),
+        1,
+        "nothing revoked it in the killed step"
+    );
+    f.sim.set_task_state(&run.task_id, TaskState::Canceled);
+    let started = std::time::Instant::now();
+    while !runkey_keys(&f).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the guard did not revoke the key"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    runbook.wait_for_no_guard(Duration::from_secs(5));
+    seeded_keys_survive(&f);
+}
+
+/// What a Generic OIDC account's JWT holds as subject in a runbook run.
+const OIDC_SUBJECT: &str = "space:default:project:web:runbook:restart-web:environment:production";
+
+#[test]
+fn sweep_and_revoke_run_with_only_an_oidc_account() {
+    // A server that does not let a key delete itself, so that Revoke needs the broker: no
+    // API key of the broker is stored anywhere, only its OIDC account.
+    let f = Fixture::with_options(Options {
+        allow_self_delete: false,
+        ..Options::default()
+    });
+    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
+    let jwt = f
+        .sim
+        .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let variables: Vec<(&str, String)> = system(&f, &run)
+        .into_iter()
+        .filter(|(name, _)| *name != "Broker.ApiKey")
+        .collect();
+    let account = [("RunKey.OidcAccount", "Accounts-1")];
+    let mut runbook = Runbook::new(&variables).oidc_account("Accounts-1", &audience, &jwt);
+    let create = runbook.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[account[0], ("RunKey.NoGuard", "True")],
+    );
+    assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
+    let key_id = runbook.output("Create", "ApiKeyId").unwrap().clone();
+
+    // Without a broker credential the run key cannot revoke itself here.
+    let alone = runbook.run_step(
+        "Revoke",
+        "octopus-run-key-revoke-bash.json",
+        &[("RunKey.CreateStep", "Create")],
+    );
+    assert_eq!(alone.code, 1, "{}{}", alone.stdout, alone.stderr);
+    assert!(runkey_keys(&f).iter().any(|k| k.id == key_id));
+    // With the OIDC account it revokes as the broker.
+    let revoke = runbook.run_step(
+        "Revoke",
+        "octopus-run-key-revoke-bash.json",
+        &[("RunKey.CreateStep", "Create"), account[0]],
+    );
+    assert_eq!(revoke.code, 0, "{}{}", revoke.stdout, revoke.stderr);
+    assert!(revoke.log().contains(&format!("Revoked run key {key_id}")));
+    assert!(runkey_keys(&f).is_empty());
+    let tokens = f.sim.access_tokens(&f.broker_id);
+    let delete = f
+        .sim
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "DELETE" && r.status == Some(200))
+        .unwrap();
+    let bearer = delete
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.trim_start_matches("Bearer ").to_string());
+    assert!(
+        bearer.is_some_and(|t| tokens.contains(&t)),
+        "the broker's access token deleted it"
+    );
+
+    // The clean-up runbook: a key of a run that is over, swept with the account alone.
+    let over = f.sim.add_task(Some("ServerTasks-555"), TaskState::Failed);
+    let (stale, _) = f.sim.add_api_key(
+        &f.broker_id,
+        &format!("Someone (x) ran 'Old' [runkey {over}/abcdef99]"),
+        None,
+    );
+    let cleanup_task = f.sim.add_task(None, TaskState::Executing);
+    let mut cleanup = Runbook::new(&[
+        ("Octopus.Web.ServerUri", f.sim.url()),
+        ("Octopus.Task.Id", cleanup_task),
+    ])
+    .oidc_account("Accounts-1", &audience, &jwt);
+    let sweep = cleanup.run_step("Sweep", "octopus-run-key-sweep-bash.json", &account);
+    assert_eq!(sweep.code, 0, "{}{}", sweep.stdout, sweep.stderr);
+    assert!(
+        sweep
+            .log()
+            .contains("Swept 1 stale run key(s): 1 whose task is over"),
+        "{}",
+        sweep.log()
+    );
+    assert!(!f.sim.keys(&f.broker_id).iter().any(|k| k.id == stale));
+    seeded_keys_survive(&f);
+    // Not one request carried the broker's API key, and the JWT went to the token
+    // endpoint alone.
+    for request in f.sim.requests() {
+        for (name, value) in &request.headers {
+            assert!(
+                !value.contains(&f.broker_key) && !value.contains(&jwt),
+                "{} {}: {name}",
+                request.method,
+                request.target
+            );
+        }
+        assert!(
+            !request.body.contains(&jwt) || request.target.starts_with("/api/token/"),
+            "{} {}",
+            request.method,
+            request.target
+        );
+    }
+    for step in [&create, &alone, &revoke, &sweep] {
+        assert!(!step.log().contains(&jwt));
+    }
+}
+
+/// Parameter values held as owned strings, as `run_step` takes them.
+fn as_params<'a>(all: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    all.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn a_self_hosted_server_with_a_private_ca_a_request_timeout_and_verbose() {
+    let ca = TestCa::new();
+    let f = Fixture::with_tls(&ca);
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    let pem = ca.ca_pem.clone();
+    let with_ca = |more: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
+        let mut all: Vec<(&'static str, String)> = vec![("RunKey.CaCertificate", pem.clone())];
+        all.extend(more.iter().map(|(k, v)| (*k, v.to_string())));
+        all
+    };
+
+    // Without the CA the worker does not trust the server: the binary says how to.
+    let untrusted = runbook.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    assert_eq!(untrusted.code, 1);
+    assert!(
+        untrusted.result_message().unwrap().contains("--ca-cert"),
+        "{:?}",
+        untrusted.result_message()
+    );
+    assert!(f.sim.requests().is_empty(), "the handshake failed");
+
+    // With it, a verbose create: each request in the log, no credential.
+    let params = with_ca(&[
+        ("RunKey.BrokerApiKey", "#{Broker.ApiKey}"),
+        ("RunKey.Verbose", "True"),
+    ]);
+    let running = runbook.start_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &as_params(&params),
+    );
+    let work = running.work.clone();
+    let create = runbook.finish(running);
+    assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
+    assert_eq!(
+        std::fs::read_to_string(work.join("runkey-ca.pem")).unwrap(),
+        format!("{}\n", pem.trim_end()),
+        "the PEM, in a file of the working folder"
+    );
+    assert!(
+        create.stderr.contains("octopus-runkey: < 200 "),
+        "{}",
+        create.stderr
+    );
+    assert!(!create.stderr.contains(&f.broker_key));
+    let key = runbook.output("Create", "ApiKey").unwrap().clone();
+    assert!(!create.stderr.contains(&key));
+
+    let script = runbook.run_step(
+        "Work",
+        "octopus-run-key-run-script-bash.json",
+        &as_params(&with_ca(&[
+            ("RunKey.CreateStep", "Create"),
+            ("RunKey.Script", "echo 'script: ran'"),
+        ])),
+    );
+    assert_eq!(script.code, 0, "{}{}", script.stdout, script.stderr);
+    assert!(
+        script.log().contains("The run key is valid"),
+        "{}",
+        script.log()
+    );
+    assert!(script.stderr.is_empty(), "not verbose: {}", script.stderr);
+
+    // A server slower than the step's timeout: the check fails, naming the limit.
+    f.sim.inject(
+        Fault::new(
+            "GET",
+            "/api/users/me",
+            FaultKind::Delay(Duration::from_secs(3)),
+        )
+        .times(3),
+    );
+    let slow = runbook.run_step(
+        "Work",
+        "octopus-run-key-run-script-bash.json",
+        &as_params(&with_ca(&[
+            ("RunKey.CreateStep", "Create"),
+            ("RunKey.Script", "echo 'script: ran'"),
+            ("RunKey.Timeout", " 1 "),
+        ])),
+    );
+    assert_eq!(slow.code, 1, "{}{}", slow.stdout, slow.stderr);
+    assert!(
+        slow.result_message()
+            .unwrap()
+            .contains("timed out after 1s"),
+        "{:?}",
+        slow.result_message()
+    );
+    assert!(!slow.log().contains("script: ran"));
+    // A timeout that is no number is the binary's usage error.
+    let bad = runbook.run_step(
+        "Work",
+        "octopus-run-key-run-script-bash.json",
+        &as_params(&with_ca(&[
+            ("RunKey.CreateStep", "Create"),
+            ("RunKey.Script", "echo 'script: ran'"),
+            ("RunKey.Timeout", "soon"),
+        ])),
+    );
+    assert_eq!(bad.code, 2, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("--timeout"), "{}", bad.stderr);
+
+    let revoke = runbook.run_step(
+        "Revoke",
+        "octopus-run-key-revoke-bash.json",
+        &as_params(&with_ca(&[("RunKey.CreateStep", "Create")])),
+    );
+    assert_eq!(revoke.code, 0, "{}{}", revoke.stdout, revoke.stderr);
+    assert!(runkey_keys(&f).is_empty());
+    // The Create step's guard got the CA too: it reads the task and ends.
+    end_run(&f, &run, &runbook, TaskState::Success);
+}
+
+/// The rows of a CSV without quoted line breaks (the binary escapes control characters in
+/// every field): each line's fields, quotes taken off.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|line| {
+            let mut fields = vec![String::new()];
+            let mut quoted = false;
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' if quoted && chars.peek() == Some(&'"') => {
+                        chars.next();
+                        fields.last_mut().unwrap().push('"');
+                    }
+                    '"' => quoted = !quoted,
+                    ',' if !quoted => fields.push(String::new()),
+                    c => fields.last_mut().unwrap().push(c),
+                }
+            }
+            fields
+        })
+        .collect()
+}
+
+#[test]
+fn the_audit_template_logs_who_did_what_and_attaches_the_same_rows_as_csv() {
+    let f = Fixture::new();
+    let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+    let mut runbook = runbook(&f, &run);
+    // Jane Doe's run disables the target through its Run Script step.
+    runbook.run_step(
+        "Create",
+        "octopus-run-key-create-bash.json",
+        &[("RunKey.BrokerApiKey", "#{Broker.ApiKey}")],
+    );
+    let disable = format!(
+        "curl -sf -X PUT -H \"X-Octopus-ApiKey: $OCTOPUS_API_KEY\" -H 'Content-Type: application/json' \
+         -d '{{\"Id\":\"{id}\",\"IsDisabled\":true}}' \"$OCTOPUS_URL/api/{space}/machines/{id}\" > /dev/null",
+        id = f.machine_id,
+        space = f.space_id
+    );
+    let work = runbook.run_step(
+        "Disable web-01",
+        "octopus-run-key-run-script-bash.json",
+        &[("RunKey.CreateStep", "Create"), ("RunKey.Script", &disable)],
+    );
+    assert_eq!(work.code, 0, "{}{}", work.stdout, work.stderr);
+    assert!(f.sim.machine(&f.machine_id).unwrap().is_disabled);
+    runbook.run_step(
+        "Revoke",
+        "octopus-run-key-revoke-bash.json",
+        &[("RunKey.CreateStep", "Create")],
+    );
+    end_run(&f, &run, &runbook, TaskState::Success);
+
+    // The auditor's scheduled runbook, with the broker's OIDC account alone.
+    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
+    let jwt = f
+        .sim
+        .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+    let audit_task = f.sim.add_task(None, TaskState::Executing);
+    let mut weekly = Runbook::new(&[
+        ("Octopus.Web.ServerUri", f.sim.url()),
+        ("Octopus.Task.Id", audit_task),
+    ])
+    .oidc_account("Accounts-1", &audience, &jwt);
+    let account = ("RunKey.OidcAccount", "Accounts-1");
+    f.sim.reset_counters();
+    let audit = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[account, ("RunKey.Brokers", "svc-runbooks\r\n\n  \n")],
+    );
+    assert_eq!(audit.code, 0, "{}{}", audit.stdout, audit.stderr);
+    let log = audit.log();
+    assert!(
+        log.contains("Jane Doe (jane.doe)")
+            && log.contains("Deployment target web-01 was disabled"),
+        "the table, in the task log: {log}"
+    );
+    assert_eq!(audit.artifacts.len(), 1, "{}", audit.stdout);
+    let artifact = &audit.artifacts[0];
+    let stamp = regex::Regex::new(r"^run-key-audit-\d{8}T\d{6}Z\.csv$").unwrap();
+    assert!(stamp.is_match(&artifact.name), "{}", artifact.name);
+    let csv = std::fs::read_to_string(&artifact.path).unwrap();
+    assert_eq!(artifact.length, csv.len() as u64);
+    assert!(!csv.contains("##octopus"), "the CSV alone: {csv}");
+    let rows = csv_rows(&csv);
+    // The binary's own columns, whatever they are: the test reads them by their names.
+    let header = &rows[0];
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} column: {csv}"))
+    };
+    let (operator, task, message) = (column("Operator"), column("Task"), column("Message"));
+    assert_eq!(header[0], "Occurred", "{csv}");
+    assert!(rows.iter().all(|r| r.len() == header.len()), "{csv}");
+    let change = rows
+        .iter()
+        .find(|r| r[message] == "Deployment target web-01 was disabled")
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert_eq!(change[operator], "Jane Doe (jane.doe)");
+    assert_eq!(change[task], run.task_id);
+    // The same rows as the table: its closing count says how many.
+    let count = rows.len() - 1;
+    assert!(
+        log.contains(&format!("{count} change(s) from ")),
+        "{count} rows: {log}"
+    );
+    // Both readings asked for the same window, for the broker named.
+    let windows: std::collections::HashSet<String> = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/api/events?"))
+        .map(|r| {
+            let to = r.target.split("&to=").nth(1).unwrap();
+            to.split('&').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(windows.len(), 1, "{windows:?}");
+    assert!(
+        f.sim
+            .requests()
+            .iter()
+            .filter(|r| r.target.starts_with("/api/events?"))
+            .all(|r| r.target.contains(&format!("users={}", f.broker_id))),
+    );
+
+    // Changes only: the run key's own creation and deletion left out.
+    let changes = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[
+            account,
+            ("RunKey.ChangesOnly", "True"),
+            ("RunKey.Since", "1h"),
+        ],
+    );
+    assert_eq!(changes.code, 0, "{}{}", changes.stdout, changes.stderr);
+    let rows = csv_rows(&std::fs::read_to_string(&changes.artifacts[0].path).unwrap());
+    let messages: Vec<&str> = rows[1..].iter().map(|r| r[message].as_str()).collect();
+    assert_eq!(messages, ["Deployment target web-01 was disabled"]);
+
+    // Each line of the broker usernames is a --broker; a window that is no time, a usage
+    // error; no credential, the template's own message.
+    let nobody = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[account, ("RunKey.Brokers", "svc-runbooks\nnobody-such")],
+    );
+    assert_eq!(nobody.code, 2, "{}{}", nobody.stdout, nobody.stderr);
+    assert!(
+        nobody
+            .result_message()
+            .unwrap()
+            .contains("--broker 'nobody-such'"),
+        "{:?}",
+        nobody.result_message()
+    );
+    assert!(nobody.artifacts.is_empty());
+    let soon = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[account, ("RunKey.Since", "soon")],
+    );
+    assert_eq!(soon.code, 2);
+    assert!(soon.result_message().unwrap().contains("--since"));
+    let missing = weekly.run_step("Who did what", "octopus-run-key-audit-bash.json", &[]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .result_message()
+            .unwrap()
+            .starts_with("RunKey.BrokerApiKey is empty")
+    );
+    // The broker's API key, where OIDC is not available, works as well.
+    let with_key = weekly.run_step(
+        "Who did what",
+        "octopus-run-key-audit-bash.json",
+        &[("RunKey.BrokerApiKey", &f.broker_key)],
+    );
+    assert_eq!(with_key.code, 0, "{}{}", with_key.stdout, with_key.stderr);
+    assert!(!with_key.log().contains(&f.broker_key));
 }

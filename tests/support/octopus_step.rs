@@ -1,10 +1,17 @@
 //! Runs a step template the way Octopus and Calamari would: template parameters resolved
 //! (defaults, `#{...}` substitution), the script body substituted, the package extracted into
 //! the working folder under the reference name (one folder per platform, the run bits lost),
-//! and the body of a Bash template run by `bash` after Calamari's
-//! helper functions (`get_octopusvariable`, `set_octopusvariable`, `fail_step`, `write_*`),
-//! written here with the behaviour of Calamari's Bootstrap.sh. Output variables of a step
-//! become `Octopus.Action[<step>].Output.<Name>` for the steps after it.
+//! and the body of a Bash template run as Calamari runs a Bash script: `bash
+//! Bootstrap.Script.sh <key>`, which sources `Configure.sh` (Calamari's helper functions:
+//! `get_octopusvariable`, `set_octopusvariable`, `fail_step`, `new_octopusartifact`,
+//! `update_progress`, `write_*`, `encode_servicemessagevalue`, `decode_servicemessagevalue`,
+//! written here with the behaviour of Calamari's Bootstrap.sh), shifts the key away and
+//! sources `Script.sh`, in a plain `bash` with no shell option set. A plain Bash script step
+//! (no template) runs the same way ([`Runbook::run_script`]). Output variables of a step
+//! become `Octopus.Action[<step>].Output.<Name>` for the steps after it, and its
+//! `createArtifact` messages are its artifacts. Left out: the mask Calamari writes for its
+//! own decryption key and its "Bash Environment Information" verbose block (neither says
+//! anything about the step), and the `octopus_parameters` array of a feature toggle.
 //!
 //! A step can also be started and then cancelled the way Tentacle cancels it: the step's
 //! whole process tree stopped and SIGKILLed, no grace period, no further step. What Octopus
@@ -22,7 +29,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::Value;
 
-use octopus_sim::calamari::Recorded;
+use octopus_sim::calamari::{OutputVariable, Recorded, parse_output};
 use octopus_sim::tentacle;
 
 pub fn template(file: &str) -> Value {
@@ -52,6 +59,9 @@ pub struct Runbook {
     /// Environment variables of every step's process beyond Tentacle's own (a worker's
     /// settings, such as `RUNKEY_GUARD_INTERVAL`).
     pub environment: Vec<(String, String)>,
+    /// The Generic OIDC accounts of the space, by id: (audience, the JWT Octopus issues to a
+    /// step that references the account).
+    accounts: BTreeMap<String, (String, String)>,
 }
 
 /// A step that was started and has not ended yet.
@@ -67,6 +77,19 @@ pub struct Step {
     pub stdout: String,
     pub stderr: String,
     masks: Vec<String>,
+    /// The output variables the step set, in order, as the server records them.
+    pub variables: Vec<OutputVariable>,
+    /// The files the step asked Octopus to collect (`createArtifact`).
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A `createArtifact` message: the file Octopus collects after the step, the name it shows
+/// and the length the step announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub path: PathBuf,
+    pub name: String,
+    pub length: u64,
 }
 
 impl Step {
@@ -106,12 +129,23 @@ impl Runbook {
             pending_masks: Vec::new(),
             without_package: false,
             environment: Vec::new(),
+            accounts: BTreeMap::new(),
         }
     }
 
     /// Every step's process gets `name=value` in its environment.
     pub fn env(mut self, name: &str, value: &str) -> Runbook {
         self.environment.push((name.into(), value.into()));
+        self
+    }
+
+    /// A Generic OIDC account `id` of the space. A step whose account parameter (say
+    /// `RunKey.OidcAccount`) names it gets, as Octopus gives it, the variables
+    /// `RunKey.OidcAccount.Audience` and `RunKey.OidcAccount.OpenIdConnect.Jwt` (the JWT
+    /// Octopus issues for that step); a step that names no account gets neither.
+    pub fn oidc_account(mut self, id: &str, audience: &str, jwt: &str) -> Runbook {
+        self.accounts
+            .insert(id.into(), (audience.into(), jwt.into()));
         self
     }
 
@@ -164,6 +198,10 @@ impl Runbook {
         std::fs::create_dir_all(&work).unwrap();
 
         let mut variables = self.variables.clone();
+        // Octopus's own variables of the step are there for the parameters' values too.
+        variables.insert("Octopus.Action.Name".into(), step_name.into());
+        variables.insert("Octopus.Step.Name".into(), step_name.into());
+        let known = variables.clone();
         let mut masks = self.masks.clone();
         for parameter in template["Parameters"].as_array().unwrap() {
             let name = parameter["Name"].as_str().unwrap();
@@ -173,11 +211,17 @@ impl Runbook {
                 .map(|(_, v)| v.to_string());
             let raw = given
                 .unwrap_or_else(|| parameter["DefaultValue"].as_str().unwrap_or("").to_string());
-            let value = substitute(&raw, &self.variables);
-            if parameter["DisplaySettings"]["Octopus.ControlType"] == "Sensitive"
-                && !value.is_empty()
-            {
+            let value = substitute(&raw, &known);
+            let control = &parameter["DisplaySettings"]["Octopus.ControlType"];
+            if control == "Sensitive" && !value.is_empty() {
                 masks.push(value.clone());
+            }
+            if control == "GenericOidcAccount"
+                && let Some((audience, jwt)) = self.accounts.get(&value)
+            {
+                variables.insert(format!("{name}.Audience"), audience.clone());
+                variables.insert(format!("{name}.OpenIdConnect.Jwt"), jwt.clone());
+                masks.push(jwt.clone());
             }
             variables.insert(name.to_string(), value);
         }
@@ -195,14 +239,47 @@ impl Runbook {
                 extracted.display().to_string(),
             );
         }
+        let body = script_body(&template);
+        self.start(step_name, &body, variables, masks, work)
+    }
+
+    /// Runs `body` as a plain Bash script step named `step_name`: no template, no package,
+    /// the body substituted with the run's variables, as Octopus runs an inline script.
+    pub fn run_script(&mut self, step_name: &str, body: &str) -> Step {
+        self.steps += 1;
+        let work = self.dir.path().join(format!("step-{}", self.steps));
+        std::fs::create_dir_all(&work).unwrap();
+        let running = self.start(
+            step_name,
+            body,
+            self.variables.clone(),
+            self.masks.clone(),
+            work,
+        );
+        self.finish(running)
+    }
+
+    /// Starts the script `body` of the step `step_name` with these variables, in `work`.
+    fn start(
+        &mut self,
+        step_name: &str,
+        body: &str,
+        mut variables: BTreeMap<String, String>,
+        masks: Vec<String>,
+        work: PathBuf,
+    ) -> RunningStep {
         variables.insert("Octopus.Action.Name".into(), step_name.into());
         variables.insert("Octopus.Step.Name".into(), step_name.into());
 
-        let body = substitute(&script_body(&template), &variables);
+        let body = substitute(body, &variables);
         std::fs::write(work.join("Script.sh"), &body).unwrap();
-        std::fs::write(work.join("Bootstrap.Script.sh"), bootstrap(&variables)).unwrap();
+        std::fs::write(work.join("Configure.sh"), configure(&variables)).unwrap();
+        std::fs::write(work.join("Bootstrap.Script.sh"), BOOTSTRAP).unwrap();
         let child = Command::new("bash")
             .arg("Bootstrap.Script.sh")
+            // Calamari's key for the script's encrypted variables, which the bootstrap
+            // shifts away before the script runs.
+            .arg("00112233445566778899AABBCCDDEEFF")
             .current_dir(&work)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -240,19 +317,35 @@ impl Runbook {
         let output = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let recorded = Recorded::from_output(&stdout);
-        for variable in recorded.variables {
+        for variable in &recorded.variables {
             self.variables.insert(
                 format!("Octopus.Action[{step_name}].Output.{}", variable.name),
-                variable.value,
+                variable.value.clone(),
             );
         }
         masks.extend(recorded.masks);
         self.masks = masks.clone();
+        let artifacts = parse_output(&stdout)
+            .into_iter()
+            .filter(|m| m.name == "createArtifact")
+            .map(|m| Artifact {
+                path: PathBuf::from(m.get("path").unwrap_or_default()),
+                name: m.get("name").unwrap_or_default().to_string(),
+                length: m
+                    .get("length")
+                    .unwrap_or_default()
+                    .trim()
+                    .parse()
+                    .unwrap_or(0),
+            })
+            .collect();
         Step {
             code: output.status.code().unwrap_or(-1),
             stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             masks,
+            variables: recorded.variables,
+            artifacts,
         }
     }
 }
@@ -346,44 +439,97 @@ fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-/// Calamari's helper functions, then the script sourced.
-fn bootstrap(variables: &BTreeMap<String, String>) -> String {
+/// What Calamari runs (`Bootstrap.<id>.Script.sh`, written by BashScriptBootstrapper): its
+/// helpers sourced, the decryption key shifted out of the script's reach, then the script
+/// sourced, so that the script's status is the step's.
+const BOOTSTRAP: &str = r#"#!/bin/bash
+source "$(pwd)/Configure.sh"
+shift
+source "$(pwd)/Script.sh"
+"#;
+
+/// Calamari's helper functions (its Bootstrap.sh, as `Configure.<id>.sh`), with the step's
+/// variables: the same names, arguments, output and exit codes, and the same global
+/// variables (`MESSAGE`, `pth`, `ofn`, `len`) the real ones leave behind. Variables are
+/// kept base64-encoded where Calamari keeps them encrypted.
+fn configure(variables: &BTreeMap<String, String>) -> String {
     let mut cases = String::new();
     for (name, value) in variables {
         cases.push_str(&format!(
-            "    '{}') __decode '{}' ;;\n",
+            "    '{}') decode_servicemessagevalue '{}' ;;\n",
             b64(name),
             b64(value)
         ));
     }
     format!(
         r###"#!/bin/bash
-__encode() {{ printf '%s' "$1" | base64 -w0; }}
-__decode() {{ printf '%s' "$1" | base64 -d; echo; }}
-get_octopusvariable() {{
-  case "$(__encode "$1")" in
+function encode_servicemessagevalue {{
+  printf '%s' "$1" | base64 -w0
+}}
+function decode_servicemessagevalue {{
+  printf '%s' "$1" | base64 -d
+}}
+function get_octopusvariable {{
+  INPUT=$(encode_servicemessagevalue "$1")
+  case $INPUT in
 {cases}    *) echo "" ;;
   esac
 }}
-fail_step() {{
+function fail_step {{
   if [ -n "${{1:-}}" ]; then
-    echo "##octopus[resultMessage message='$(__encode "$1")']"
+    echo "##octopus[resultMessage message='$(encode_servicemessagevalue "$1")']"
   fi
   exit 1
 }}
-set_octopusvariable() {{
-  local message="##octopus[setVariable"
-  if [ -n "$1" ]; then message="$message name='$(__encode "$1")'"; fi
-  if [ -n "$2" ]; then message="$message value='$(__encode "$2")'"; fi
-  if [ "${{3:-}}" = "-sensitive" ]; then message="$message sensitive='$(__encode True)'"; fi
-  echo "$message]"
+function set_octopusvariable {{
+  MESSAGE="##octopus[setVariable"
+  if [ -n "$1" ]; then MESSAGE="$MESSAGE name='$(encode_servicemessagevalue "$1")'"; fi
+  if [ -n "$2" ]; then MESSAGE="$MESSAGE value='$(encode_servicemessagevalue "$2")'"; fi
+  if [ -n "${{3:-}}" ] && [ "$3" = "-sensitive" ]; then
+    MESSAGE="$MESSAGE sensitive='$(encode_servicemessagevalue True)'"
+  fi
+  echo "$MESSAGE]"
 }}
-__write_level() {{ echo "##octopus[$1]"; echo "$2"; echo "##octopus[stdout-default]"; }}
-write_verbose() {{ __write_level stdout-verbose "$1"; }}
-write_highlight() {{ __write_level stdout-highlight "$1"; }}
-write_wait() {{ __write_level stdout-wait "$1"; }}
-write_warning() {{ __write_level stdout-warning "$1"; }}
-source ./Script.sh
+function new_octopusartifact {{
+  echo "Collecting $1 as an artifact..."
+  if [ ! -e "$1" ]; then
+    # Calamari calls an error_exit that its bootstrap does not define: bash says so, and
+    # the step ends with 127.
+    echo "${{BASH_SOURCE[0]}}: line $LINENO: error_exit: command not found" >&2
+    exit 127
+  fi
+  pth="$(cd "$(dirname "$1")" && pwd -P)/$(basename "$1")"
+  ofn=${{2:-$(basename "$pth")}}
+  len=$(wc -c < "$1")
+  echo "##octopus[stdout-verbose]"
+  echo "Artifact $ofn will be collected from $pth after this step completes"
+  echo "##octopus[stdout-default]"
+  echo "##octopus[createArtifact path='$(encode_servicemessagevalue "$pth")' name='$(encode_servicemessagevalue "$ofn")' length='$(encode_servicemessagevalue "$len")']"
+}}
+function update_progress {{
+  echo "##octopus[progress percentage='$(encode_servicemessagevalue "$1")' message='$(encode_servicemessagevalue "$2")']"
+}}
+# Calamari echoes these messages unquoted: the shell splits and globs them first.
+function write_verbose {{
+  echo "##octopus[stdout-verbose]"
+  echo $1
+  echo "##octopus[stdout-default]"
+}}
+function write_highlight {{
+  echo "##octopus[stdout-highlight]"
+  echo $1
+  echo "##octopus[stdout-default]"
+}}
+function write_wait {{
+  echo "##octopus[stdout-wait]"
+  echo $1
+  echo "##octopus[stdout-default]"
+}}
+function write_warning {{
+  echo "##octopus[stdout-warning]"
+  echo $1
+  echo "##octopus[stdout-default]"
+}}
 "###
     )
 }

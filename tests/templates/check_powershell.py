@@ -12,8 +12,11 @@ twins). No PowerShell runs here: these checks say what can be known from the tex
   helpers    every command the body calls is a function it defines, a helper of Calamari's
              PowerShell bootstrap, a Windows PowerShell 5.1 cmdlet from the list below, or a
              native program the body runs only off Windows; every function it defines is used.
-  twins      the Octopus variables it reads and the environment variables it sets are those
-             its Bash twin (`-bash.json` beside it) reads and sets, and the other way round.
+  twins      the Octopus variables it reads, the environment variables it sets and those it
+             removes are those its Bash twin (`-bash.json` beside it) reads, sets and removes,
+             and the other way round. PowerShell removes one with `Remove-Item Env:NAME`,
+             Bash with `unset NAME`; a Bash name all in lower case is a shell variable of the
+             body, not the environment's.
 
 Usage: python3 check_powershell.py TEMPLATE.json...   (tests/templates.rs runs it)
 Prints one line per fault, `<file>:<line>:<column>: <check>: <what>`, then one line per
@@ -313,9 +316,12 @@ def argument_values(function_parameters, arguments):
     return bound
 
 
+ENV_ITEM = re.compile(r"""['"]?env:(\w+)""", re.IGNORECASE)
+
+
 def powershell_io(source, tree):
-    """(Octopus variables read, environment variables set) by a PowerShell body."""
-    reads, sets = set(), set()
+    """(Octopus variables read, environment variables set, and removed) by a PowerShell body."""
+    reads, sets, removes = set(), set(), set()
     functions = defined_functions(source, tree)
     # What each function does with its parameters: reads the Octopus variable a parameter
     # names, sets the environment variable a parameter names.
@@ -357,7 +363,12 @@ def powershell_io(source, tree):
         for parameter in sets_from.get(name, ()):
             if parameter in bound:
                 sets.add(unquote(bound[parameter]))
-    return reads, sets
+    for command in nodes(tree.root_node, "command"):
+        if (command_name(source, command) or "").lower() == "remove-item":
+            for _, value in command_arguments(source, command):
+                if value is not None:
+                    removes.update(ENV_ITEM.findall(value))
+    return reads, sets, removes
 
 
 # --- Bash --------------------------------------------------------------------------------
@@ -375,7 +386,7 @@ POSITIONAL = re.compile(r"\$\{?\d\}?")
 
 
 def bash_io(source, tree):
-    reads, sets = set(), set()
+    reads, sets, removes = set(), set(), set()
     reads_from, sets_from = {}, {}
     for function in nodes(tree.root_node, "function_definition"):
         name = text(source, function.child_by_field_name("name"))
@@ -412,7 +423,12 @@ def bash_io(source, tree):
                 sets.add(text(source, child.child_by_field_name("name")))
             elif child.type == "variable_name":
                 sets.add(text(source, child))
-    return reads, sets
+    for command in nodes(tree.root_node, "unset_command"):
+        words = [text(source, c) for c in command.children if c.is_named]
+        if "-f" in words:
+            continue
+        removes.update(w for w in words if not w.startswith("-") and w != w.lower())
+    return reads, sets, removes
 
 
 def check_twins(path, source, tree, faults):
@@ -421,10 +437,11 @@ def check_twins(path, source, tree, faults):
         faults.add("twins", None, f"no Bash twin {os.path.basename(twin)} beside it")
         return
     bash_source = body(twin).encode("utf-8")
-    ps_reads, ps_sets = powershell_io(source, tree)
-    sh_reads, sh_sets = bash_io(bash_source, BASH.parse(bash_source))
+    ps_reads, ps_sets, ps_removes = powershell_io(source, tree)
+    sh_reads, sh_sets, sh_removes = bash_io(bash_source, BASH.parse(bash_source))
     for what, mine, theirs in [("reads the Octopus variable", ps_reads, sh_reads),
-                               ("sets the environment variable", ps_sets, sh_sets)]:
+                               ("sets the environment variable", ps_sets, sh_sets),
+                               ("removes the environment variable", ps_removes, sh_removes)]:
         for name in sorted(mine - theirs):
             faults.add("twins", None, f"it {what} {name}, which its Bash twin does not")
         for name in sorted(theirs - mine):
