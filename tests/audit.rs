@@ -753,11 +753,19 @@ fn the_end_of_a_run_says_what_its_key_changed_and_attaches_it() {
         "{csv}"
     );
 
-    // A run whose key changed nothing says so; without EventView one warning says why not.
-    let out = runkey(&["exec", "--", "true"])
+    // A run whose key changed nothing says so, and attaches no empty file; without
+    // EventView one warning says why not.
+    let mut run = runkey(&["exec", "--", "true"])
         .envs(create_env(&f, "ServerTasks-522"))
-        .run();
+        .env("TentacleHome", work.path());
+    run.command().current_dir(work.path());
+    let out = run.run();
     out.code(0).stdout_contains("made no audited change in this run (Octopus audits changes, not reads). It was never used.");
+    assert!(
+        out.messages().iter().all(|m| m.name != "createArtifact"),
+        "{}",
+        out.stdout
+    );
     f.sim.revoke_permission(&f.broker_id, "EventView");
     let out = runkey(&["exec", "--", "true"])
         .envs(create_env(&f, "ServerTasks-523"))

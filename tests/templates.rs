@@ -143,6 +143,20 @@ fn the_templates_pass_the_librarys_checks_and_conventions() {
                     "{file}: the package parameter matches the reference"
                 ),
                 "GenericOidcAccount" => assert_eq!(default, "", "{file}: {pname}"),
+                // Octopus's drop-down: `value|label` lines; the default is one of the values.
+                "Select" => {
+                    let options = parameter["DisplaySettings"]["Octopus.SelectOptions"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{file}: {pname} has no options"));
+                    let values: Vec<&str> = options
+                        .lines()
+                        .map(|line| line.split('|').next().unwrap())
+                        .collect();
+                    assert!(
+                        values.contains(&default.as_str().unwrap_or("")),
+                        "{file}: {pname}'s default is one of {values:?}"
+                    );
+                }
                 "SingleLineText" | "MultiLineText" | "StepName" => {}
                 other => panic!("{file}: unexpected control type {other}"),
             }
@@ -2034,6 +2048,60 @@ fn sweep_and_revoke_run_with_only_an_oidc_account() {
     }
     for step in [&create, &alone, &revoke, &sweep] {
         assert!(!step.log().contains(&jwt));
+    }
+}
+
+// Issue 23, item 4: the Create templates' Access parameter, and a Revoke step that deletes
+// the read-only key with the broker's OIDC account.
+#[test]
+fn a_read_only_run_key_from_the_create_template_is_revoked_with_the_oidc_account() {
+    for (field, made) in [
+        (octopus_sim::AccessLevelField::Honoured, true),
+        (octopus_sim::AccessLevelField::Ignored, false),
+    ] {
+        let f = Fixture::with_options(Options {
+            access_level_field: field,
+            access_level_in_reads: true,
+            ..Options::default()
+        });
+        let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
+        let jwt = f
+            .sim
+            .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+        let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
+        let variables: Vec<(&str, String)> = system(&f, &run)
+            .into_iter()
+            .filter(|(name, _)| *name != "Broker.ApiKey")
+            .collect();
+        let account = ("RunKey.OidcAccount", "Accounts-1");
+        let mut runbook = Runbook::new(&variables).oidc_account("Accounts-1", &audience, &jwt);
+        let create = runbook.run_step(
+            "Create",
+            "octopus-run-key-create-bash.json",
+            &[
+                account,
+                ("RunKey.Access", "read-only"),
+                ("RunKey.NoGuard", "True"),
+            ],
+        );
+        if !made {
+            // The server ignored the level: the full key it made is gone, the step failed.
+            assert_eq!(create.code, 1, "{}{}", create.stdout, create.stderr);
+            assert!(create.log().contains("a read-only run key was asked for"));
+            assert!(runkey_keys(&f).is_empty());
+            continue;
+        }
+        assert_eq!(create.code, 0, "{}{}", create.stdout, create.stderr);
+        let keys = runkey_keys(&f);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].access_level, octopus_sim::AccessLevel::ReadOnly);
+        let revoke = runbook.run_step(
+            "Revoke",
+            "octopus-run-key-revoke-bash.json",
+            &[("RunKey.CreateStep", "Create"), account],
+        );
+        assert_eq!(revoke.code, 0, "{}{}", revoke.stdout, revoke.stderr);
+        assert!(runkey_keys(&f).is_empty());
     }
 }
 

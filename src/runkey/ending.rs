@@ -129,7 +129,9 @@ fn report_changes(console: &Console, run: &RunKeys, events: &[Event]) {
             ));
         }
     }
+    // Nothing changed: the line above says so, and no empty file is attached.
     if console.under_octopus()
+        && !changes.is_empty()
         && let Err(e) = attach(console, run, &changes)
     {
         console.warn(&format!(

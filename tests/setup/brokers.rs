@@ -204,3 +204,120 @@ fn a_broker_username_has_1_to_64_characters_and_the_account_its_display_name() {
         .expect("the broker");
     assert_eq!(broker.display_name, "Octopus Run Key broker");
 }
+
+#[test]
+fn scoped_grants_are_changed_in_place_not_widened() {
+    // Issue 23, item 3: the scope is the grant's; another scope changes that grant.
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let group = f.sim.add_project_group("Spaces-1", "Shop");
+    let tenant = f.sim.add_tenant("Spaces-1", "Globex");
+    let plan = setup(
+        &f,
+        &key,
+        &[
+            "--broker",
+            BROKER,
+            "--project",
+            "Web",
+            "--environment",
+            "Production",
+            "--project-group",
+            "Shop",
+            "--tenant",
+            "Globex",
+            "--dry-run",
+        ],
+    )
+    .run();
+    plan.code(0);
+    plan.stdout_contains(
+        "grant it to the team in the project Web and the project group Shop and the environment Production and the tenant Globex",
+    );
+    setup(
+        &f,
+        &key,
+        &[
+            "--broker",
+            BROKER,
+            "--project",
+            "Web",
+            "--environment",
+            "production",
+            "--project-group",
+            "Shop",
+            "--tenant",
+            "Globex",
+        ],
+    )
+    .run()
+    .code(0);
+    let grants = f.sim.scoped_user_roles();
+    let team = f
+        .sim
+        .teams()
+        .into_iter()
+        .find(|t| t.name == TEAM)
+        .unwrap()
+        .id;
+    let ours: Vec<_> = grants.iter().filter(|g| g.team_id == team).collect();
+    assert_eq!(ours.len(), 1);
+    let grant = ours[0].clone();
+    assert_eq!(grant.project_ids, std::slice::from_ref(&f.project_id));
+    assert_eq!(
+        grant.environment_ids,
+        std::slice::from_ref(&f.production_id)
+    );
+    assert_eq!(grant.project_group_ids, [group]);
+    assert_eq!(grant.tenant_ids, [tenant]);
+
+    // Another environment: the same grant, changed with one PUT.
+    f.sim.reset_counters();
+    setup(
+        &f,
+        &key,
+        &[
+            "--broker",
+            BROKER,
+            "--project",
+            "Web",
+            "--environment",
+            "Staging",
+        ],
+    )
+    .run()
+    .code(0);
+    assert_eq!(
+        writes(&f),
+        [format!("PUT /api/Spaces-1/scopeduserroles/{}", grant.id)]
+    );
+    let now = f
+        .sim
+        .scoped_user_roles()
+        .into_iter()
+        .find(|g| g.team_id == team)
+        .unwrap();
+    assert_eq!(now.id, grant.id);
+    assert_eq!(now.environment_ids, std::slice::from_ref(&f.staging_id));
+    assert!(now.project_group_ids.is_empty() && now.tenant_ids.is_empty());
+    // No scope at all: the whole space, said as such, still one grant.
+    let out = setup(&f, &key, &["--broker", BROKER]).run();
+    out.code(0).stdout_contains("all of the space");
+    let all: Vec<_> = f
+        .sim
+        .scoped_user_roles()
+        .into_iter()
+        .filter(|g| g.team_id == team)
+        .collect();
+    assert_eq!(all.len(), 1);
+    assert!(all[0].is_whole_space());
+    // A name the space lacks: exit 2, nothing written, the names there are listed.
+    f.sim.reset_counters();
+    let out = setup(&f, &key, &["--broker", BROKER, "--environment", "Prod"]).run();
+    out.code(2).one_error_line(&[
+        "--environment 'Prod': no such name in Default",
+        "Production",
+        "Staging",
+    ]);
+    assert_eq!(writes(&f), Vec::<String>::new());
+}

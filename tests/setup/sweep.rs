@@ -260,3 +260,79 @@ fn the_sweep_needs_this_versions_package_in_the_feed() {
         .one_error_line(&["the sweep runs the package octopus-runkey", "add --package"]);
     assert_eq!(writes(&f), Vec::<String>::new());
 }
+
+#[test]
+fn the_step_setup_wrote_sweeps_a_stale_key_with_the_oidc_account_alone() {
+    // The scheduled runbook's step, as setup wrote it, run as Octopus would run it: its
+    // property values for the Sweep template's parameters, the account's JWT. The step
+    // uses the PowerShell template (pwsh is on Octopus's Windows and Linux workers); its
+    // Bash twin, which reads the same parameters the same way (tests/templates.rs checks
+    // the twins), runs it here.
+    use crate::support::octopus_step::{Runbook, template};
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    let dir = tempfile::tempdir().unwrap();
+    with_sweep(&f, &key, &dir, &[]);
+    let broker = broker_id(&f);
+    let audience = f.sim.external_id(&broker);
+    let process = f
+        .sim
+        .runbook_process(the_runbook(&f)["RunbookProcessId"].as_str().unwrap())
+        .unwrap();
+    let properties = process["Steps"][0]["Actions"][0]["Properties"].clone();
+    let account = properties["RunKey.OidcAccount"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sweep = template("octopus-run-key-sweep.json");
+    let values: Vec<(String, String)> = sweep["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["Name"].as_str().unwrap().to_string();
+            let value = properties[&name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} is set"))
+                .to_string();
+            (name, value)
+        })
+        .collect();
+    let parameters: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+
+    let over = f
+        .sim
+        .add_task(Some("ServerTasks-555"), octopus_sim::TaskState::Failed);
+    let (stale, _) = f.sim.add_api_key(
+        &broker,
+        &format!("Someone (x) ran 'Old' [runkey {over}/abcdef99]"),
+        None,
+    );
+    let jwt = f.sim.oidc_jwt(
+        "space:default:project:web:runbook:sweep-run-keys-svc-runkey",
+        &audience,
+        SignedDuration::from_mins(10),
+    );
+    let task = f.sim.add_task(None, octopus_sim::TaskState::Executing);
+    let mut runbook = Runbook::new(&[
+        ("Octopus.Web.ServerUri", f.sim.url()),
+        ("Octopus.Task.Id", task),
+    ])
+    .oidc_account(&account, &audience, &jwt);
+    let step = runbook.run_step(
+        "Sweep run keys",
+        "octopus-run-key-sweep-bash.json",
+        &parameters,
+    );
+    assert_eq!(step.code, 0, "{}{}", step.stdout, step.stderr);
+    assert!(
+        step.log()
+            .contains("Swept 1 stale run key(s): 1 whose task is over"),
+        "{}",
+        step.log()
+    );
+    assert!(f.sim.keys(&broker).iter().all(|k| k.id != stale));
+}

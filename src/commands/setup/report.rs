@@ -131,12 +131,12 @@ fn template_names() -> Vec<String> {
 fn checklist(settings: &Setup) -> Vec<String> {
     let credential = match (settings.oidc, settings.broker.as_deref()) {
         (true, Some(broker)) => format!(
-            "In each of those steps choose the package {PACKAGE_ID} (version {}) and, as OIDC account, '{}': no secret is stored anywhere.",
+            "In each of those steps choose the package {PACKAGE_ID} (version {}) and, as OIDC account, '{}' (Create, Exec, Revoke, Sweep and Audit take it): no secret is stored anywhere.",
             env!("CARGO_PKG_VERSION"),
             account_name(broker)
         ),
         (false, Some(broker)) => format!(
-            "In each of those steps choose the package {PACKAGE_ID} (version {}) and give the Create, Exec and Sweep steps an API key of {broker} as a sensitive variable (setup stores none; with --oidc no key is needed at all).",
+            "In each of those steps choose the package {PACKAGE_ID} (version {}) and give the Create, Exec, Sweep and Audit steps (and Revoke, which needs it for a read-only key) an API key of {broker} as a sensitive variable (setup stores none; with --oidc no key is needed at all).",
             env!("CARGO_PKG_VERSION")
         ),
         (_, None) => format!(
