@@ -2,9 +2,9 @@
 //! simulator: the Windows `.exe` under wine, the ARM64 Linux binary under qemu-user.
 //!
 //! They test what the cross builds ship (`target/<triple>/release/`, built by `.ci/run` and
-//! `cargo run --release --example package`), or the files named by `RUNKEY_TEST_WINDOWS_EXE`
-//! and `RUNKEY_TEST_ARM64_BIN`. A test whose binary or emulator is missing prints one line
-//! and passes, unless `RUNKEY_TEST_REQUIRE` names its platform (`windows`, `arm64`): `.ci/run`
+//! `cargo xtask dist`), or the files named by `RUNKEY_TEST_WINDOWS_EXE` and
+//! `RUNKEY_TEST_ARM64_BIN`. A test whose binary or emulator is missing prints one line and
+//! passes, unless `RUNKEY_TEST_REQUIRE` names its platform (`windows`, `arm64`): `.ci/run`
 //! sets it for every target it could build, so that there a missing piece fails.
 //!
 //! Wine 8 lacks `bcryptprimitives.dll!ProcessPrng`, which Rust's standard library imports

@@ -27,8 +27,6 @@ mod network;
 mod oidc;
 // What the tool prints and where: warning blocks, verbose lines.
 mod output;
-// The release package.
-mod package;
 // Properties over arbitrary input: encoders, purposes, answers.
 mod properties;
 // Regression tests, each naming the issue whose defect it pins.
