@@ -266,9 +266,29 @@ impl Workspace {
     }
 }
 
-/// The cargo that runs this task (`cargo xtask` sets `CARGO`), else the one on PATH.
+/// The cargo that runs this task (`cargo xtask` sets `CARGO`), else the one on PATH, without
+/// the variables `cargo run` set for the xtask itself: ring's build script watches
+/// `CARGO_MANIFEST_DIR`, so with them every `cargo xtask dist` and the next plain `cargo
+/// build --target` would rebuild each other's binaries from scratch.
 pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_xtask = name.starts_with("CARGO_PKG_")
+            || matches!(
+                &*name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            );
+        if set_for_xtask {
+            command.env_remove(&*name);
+        }
+    }
+    command
 }
 
 /// `cargo build --release --target <triple>` of the shipped binary; its path.
