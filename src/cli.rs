@@ -6,10 +6,21 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `--version`: the version, the commit it was built from and the target it was built for
+/// (build.rs), so that a binary on a worker says which release and platform it is.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RUNKEY_COMMIT"),
+    ", ",
+    env!("RUNKEY_TARGET"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "octopus-runkey",
-    version,
+    version = VERSION,
     about = "Per-run, short-lived Octopus API keys labelled with the person who clicked Run.",
     long_about = "Per-run, short-lived Octopus API keys labelled with the person who clicked Run.\n\n\
         Secrets are read only from the environment (OCTOPUS_API_KEY, OCTOPUS_ACCESS_TOKEN, \
@@ -39,18 +50,6 @@ pub struct GlobalArgs {
     pub verbose: bool,
 }
 
-impl Cli {
-    /// Whether stdout carries data (JSON or CSV) that a service message line would corrupt.
-    pub fn prints_data(&self) -> bool {
-        match &self.command {
-            Command::List(args) => args.json,
-            Command::Audit(args) => args.json || args.csv,
-            Command::Setup(args) => args.json,
-            _ => false,
-        }
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create this run's key and emit it as a sensitive output variable
@@ -67,9 +66,28 @@ pub enum Command {
     Audit(AuditArgs),
     /// Prepare a space once (an administrator): package, step templates, broker, OIDC trust
     Setup(SetupArgs),
+    /// Print a completion script for a shell (bash, zsh, fish or powershell)
+    Completions(CompletionsArgs),
     /// The guard process that create and exec start (internal)
     #[command(name = "__guard", hide = true)]
     Guard(GuardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell; e.g. `octopus-runkey completions bash > /etc/bash_completion.d/octopus-runkey`
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    #[value(name = "powershell")]
+    PowerShell,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +256,10 @@ pub struct RevokeArgs {
         requires = "sweep"
     )]
     pub max_age: String,
+    /// With --sweep: delete nothing, and list what the sweep would delete (this run's own
+    /// key is not revoked either)
+    #[arg(long, requires = "sweep")]
+    pub dry_run: bool,
     /// Keep the keys a script minted with the run key (they are revoked by default)
     #[arg(long)]
     pub keep_minted: bool,

@@ -26,7 +26,8 @@ impl Console {
         Console {
             under_octopus,
             verbose: false,
-            summary: true,
+            // The task summary is Octopus's: outside it the line would be base64 on stdout.
+            summary: under_octopus,
         }
     }
 
@@ -37,15 +38,6 @@ impl Console {
 
     pub fn with_verbose(self, verbose: bool) -> Console {
         Console { verbose, ..self }
-    }
-
-    /// Outside Octopus, a command whose stdout is JSON or CSV prints no task summary line
-    /// after it, so that its output stays one document.
-    pub fn for_data_output(self, prints_data: bool) -> Console {
-        Console {
-            summary: self.under_octopus || !prints_data,
-            ..self
-        }
     }
 
     /// A service message or an informational line. A write failure is an error: a key whose

@@ -24,9 +24,7 @@ fn main() -> ExitCode {
             return ExitStatus::Usage.into();
         }
     };
-    let console = console
-        .with_verbose(cli.global.verbose)
-        .for_data_output(cli.prints_data());
+    let console = console.with_verbose(cli.global.verbose);
     let status = settings::resolve(&cli, &env)
         .and_then(|settings| octopus_runkey::commands::run(settings, &console));
     match status {
@@ -75,7 +73,20 @@ fn usage_summary(error: &clap::Error) -> String {
             let text = error.to_string();
             let first = text.lines().next().unwrap_or("invalid command line");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            format!("{first}; see 'octopus-runkey <command> --help'")
+            // clap's tip for a typo ("a similar subcommand exists: 'revoke'").
+            let suggested = [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg]
+                .into_iter()
+                .find_map(|kind| match error.get(kind) {
+                    Some(ContextValue::String(one)) => Some(one.clone()),
+                    Some(ContextValue::Strings(many)) => many.first().cloned(),
+                    _ => None,
+                });
+            match suggested {
+                Some(similar) => format!(
+                    "{first} (did you mean '{similar}'?); see 'octopus-runkey <command> --help'"
+                ),
+                None => format!("{first}; see 'octopus-runkey <command> --help'"),
+            }
         }
     }
 }

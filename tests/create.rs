@@ -366,7 +366,7 @@ fn works_with_a_bearer_access_token() {
 fn a_ttl_beyond_what_the_server_allows_is_an_error_that_says_so() {
     let f = Fixture::new();
     // The server caps keys at 366 days.
-    let out = runkey(&["create", "--ttl", "400d"])
+    let out = as_step(&["create", "--ttl", "400d"])
         .envs(create_env(&f, "ServerTasks-7"))
         .run();
     out.code(1).one_error_line(&[

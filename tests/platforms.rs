@@ -346,11 +346,16 @@ fn use_then_revoke(platform: &Emulated, f: &Fixture, created: &Out, print_env: &
 /// The error of a missing variable: one line on stderr naming it, the reason as the
 /// task's result message, exit code 2 or 1 as on Linux.
 fn missing_variable(platform: &Emulated, f: &Fixture) {
-    let env = vec![("OCTOPUS_URL", f.sim.url())];
+    // As a step under Octopus, so that the task summary line is there to compare.
+    let env = vec![
+        ("OCTOPUS_URL", f.sim.url()),
+        ("TentacleHome", "C:\\Octopus\\Tentacle".to_string()),
+    ];
     let out = platform.run(&["create"], &env, LIMIT);
     assert_ne!(out.code, 0);
     let host = support::runkey(&["create"])
         .env("OCTOPUS_URL", f.sim.url())
+        .env("TentacleHome", "C:\\Octopus\\Tentacle")
         .run();
     assert_eq!(out.code, host.code, "the same exit code as on Linux");
     assert_eq!(out.stderr, host.stderr(), "the same message as on Linux");
@@ -360,6 +365,11 @@ fn missing_variable(platform: &Emulated, f: &Fixture) {
         out.stderr
     );
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("##octopus[resultMessage"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(
         out.stdout, host.stdout,
         "the same result message as on Linux"

@@ -333,7 +333,7 @@ fn command_line_errors_give_a_task_summary_with_the_fix() {
             "see 'octopus-runkey <command> --help'",
         ),
     ] {
-        let out = runkey(args).run();
+        let out = as_step(args).run();
         out.code(2);
         let _ = out.stderr();
         let message = out.result_message().unwrap_or_default();

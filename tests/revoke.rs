@@ -763,3 +763,62 @@ fn revoke_also_revokes_the_keys_the_run_key_minted() {
         seeded_keys_survive(&f);
     }
 }
+
+// Issue 26, item 5: a dry run deletes nothing and lists what it would; a sweep names each
+// key it deletes, and why.
+#[test]
+fn a_sweep_dry_run_deletes_nothing_and_each_key_swept_is_named_with_its_reason() {
+    let f = Fixture::new();
+    let now = Timestamp::now();
+    let hour = SignedDuration::from_hours(1);
+    let over = f.sim.add_task(None, TaskState::Success);
+    let (expired, _) = f.sim.add_api_key(
+        &f.broker_id,
+        "Ann (ann) ran 'Old' [runkey ServerTasks-1/aaaaaa]",
+        Some(now - hour),
+    );
+    let (old, _) = f.sim.add_old_api_key(
+        &f.broker_id,
+        "Bob (bob) ran 'Older' [runkey ServerTasks-2/bbbbbb]",
+        hour * 30,
+        Some(now + hour),
+    );
+    let finished = create(&f, &over).var("ApiKeyId");
+    let before: Vec<String> = runkey_keys(&f).into_iter().map(|k| k.id).collect();
+    f.sim.reset_counters();
+    let out = as_broker(&f, &["revoke", "--sweep", "--dry-run"])
+        .env("OCTOPUS_TASK_ID", &over)
+        .run();
+    out.code(0);
+    assert!(
+        f.sim.requests().iter().all(|r| r.method != "DELETE"),
+        "a dry run sends no DELETE"
+    );
+    assert_eq!(
+        runkey_keys(&f)
+            .into_iter()
+            .map(|k| k.id)
+            .collect::<Vec<_>>(),
+        before
+    );
+    out.stdout_contains(&format!(
+        "Would delete run key {expired} (Ann (ann) ran 'Old' [runkey ServerTasks-1/aaaaaa]): it expired."
+    ))
+    .stdout_contains(&format!("Would delete run key {old} (Bob (bob) ran 'Older' [runkey ServerTasks-2/bbbbbb]): it is older than 1d."))
+    .stdout_contains(&format!("Would delete run key {finished} ("))
+    .stdout_contains(&format!("): its task {over} is over."))
+    .stdout_contains("A dry run deleted nothing: the sweep would delete 3 stale run key(s): 1 whose task is over, 1 expired, 1 older than 1d; 1 live run key(s) would be left.");
+
+    let out = as_broker(&f, &["revoke", "--sweep"]).run();
+    out.code(0);
+    out.stdout_contains(&format!(
+        "Deleted run key {expired} (Ann (ann) ran 'Old' [runkey ServerTasks-1/aaaaaa]): it expired."
+    ))
+    .stdout_contains(&format!("Deleted run key {finished} ("))
+    .stdout_contains("Swept 3 stale run key(s)");
+    assert!(runkey_keys(&f).is_empty());
+    seeded_keys_survive(&f);
+    // --dry-run is the sweep's.
+    let out = as_broker(&f, &["revoke", "--dry-run"]).run();
+    out.code(2).stderr_contains("--sweep");
+}

@@ -3,6 +3,7 @@
 //! `child`).
 
 mod audit;
+mod completions;
 mod create;
 mod exec;
 mod list;
@@ -26,6 +27,7 @@ pub fn run(settings: Settings, console: &Console) -> Result<ExitStatus> {
         Settings::List(settings) => list::run(&settings, console),
         Settings::Audit(settings) => audit::run(&settings, console),
         Settings::Setup(settings) => setup::run(&settings, console),
+        Settings::Completions(shell) => completions::run(shell),
         Settings::GuardLaunch => guard::launch(),
         Settings::GuardWatch => guard::watch(),
     }

@@ -25,9 +25,12 @@ pub fn run(settings: &Revoke, console: &Console) -> Result<ExitStatus> {
         }
     };
     let revoked = owner(settings, &client).and_then(|owner| {
-        revoke_target(console, settings, &client, &owner)?;
+        // A dry run deletes nothing: not even this run's own key.
+        if !settings.dry_run {
+            revoke_target(console, settings, &client, &owner)?;
+        }
         match settings.sweep {
-            Some(max_age) => sweep(console, &client, &owner, max_age),
+            Some(max_age) => sweep(console, &client, &owner, max_age, settings.dry_run),
             None => Ok(()),
         }
     });
@@ -366,7 +369,13 @@ enum Stale {
 /// The broker's keys with the marker whose task is over, that expired, or that are older
 /// than `max_age`. With the broker credential (which `--sweep` requires) the run key's
 /// owner is the broker. The listing is unfiltered: a server's filter is no proof.
-fn sweep(console: &Console, client: &Client, owner: &str, max_age: Duration) -> Result<()> {
+fn sweep(
+    console: &Console,
+    client: &Client,
+    owner: &str,
+    max_age: Duration,
+    dry_run: bool,
+) -> Result<()> {
     let now = Timestamp::now();
     let oldest = now
         .checked_sub(SignedDuration::try_from(max_age)?)
@@ -410,18 +419,52 @@ fn sweep(console: &Console, client: &Client, owner: &str, max_age: Duration) -> 
             "the sweep cannot tell which runs are over ({e:#}); it deletes only expired and old keys"
         ));
     }
-    for (key, _) in &stale {
-        client.delete_api_key(owner, &key.id)?;
+    let age = duration::display(max_age);
+    for (key, reason) in &stale {
+        let why = match reason {
+            Stale::TaskOver => format!(
+                "its task {} is over",
+                Marker::parse(key.purpose()).map_or_else(String::new, |m| m.task)
+            ),
+            Stale::Expired => "it expired".to_string(),
+            Stale::Old => format!("it is older than {age}"),
+        };
+        if dry_run {
+            console.info(&format!(
+                "Would delete run key {} ({}): {why}.",
+                key.id,
+                key.purpose()
+            ));
+            continue;
+        }
+        let gone = match client.delete_api_key(owner, &key.id)? {
+            Deleted::Now => "Deleted",
+            Deleted::AlreadyGone => "Already gone:",
+        };
+        console.info(&format!(
+            "{gone} run key {} ({}): {why}.",
+            key.id,
+            key.purpose()
+        ));
     }
     let count = |reason| stale.iter().filter(|(_, r)| *r == reason).count();
-    console.info(&format!(
-        "Swept {} stale run key(s): {} whose task is over, {} expired, {} older than {}; {} live run key(s) left.",
-        stale.len(),
+    let reasons = format!(
+        "{} whose task is over, {} expired, {} older than {age}",
         count(Stale::TaskOver),
         count(Stale::Expired),
         count(Stale::Old),
-        duration::display(max_age),
-        ours.len() - stale.len()
-    ));
+    );
+    let live = ours.len() - stale.len();
+    console.info(&if dry_run {
+        format!(
+            "A dry run deleted nothing: the sweep would delete {} stale run key(s): {reasons}; {live} live run key(s) would be left.",
+            stale.len()
+        )
+    } else {
+        format!(
+            "Swept {} stale run key(s): {reasons}; {live} live run key(s) left.",
+            stale.len()
+        )
+    });
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{AuditArgs, Cli, Command, CreateArgs, GuardStage, RevokeArgs, SetupArgs};
+use crate::cli::{AuditArgs, Cli, Command, CreateArgs, GuardStage, RevokeArgs, SetupArgs, Shell};
 use crate::credential::{Broker, Credential};
 use crate::duration;
 use crate::exit::usage;
@@ -36,6 +36,8 @@ pub enum Settings {
     List(List),
     Audit(Audit),
     Setup(Setup),
+    /// `completions <shell>`: nothing to resolve.
+    Completions(Shell),
     /// `__guard launch`: start the watcher and exit.
     GuardLaunch,
     /// `__guard watch`: the guard itself.
@@ -191,6 +193,8 @@ pub struct Revoke {
     pub owner: Option<String>,
     /// With `--sweep`: the age past which a key counts as stale.
     pub sweep: Option<Duration>,
+    /// `--sweep --dry-run`: nothing is deleted; the sweep lists what it would delete.
+    pub dry_run: bool,
     /// `--keep-minted`: the keys the run key minted are kept.
     pub keep_minted: bool,
 }
@@ -228,10 +232,13 @@ pub fn resolve(cli: &Cli, env: &Env) -> Result<Settings> {
             GuardStage::Watch => Settings::GuardWatch,
         });
     }
+    if let Command::Completions(args) = &cli.command {
+        return Ok(Settings::Completions(args.shell));
+    }
     env.check_utf8()?;
     let connection = || connection::resolve(&cli.global, env);
     Ok(match &cli.command {
-        Command::Guard(_) => unreachable!("answered above"),
+        Command::Guard(_) | Command::Completions(_) => unreachable!("answered above"),
         Command::Create(args) => Settings::Create(mint(connection()?, env, args)?),
         Command::Exec(args) => Settings::Exec(Exec {
             mint: mint(connection()?, env, &args.key)?,
@@ -299,6 +306,7 @@ fn revoke(connection: Connection, env: &Env, args: &RevokeArgs) -> Result<Revoke
         target,
         owner: env.get_string(RUNKEY_API_KEY_OWNER_ID),
         sweep,
+        dry_run: args.dry_run,
         keep_minted: args.keep_minted,
     })
 }

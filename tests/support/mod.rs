@@ -42,6 +42,11 @@ pub fn runkey(args: &[&str]) -> Run {
     Run { command }
 }
 
+/// `runkey` as a step under Octopus (see [`Run::under_octopus`]).
+pub fn as_step(args: &[&str]) -> Run {
+    runkey(args).under_octopus()
+}
+
 impl Run {
     pub fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Run {
         self.command.env(name, value);
@@ -53,6 +58,12 @@ impl Run {
             self.command.env(name, value);
         }
         self
+    }
+
+    /// As a step under Octopus: a variable of Tentacle's is set (the task summary line,
+    /// warnings as Octopus shows them).
+    pub fn under_octopus(self) -> Run {
+        self.env("TentacleHome", "/etc/octopus/Tentacle")
     }
 
     /// The guard on, as in a real run: `create` and `exec` start one.
