@@ -775,3 +775,47 @@ fn the_end_of_a_run_says_what_its_key_changed_and_attaches_it() {
         .warns(&["changed in this run, and any key a script minted with it, cannot be read"]);
     assert!(runkey_keys(&f).is_empty());
 }
+
+// The Revoke step of the three-step form gives the same answer as exec: what the run key
+// changed, on the task page, and the CSV attached under Octopus.
+#[test]
+fn the_revoke_step_says_what_its_key_changed_and_attaches_it() {
+    let f = Fixture::new();
+    let work = tempfile::tempdir().unwrap();
+    let created = create(&f, "ServerTasks-531");
+    let key_id = created.var("ApiKeyId");
+    runkey(&["use", "--", "sh", "-c", &disable_target_script(&f, true)])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("RUNKEY_API_KEY", created.var("ApiKey"))
+        .run()
+        .code(0);
+    let mut run = runkey(&["revoke"])
+        .env("OCTOPUS_URL", f.sim.url())
+        .env("OCTOPUS_TASK_ID", "ServerTasks-531")
+        .env("RUNKEY_API_KEY", created.var("ApiKey"))
+        .env("RUNKEY_API_KEY_ID", &key_id)
+        .env("TentacleHome", work.path());
+    run.command().current_dir(work.path());
+    let out = run.run();
+    out.code(0)
+        .stdout_contains(&format!("Revoked run key {key_id}"))
+        .stdout_contains(&format!(
+            "Run key {key_id} made 1 audited change(s) in this run:"
+        ))
+        .stdout_contains("Modified  Deployment target web-01 was disabled");
+    let artifact = out
+        .messages()
+        .into_iter()
+        .find(|m| m.name == "createArtifact")
+        .expect("an artifact");
+    let name = format!("runkey-changes-{key_id}.csv");
+    assert_eq!(artifact.get("name"), Some(name.as_str()));
+    let csv = std::fs::read_to_string(work.path().join(&name)).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].contains(",Modified,Deployment target web-01 was disabled,Events-"),
+        "{csv}"
+    );
+    assert!(runkey_keys(&f).is_empty());
+}
