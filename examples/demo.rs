@@ -36,7 +36,7 @@ fn main() {
     println!("Octopus simulator on {}", f.sim.url());
 
     step(
-        "An administrator prepares the space once   (octopus-runkey setup --broker svc-runkey --oidc ...)",
+        "An administrator prepares the space once   (octopus-runkey setup --broker svc-runbooks --oidc ...)",
     );
     let admin_key = f.sim.add_api_key(&f.admin_id, "admin's own key", None).1;
     let packages = tempfile::tempdir().expect("a temporary folder");
@@ -52,7 +52,7 @@ fn main() {
             "--package",
             package.to_str().unwrap(),
             "--broker",
-            "svc-runkey",
+            "svc-runbooks",
             "--role",
             "Runbook consumer",
             "--role",
@@ -69,7 +69,7 @@ fn main() {
         .sim
         .users()
         .into_iter()
-        .find(|u| u.username == "svc-runkey")
+        .find(|u| u.username == "svc-runbooks")
         .map(|u| u.id)
         .unwrap_or_default();
     let audience = f.sim.external_id(&broker_id);
@@ -87,7 +87,7 @@ fn main() {
     };
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
     println!(
-        "\nBroker service account: svc-runkey ({broker_id}), trusted through OIDC: no broker secret is stored anywhere."
+        "\nBroker service account: svc-runbooks ({broker_id}), trusted through OIDC: no broker secret is stored anywhere."
     );
     println!(
         "Jane Doe (jane.doe) clicks Run on runbook 'Restart web' in Production: {} / {}.\n",

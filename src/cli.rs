@@ -171,7 +171,7 @@ pub struct SetupArgs {
     /// The environment the sweep runbook runs in
     #[arg(long, value_name = "NAME", requires = "sweep_project")]
     pub sweep_environment: Option<String>,
-    /// How often the sweep runs: whole minutes below an hour, or whole hours (default: 15m)
+    /// How often the sweep runs: whole minutes below an hour, or whole hours
     #[arg(
         long,
         value_name = "DURATION",

@@ -709,4 +709,23 @@ fn a_run_key_made_with_an_access_token_ends_before_the_token() {
         left > minutes(17) && left < minutes(20),
         "ends within the token's 20 minutes: {left:?}"
     );
+
+    // The default 1h TTL with an hour's token ends a minute early, unsaid: every OIDC run
+    // would otherwise print it.
+    f.sim.set_options(|o| o.access_token_lifetime = minutes(60));
+    let out = runkey(&["create", "--ttl", "1h"])
+        .envs(oidc_env(&f, "ServerTasks-321", &jwt, &audience))
+        .run();
+    out.code(0);
+    assert!(
+        !out.stdout.contains("before its TTL ends"),
+        "{}",
+        out.stdout
+    );
+    let expires: jiff::Timestamp = out.var("ApiKeyExpires").parse().unwrap();
+    let left = expires.duration_since(jiff::Timestamp::now());
+    assert!(
+        left > minutes(57) && left < minutes(60),
+        "ends within the token's hour: {left:?}"
+    );
 }

@@ -252,9 +252,13 @@ fn interrupted(signal: i32, what: &str) -> anyhow::Error {
     })
 }
 
+/// How much earlier than asked a key may end, unsaid.
+const NOT_WORTH_SAYING: SignedDuration = SignedDuration::from_mins(5);
+
 /// The expiry to ask for: `wanted`, or a minute before the credential that creates the key
 /// stops working (an access token lives an hour), which a key may not outlive; said in one
-/// line when it is the earlier.
+/// line when that cuts more than a few minutes off (not for the default `1h` TTL with an
+/// hour's token, which every OIDC run would otherwise repeat).
 fn within_credential(client: &Client, console: &Console, wanted: Timestamp) -> Timestamp {
     let Some(limit) = client.credential().expires() else {
         return wanted;
@@ -262,6 +266,9 @@ fn within_credential(client: &Client, console: &Console, wanted: Timestamp) -> T
     let latest = limit - SignedDuration::from_mins(1);
     if latest >= wanted {
         return wanted;
+    }
+    if wanted.duration_since(latest) <= NOT_WORTH_SAYING {
+        return latest;
     }
     console.info(&format!(
         "The run key expires at {}, before its TTL ends ({}): {} ends at {}, and a key may not outlive the credential that creates it.",
