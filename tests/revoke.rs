@@ -204,10 +204,24 @@ fn by_task_deletes_only_that_tasks_keys_across_pages() {
         "the fixture's three keys, five other runs, five hand-made keys remain"
     );
     seeded_keys_survive(&f);
-    assert!(f.sim.requests().iter().any(|r| {
-        r.target
-            .contains("partialPurpose=%5Brunkey%20ServerTasks-42%2F")
-    }));
+    // A server that answered with this task's keys alone has shown that it filters: the
+    // listing that confirms none is left is filtered too, so revoke by task does not grow
+    // with the broker's other keys.
+    let listings: Vec<String> = f
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.target.contains("/apikeys?"))
+        .map(|r| r.target.clone())
+        .collect();
+    assert!(
+        listings
+            .iter()
+            .all(|t| t.contains("partialPurpose=%5Brunkey%20ServerTasks-42%2F")),
+        "{listings:#?}"
+    );
+    // One page with the task's two keys, then one confirming that none is left.
+    assert_eq!(listings.len(), 2, "{listings:#?}");
 }
 
 #[test]

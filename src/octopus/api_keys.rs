@@ -89,9 +89,12 @@ impl Client {
             .collect())
     }
 
-    /// Deletes every key `wanted` picks until an unfiltered listing finds none: keys shift
-    /// between pages while other runs delete theirs, so one pass may miss one. Returns the
-    /// keys deleted (and those already gone by then).
+    /// Deletes every key `wanted` picks until a listing that can be trusted finds none: keys
+    /// shift between pages while other runs delete theirs, so one pass may miss one. The
+    /// listing is trusted filtered once the server has shown that it filters (it answered
+    /// with keys, all of them holding `partial_purpose`: the keys wanted all hold it too);
+    /// otherwise (an empty answer, or a server that ignores the filter) unfiltered. Returns
+    /// the keys deleted (and those already gone by then).
     pub fn delete_all_api_keys(
         &self,
         owner: &str,
@@ -100,9 +103,14 @@ impl Client {
     ) -> Result<Vec<(ApiKeyInfo, Deleted)>> {
         let mut done = Vec::new();
         let mut filter = partial_purpose;
+        let mut filter_proven = false;
         for _ in 0..MAX_PASSES {
-            let keys: Vec<_> = self
-                .list_api_keys(owner, filter)?
+            let listed = self.list_api_keys(owner, filter)?;
+            if !filter.is_empty() && !filter_proven {
+                filter_proven =
+                    !listed.is_empty() && listed.iter().all(|key| key.purpose().contains(filter));
+            }
+            let keys: Vec<_> = listed
                 .into_iter()
                 .filter(&wanted)
                 .filter(|key| {
@@ -111,14 +119,16 @@ impl Client {
                         .any(|(d, _): &(ApiKeyInfo, Deleted)| d.id == key.id)
                 })
                 .collect();
-            if keys.is_empty() && filter.is_empty() {
+            if keys.is_empty() && (filter.is_empty() || filter_proven) {
                 return Ok(done);
             }
             for key in keys {
                 let deleted = self.delete_api_key(owner, &key.id)?;
                 done.push((key, deleted));
             }
-            filter = "";
+            if !filter_proven {
+                filter = "";
+            }
         }
         bail!(
             "GET /api/users/{owner}/apikeys: keys to delete were still listed after {MAX_PASSES} passes; run the step again"
