@@ -126,8 +126,10 @@ fn removing_one_broker_leaves_the_others_team_account_identity_and_sweep() {
     let f = Fixture::new();
     let key = admin_key(&f);
     let dir = tempfile::tempdir().unwrap();
-    everything(&f, &key, &dir, BROKER);
+    // The other broker first: its name begins with this one's, so a listing of this
+    // broker's account by name answers with the other's first.
     everything(&f, &key, &dir, "svc-runkey-eu");
+    everything(&f, &key, &dir, BROKER);
     let other = user_named(&f, "svc-runkey-eu");
     remove(&f, &key, BROKER, &[]);
     let team = "Octopus Run Key broker svc-runkey-eu";
@@ -278,6 +280,71 @@ fn a_team_that_holds_anyone_else_is_not_deleted() {
         !writes(&f)
             .iter()
             .any(|w| w.contains(&team.id) || w.contains("scopeduserroles")),
+        "{:?}",
+        writes(&f)
+    );
+}
+
+// An earlier version of setup shared one team between brokers: a removal takes this broker
+// off it and leaves the team and everyone else on it; a shared team without the broker is
+// not written to.
+#[test]
+fn a_removal_takes_the_broker_off_an_earlier_shared_team_and_no_one_else() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    setup(&f, &key, &["--broker", BROKER]).run().code(0);
+    let broker = broker_id(&f);
+    let shared = f.sim.add_team(
+        Some("Spaces-1"),
+        "Octopus Run Key brokers",
+        &[&broker, "Users-1"],
+        &[],
+    );
+    let out = remove(&f, &key, BROKER, &[]);
+    out.stdout_contains("the team an earlier setup shared between brokers");
+    let team = f.sim.teams().into_iter().find(|t| t.id == shared).unwrap();
+    assert_eq!(team.member_user_ids, ["Users-1"]);
+
+    // Set up again and removed again: the shared team no longer holds the broker, and is
+    // left alone.
+    setup(&f, &key, &["--broker", BROKER]).run().code(0);
+    f.sim.reset_counters();
+    let out = remove(&f, &key, BROKER, &[]);
+    assert!(
+        !out.stdout.contains("shared between brokers"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !writes(&f).iter().any(|w| w.contains(&shared)),
+        "{:?}",
+        writes(&f)
+    );
+}
+
+// Only the broker's Generic OIDC account is setup's: an account of that name of another
+// kind (a space's accounts have unique names, so setup never made it) stays.
+#[test]
+fn an_account_of_the_brokers_name_but_another_kind_is_not_removed() {
+    let f = Fixture::new();
+    let key = admin_key(&f);
+    setup(&f, &key, &["--broker", BROKER]).run().code(0);
+    let theirs = json!({
+        "Id": "Accounts-77", "Name": ACCOUNT, "SpaceId": "Spaces-1",
+        "AccountType": "UsernamePassword", "Username": "deploy",
+    });
+    answer_listing(&f, "/api/Spaces-1/accounts", json!([theirs]));
+    f.sim.reset_counters();
+    let out = remove(&f, &key, BROKER, &[]);
+    assert!(
+        out.plain_stdout()
+            .iter()
+            .any(|l| l.contains("OIDC account") && l.contains("none in this space")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !writes(&f).iter().any(|w| w.contains("Accounts-77")),
         "{:?}",
         writes(&f)
     );
