@@ -136,6 +136,7 @@ mod tests {
 
     #[test]
     fn a_held_credential_is_taken_out_of_text_whole_or_in_part() {
+        // Made up, as are all the keys in these tests: the alphabet, not any server's key.
         let key = "API-ABCDEFGHIJKLMNOPQRSTUVWXYZ12".to_string();
         let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzcGFjZTpkZWZhdWx0In0.c2lnbmF0dXJl".to_string();
         let held = [key.clone(), jwt.clone()];
@@ -161,6 +162,7 @@ mod tests {
 
     #[test]
     fn credentials_are_remembered_and_short_values_are_not() {
+        // Made up: a word and zeros, not any server's key.
         let secret = Secret::credential("API-REMEMBERED0000000000000");
         assert_eq!(
             redact("said API-REMEMBERED0000000000000"),

@@ -19,9 +19,7 @@ fn minutes(n: i64) -> SignedDuration {
 
 /// The broker's OIDC identity trusting the space's subjects; (audience, a fresh JWT).
 fn trust(f: &Fixture) -> (String, String) {
-    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
-    let jwt = f.sim.oidc_jwt(SUBJECT, &audience, minutes(10));
-    (audience, jwt)
+    trust_oidc(f, SUBJECT)
 }
 
 /// `create_env` with the OIDC pair in place of the broker's key.

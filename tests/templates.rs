@@ -1745,10 +1745,7 @@ fn dumped_env(dir: &Path, step: &str) -> std::collections::HashMap<String, Strin
 #[test]
 fn the_script_gets_what_use_gives_a_command_and_no_broker_credential() {
     let f = Fixture::new();
-    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
-    let jwt = f
-        .sim
-        .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+    let (audience, jwt) = trust_oidc(&f, OIDC_SUBJECT);
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
     let dump = tempfile::tempdir().unwrap();
     let mut variables = system(&f, &run);
@@ -1950,10 +1947,7 @@ fn sweep_and_revoke_run_with_only_an_oidc_account() {
         allow_self_delete: false,
         ..Options::default()
     });
-    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
-    let jwt = f
-        .sim
-        .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+    let (audience, jwt) = trust_oidc(&f, OIDC_SUBJECT);
     let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
     let variables: Vec<(&str, String)> = system(&f, &run)
         .into_iter()
@@ -2064,10 +2058,7 @@ fn a_read_only_run_key_from_the_create_template_is_revoked_with_the_oidc_account
             access_level_in_reads: true,
             ..Options::default()
         });
-        let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
-        let jwt = f
-            .sim
-            .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+        let (audience, jwt) = trust_oidc(&f, OIDC_SUBJECT);
         let run = f.sim.add_runbook_run(&f.space_id, Some(&f.operator_id));
         let variables: Vec<(&str, String)> = system(&f, &run)
             .into_iter()
@@ -2287,10 +2278,7 @@ fn the_audit_template_logs_who_did_what_and_attaches_the_same_rows_as_csv() {
     end_run(&f, &run, &runbook, TaskState::Success);
 
     // The auditor's scheduled runbook, with the broker's OIDC account alone.
-    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
-    let jwt = f
-        .sim
-        .oidc_jwt(OIDC_SUBJECT, &audience, jiff::SignedDuration::from_mins(10));
+    let (audience, jwt) = trust_oidc(&f, OIDC_SUBJECT);
     let audit_task = f.sim.add_task(None, TaskState::Executing);
     let mut weekly = Runbook::new(&[
         ("Octopus.Web.ServerUri", f.sim.url()),

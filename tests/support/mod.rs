@@ -400,3 +400,13 @@ pub fn mint_env(f: &Fixture, minted: &std::path::Path) -> Vec<(&'static str, Str
         ("MINTED", minted.display().to_string()),
     ]
 }
+
+/// The broker trusts the simulator's OIDC issuer for every subject of the space Default;
+/// a ten-minute JWT for `subject`. Returns (audience, JWT).
+pub fn trust_oidc(f: &Fixture, subject: &str) -> (String, String) {
+    let audience = f.sim.add_oidc_identity(&f.broker_id, "space:default:*");
+    let jwt = f
+        .sim
+        .oidc_jwt(subject, &audience, jiff::SignedDuration::from_mins(10));
+    (audience, jwt)
+}
